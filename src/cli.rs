@@ -1,0 +1,222 @@
+//! Command-line definitions. The same definitions give `--help`, the shell
+//! completions (`make completions`), and the list of flags that a test
+//! checks man/miniftp.1 against.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "miniftp",
+    version,
+    about = "A small, fast, safe file-transfer service",
+    long_about = "miniftp: one binary with the server (serve), an interactive client (shell), \
+                  one-shot transfers for scripts (put, get) and offline user management (useradd).\n\
+                  See miniftp(1) for the full manual."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Interactive client session: log in, register, then type commands.
+    Shell(ShellArgs),
+    /// Upload files: miniftp put [OPTIONS] LOCAL... REMOTE
+    Put(PutArgs),
+    /// Download files: miniftp get [OPTIONS] REMOTE... LOCAL
+    Get(GetArgs),
+    /// Add, list, change and remove users; approve registrations (offline).
+    Useradd(UseraddArgs),
+    /// Generate shell completions or the flag list (used by the Makefile).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Config file (TOML); without it the built-in defaults apply.
+    #[arg(long, value_name = "FILE", env = "MINIFTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, overriding the config (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Data directory (users, registrations, homes), overriding the config.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+/// Where the users file is: a data directory, or the config that names one.
+#[derive(Args, Debug, Clone)]
+pub struct RootArgs {
+    /// Config file whose `root` holds the users file.
+    #[arg(long, value_name = "FILE", env = "MINIFTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding users.toml (overrides the config).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+/// How a client reaches and authenticates to a server.
+#[derive(Args, Debug, Clone)]
+pub struct ConnectArgs {
+    /// Server address.
+    #[arg(
+        short = 's',
+        long,
+        value_name = "HOST:PORT",
+        env = "MINIFTP_SERVER",
+        default_value = "127.0.0.1:9000"
+    )]
+    pub server: String,
+    /// User name (default: from ~/.netrc for that host, else $USER).
+    #[arg(short = 'u', long, value_name = "NAME", env = "MINIFTP_USER")]
+    pub user: Option<String>,
+    /// Read the password from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Seconds to wait for the connection to open.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Seconds without progress before a transfer or reply is given up.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+    /// Attempts after a transient network error (connect refused, reset).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub retries: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct ShellArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// With commands from a file or pipe: carry on after a failed command
+    /// (the default stops with a non-zero exit at the first failure).
+    #[arg(short = 'k', long)]
+    pub keep_going: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TransferOpts {
+    /// Copy directories recursively.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Resume an interrupted transfer where it stopped (verified at the end).
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
+    /// No progress output.
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// A line per file transferred, with size, rate and digest.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub opts: TransferOpts,
+    /// Create missing remote parent directories.
+    #[arg(short = 'p', long)]
+    pub parents: bool,
+    /// Local files (globs allowed; `-` is standard input), then the remote
+    /// destination (a directory when several files are given).
+    #[arg(value_name = "LOCAL... REMOTE", num_args = 2.., required = true)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub opts: TransferOpts,
+    /// Remote files (globs allowed), then the local destination (`-` is
+    /// standard output; a directory when several files are given).
+    #[arg(value_name = "REMOTE... LOCAL", num_args = 2.., required = true)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("action").args([
+    "list", "pending", "passwd", "set_quota", "remove", "approve", "reject"
+])))]
+pub struct UseraddArgs {
+    #[command(flatten)]
+    pub root: RootArgs,
+    /// The user to add (or to act on with --passwd, --set-quota, --remove,
+    /// --approve, --reject).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Quota of a new or approved user (e.g. 500M, 2G; default: the
+    /// config's default_quota).
+    #[arg(long, value_name = "SIZE")]
+    pub quota: Option<String>,
+    /// Home directory of a new user (default: ROOT/home/NAME).
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Read the password from standard input (first line) instead of a prompt.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// List users with quota and used space.
+    #[arg(long)]
+    pub list: bool,
+    /// List registration requests awaiting approval.
+    #[arg(long)]
+    pub pending: bool,
+    /// Change NAME's password.
+    #[arg(long, requires = "name")]
+    pub passwd: bool,
+    /// Change NAME's quota.
+    #[arg(long, value_name = "SIZE", requires = "name")]
+    pub set_quota: Option<String>,
+    /// Remove NAME (the home stays unless --delete-home).
+    #[arg(long, requires = "name")]
+    pub remove: bool,
+    /// With --remove: also delete the home directory and its files.
+    #[arg(long, requires = "remove")]
+    pub delete_home: bool,
+    /// Approve NAME's registration request.
+    #[arg(long, requires = "name")]
+    pub approve: bool,
+    /// Reject NAME's registration request.
+    #[arg(long, requires = "name")]
+    pub reject: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// What to generate: bash, zsh, fish, or flags (every long flag, one a line).
+    #[arg(value_name = "WHAT")]
+    pub what: String,
+    /// Output directory (completions) ; flags go to stdout.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Every `--flag` of every subcommand, for the man-page check.
+pub fn all_long_flags() -> Vec<(String, String)> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    for sub in cmd.get_subcommands() {
+        if sub.is_hide_set() {
+            continue;
+        }
+        for arg in sub.get_arguments() {
+            if arg.is_hide_set() {
+                continue;
+            }
+            if let Some(long) = arg.get_long() {
+                out.push((sub.get_name().to_string(), format!("--{long}")));
+            }
+        }
+    }
+    out
+}

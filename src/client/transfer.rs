@@ -1,0 +1,414 @@
+//! put and get over a [`Client`]: the body streamed with constant memory,
+//! SHA-256 computed in the same pass (on a second thread for large files,
+//! so hashing overlaps the copy), checked against the server's digest, and
+//! resumable. Downloads to a file land under a hidden `.NAME.miniftp-part`
+//! beside it and are renamed only once verified.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::progress::Progress;
+use super::Client;
+use crate::error::{Error, Result};
+use crate::limits::FRAME_HEADER_LEN;
+use crate::proto::{Request, Status};
+use crate::storage::path::PARTIAL_MARK;
+
+/// Bytes per read/write of a body.
+const CHUNK: usize = 1 << 20;
+/// Bodies below this are hashed inline (a thread costs more than it saves).
+const PIPELINE_MIN: u64 = 4 << 20;
+
+/// What one finished transfer did.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// Bytes that crossed the wire in this transfer.
+    pub bytes: u64,
+    /// Size of the whole file.
+    pub size: u64,
+    /// Where it resumed from (0 for a fresh transfer).
+    pub offset: u64,
+    pub sha256: String,
+}
+
+/// Copies a body in chunks from `fill` to `drain`, hashing every byte.
+/// Large bodies hash on a second thread while the next chunk is copied.
+fn copy_hashed(
+    mut hasher: Sha256,
+    len_hint: Option<u64>,
+    fill: &mut dyn FnMut(&mut [u8]) -> Result<usize>,
+    drain: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<(Sha256, u64)> {
+    if len_hint.is_some_and(|n| n < PIPELINE_MIN) {
+        let mut buf = vec![0u8; CHUNK.min(len_hint.unwrap_or(0) as usize).max(1)];
+        let mut total = 0u64;
+        loop {
+            let n = fill(&mut buf)?;
+            if n == 0 {
+                return Ok((hasher, total));
+            }
+            hasher.update(&buf[..n]);
+            drain(&buf[..n])?;
+            total += n as u64;
+        }
+    }
+    std::thread::scope(|s| {
+        let (tx, rx) = crossbeam_channel::bounded::<Arc<Vec<u8>>>(4);
+        let (back_tx, back_rx) = crossbeam_channel::unbounded::<Arc<Vec<u8>>>();
+        let worker = s.spawn(move || {
+            for chunk in rx {
+                hasher.update(&chunk[..]);
+                let _ = back_tx.send(chunk);
+            }
+            hasher
+        });
+        let mut allocated = 0;
+        let mut total = 0u64;
+        let result = loop {
+            let mut buf = match back_rx.try_recv() {
+                Ok(a) => Arc::try_unwrap(a).unwrap_or_else(|_| vec![0; CHUNK]),
+                Err(_) if allocated < 6 => {
+                    allocated += 1;
+                    vec![0; CHUNK]
+                }
+                Err(_) => match back_rx.recv() {
+                    Ok(a) => Arc::try_unwrap(a).unwrap_or_else(|_| vec![0; CHUNK]),
+                    Err(_) => vec![0; CHUNK],
+                },
+            };
+            buf.resize(CHUNK, 0);
+            let n = match fill(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            buf.truncate(n);
+            let chunk = Arc::new(buf);
+            if tx.send(Arc::clone(&chunk)).is_err() {
+                break Err(Error::Other("hashing thread stopped".into()));
+            }
+            if let Err(e) = drain(&chunk) {
+                break Err(e);
+            }
+            total += n as u64;
+        };
+        drop(tx);
+        let hasher = worker
+            .join()
+            .map_err(|_| Error::Other("hashing thread panicked".into()))?;
+        result.map(|()| (hasher, total))
+    })
+}
+
+/// Hashes the first `len` bytes of `file`.
+fn hash_prefix(file: &mut File, len: u64, path: &Path) -> Result<Sha256> {
+    let mut h = Sha256::new();
+    file.seek(SeekFrom::Start(0)).map_err(|e| Error::local(path, e))?;
+    let copied = io::copy(&mut file.take(len), &mut super::super::storage::local::HashWriter(&mut h))
+        .map_err(|e| Error::local(path, e))?;
+    if copied != len {
+        return Err(Error::local(path, io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(h)
+}
+
+/// Reads the `226` that ends a transfer and checks its digest.
+fn finish(client: &mut Client, ours: &str, what: &str) -> Result<String> {
+    let reply = client.recv()?;
+    if reply.status() != Some(Status::TransferComplete) {
+        return Err(Error::remote(&reply));
+    }
+    match reply.sha256 {
+        Some(theirs) if theirs.eq_ignore_ascii_case(ours) => Ok(theirs),
+        Some(theirs) => Err(Error::Integrity(format!(
+            "{what}: SHA-256 mismatch: local {ours}, server {theirs}"
+        ))),
+        None => Err(Error::Protocol(format!("{what}: the server sent no digest"))),
+    }
+}
+
+/// Uploads a local regular file to `remote`. With `resume`, continues the
+/// server's partial upload when its bytes match the start of the local file.
+pub fn put_file(
+    client: &mut Client,
+    local: &Path,
+    remote: &str,
+    mkdirs: bool,
+    resume: bool,
+    progress: &Progress,
+) -> Result<Done> {
+    let mut file = File::open(local).map_err(|e| Error::local(local, e))?;
+    let md = file.metadata().map_err(|e| Error::local(local, e))?;
+    if md.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: is a directory (use -r)",
+            local.display()
+        )));
+    }
+    let size = md.len();
+    let mut offset = 0;
+    let mut hasher = Sha256::new();
+    if resume {
+        let reply = client.request(&Request::Partial {
+            path: remote.to_string(),
+        })?;
+        match reply.status() {
+            Some(Status::Ok) => {
+                let k = reply.size.unwrap_or(0);
+                if k > 0 && k <= size {
+                    let h = hash_prefix(&mut file, k, local)?;
+                    if reply
+                        .sha256
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(&hex::encode(h.clone().finalize())))
+                    {
+                        offset = k;
+                        hasher = h;
+                    }
+                }
+            }
+            Some(Status::NotFound) => {}
+            _ => return Err(Error::remote(&reply)),
+        }
+    }
+    let reply = client.request(&Request::Put {
+        path: remote.to_string(),
+        size: Some(size),
+        offset,
+        mkdirs,
+    })?;
+    if reply.status() != Some(Status::Ready) {
+        return Err(Error::remote(&reply));
+    }
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::local(local, e))?;
+    let mut remaining = size - offset;
+    let mut sent = offset;
+    let (hasher, moved) = {
+        let mut fill = |buf: &mut [u8]| -> Result<usize> {
+            let want = buf.len().min(remaining as usize);
+            if want == 0 {
+                return Ok(0);
+            }
+            let n = file.read(&mut buf[..want]).map_err(|e| Error::local(local, e))?;
+            if n == 0 {
+                return Err(Error::Other(format!(
+                    "{}: the file shrank during the upload",
+                    local.display()
+                )));
+            }
+            remaining -= n as u64;
+            Ok(n)
+        };
+        let writer = client.writer();
+        let mut drain = |chunk: &[u8]| -> Result<()> {
+            writer.write_all(chunk).map_err(Error::ConnectionLost)?;
+            sent += chunk.len() as u64;
+            progress.set(sent);
+            Ok(())
+        };
+        copy_hashed(hasher, Some(size - offset), &mut fill, &mut drain)?
+    };
+    let ours = hex::encode(hasher.finalize());
+    client.send(&Request::Done {
+        sha256: ours.clone(),
+    })?;
+    let sha256 = finish(client, &ours, remote)?;
+    Ok(Done {
+        bytes: moved,
+        size,
+        offset,
+        sha256,
+    })
+}
+
+/// Uploads a stream of unknown length (standard input) in chunks.
+pub fn put_stream(
+    client: &mut Client,
+    input: &mut dyn Read,
+    remote: &str,
+    mkdirs: bool,
+    progress: &Progress,
+) -> Result<Done> {
+    let reply = client.request(&Request::Put {
+        path: remote.to_string(),
+        size: None,
+        offset: 0,
+        mkdirs,
+    })?;
+    if reply.status() != Some(Status::Ready) {
+        return Err(Error::remote(&reply));
+    }
+    let mut sent = 0u64;
+    let (hasher, total) = {
+        let mut fill = |buf: &mut [u8]| -> Result<usize> {
+            loop {
+                match input.read(buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::local("standard input", e)),
+                }
+            }
+        };
+        let writer = client.writer();
+        let mut drain = |chunk: &[u8]| -> Result<()> {
+            let mut framed = Vec::with_capacity(FRAME_HEADER_LEN);
+            framed.extend_from_slice(&(chunk.len() as u64).to_be_bytes());
+            writer.write_all(&framed).map_err(Error::ConnectionLost)?;
+            writer.write_all(chunk).map_err(Error::ConnectionLost)?;
+            sent += chunk.len() as u64;
+            progress.set(sent);
+            Ok(())
+        };
+        copy_hashed(Sha256::new(), None, &mut fill, &mut drain)?
+    };
+    client
+        .writer()
+        .write_all(&0u64.to_be_bytes())
+        .map_err(Error::ConnectionLost)?;
+    let ours = hex::encode(hasher.finalize());
+    client.send(&Request::Done {
+        sha256: ours.clone(),
+    })?;
+    let sha256 = finish(client, &ours, remote)?;
+    Ok(Done {
+        bytes: total,
+        size: total,
+        offset: 0,
+        sha256,
+    })
+}
+
+/// Receives a body into `sink` after a `get` from `offset`; `prefix` has
+/// hashed the bytes before it. Returns the verified digest.
+fn receive(
+    client: &mut Client,
+    remote: &str,
+    offset: u64,
+    prefix: Sha256,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    progress: &Progress,
+) -> Result<Done> {
+    let reply = client.request(&Request::Get {
+        path: remote.to_string(),
+        offset,
+    })?;
+    if reply.status() != Some(Status::Ready) {
+        return Err(Error::remote(&reply));
+    }
+    let size = reply
+        .size
+        .ok_or_else(|| Error::Protocol("the server announced no size".into()))?;
+    let mut remaining = size.saturating_sub(offset);
+    let mut got = offset;
+    let (hasher, moved) = {
+        let reader = client.reader();
+        let mut fill = |buf: &mut [u8]| -> Result<usize> {
+            let want = buf.len().min(remaining as usize);
+            if want == 0 {
+                return Ok(0);
+            }
+            let n = loop {
+                match reader.read(&mut buf[..want]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::ConnectionLost(e)),
+                }
+            };
+            if n == 0 {
+                return Err(Error::ConnectionLost(io::ErrorKind::UnexpectedEof.into()));
+            }
+            remaining -= n as u64;
+            Ok(n)
+        };
+        let mut drain = |chunk: &[u8]| -> Result<()> {
+            sink(chunk)?;
+            got += chunk.len() as u64;
+            progress.set(got);
+            Ok(())
+        };
+        copy_hashed(prefix, Some(size - offset), &mut fill, &mut drain)?
+    };
+    let ours = hex::encode(hasher.finalize());
+    let sha256 = finish(client, &ours, remote)?;
+    Ok(Done {
+        bytes: moved,
+        size,
+        offset,
+        sha256,
+    })
+}
+
+/// Downloads `remote` to standard output (or any writer). Not atomic: a
+/// digest mismatch is reported after the bytes went out.
+pub fn get_stream(
+    client: &mut Client,
+    remote: &str,
+    out: &mut dyn Write,
+    progress: &Progress,
+) -> Result<Done> {
+    let mut sink = |chunk: &[u8]| out.write_all(chunk).map_err(|e| Error::local("standard output", e));
+    let done = receive(client, remote, 0, Sha256::new(), &mut sink, progress)?;
+    out.flush().map_err(|e| Error::local("standard output", e))?;
+    Ok(done)
+}
+
+/// The hidden file a download to `local` is written to until verified.
+pub fn local_partial(local: &Path) -> PathBuf {
+    let name = local
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".into());
+    local.with_file_name(format!(".{name}{PARTIAL_MARK}"))
+}
+
+/// Downloads `remote` to the file `local`, atomically: the content goes to
+/// a hidden partial beside it and is renamed into place once verified. With
+/// `resume`, a partial left by an interrupted download is continued.
+pub fn get_file(
+    client: &mut Client,
+    remote: &str,
+    local: &Path,
+    resume: bool,
+    progress: &Progress,
+) -> Result<Done> {
+    let part = local_partial(local);
+    let mut offset = 0;
+    let mut prefix = Sha256::new();
+    let mut file = if resume && part.exists() {
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&part)
+            .map_err(|e| Error::local(&part, e))?;
+        offset = f.metadata().map_err(|e| Error::local(&part, e))?.len();
+        prefix = hash_prefix(&mut f, offset, &part)?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::local(&part, e))?;
+        f
+    } else {
+        File::create(&part).map_err(|e| Error::local(&part, e))?
+    };
+    let result = {
+        let mut sink = |chunk: &[u8]| file.write_all(chunk).map_err(|e| Error::local(&part, e));
+        receive(client, remote, offset, prefix, &mut sink, progress)
+    };
+    match result {
+        Ok(done) => {
+            drop(file);
+            std::fs::rename(&part, local).map_err(|e| Error::local(local, e))?;
+            Ok(done)
+        }
+        Err(e) => {
+            // Keep what arrived for `-c`, unless it is known to be wrong.
+            if !matches!(e, Error::ConnectionLost(_)) {
+                let _ = std::fs::remove_file(&part);
+            }
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The server's TOML configuration: built-in defaults, so `miniftp serve`
+//! runs with no file at all; unknown keys and bad values are errors that name
+//! the key (exit code 2). etc/miniftp.toml shows every key with its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default address: loopback only, so a first start exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+/// Default data directory, relative to the current directory.
+pub const DEFAULT_ROOT: &str = "miniftp-data";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// Who may create an account from a client.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    /// Nobody: accounts come from `miniftp useradd` only.
+    Closed,
+    /// Requests wait in a pending list until the operator approves them.
+    Approval,
+    /// Anyone gets an account at once.
+    Open,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Data directory: users.toml, pending.toml, home/.
+    pub root: PathBuf,
+    /// Registration policy for client-requested accounts.
+    pub registration: RegistrationPolicy,
+    /// Quota given to accounts created by registration.
+    #[serde(deserialize_with = "crate::size::deserialize")]
+    pub default_quota: u64,
+    pub limits: Limits,
+    pub auth: Auth,
+    pub storage: Storage,
+    pub workers: Workers,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections open at once, all addresses together.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_connections_per_ip: usize,
+    /// A logged-in session with no traffic for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// A connection that has not logged in after this long is closed.
+    pub login_timeout_secs: u64,
+    /// Failed logins from one address before it is locked out.
+    pub max_failed_logins: u32,
+    /// Delay before answering the first failed login; doubles each time.
+    pub failed_login_delay_ms: u64,
+    /// How long a locked-out address must wait.
+    pub lockout_secs: u64,
+    /// On SIGINT/SIGTERM, how long running transfers may take to finish.
+    pub shutdown_grace_secs: u64,
+    /// Registration requests waiting for approval, at most.
+    pub max_pending_registrations: usize,
+    /// Partial uploads untouched for longer than this are removed.
+    pub partial_max_age_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// argon2id memory cost in KiB for new password hashes.
+    pub argon2_memory_kib: u32,
+    /// argon2id time cost (passes).
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// fsync each upload before it is renamed into place (crash safety).
+    pub fsync: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workers {
+    /// Threads for file operations and transfers; 0 = one per CPU core.
+    pub io_threads: usize,
+    /// Threads for password hashing; 0 = one per CPU core.
+    pub auth_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.into(),
+            root: PathBuf::from(DEFAULT_ROOT),
+            registration: RegistrationPolicy::Approval,
+            default_quota: 1 << 30,
+            limits: Limits::default(),
+            auth: Auth::default(),
+            storage: Storage::default(),
+            workers: Workers::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            idle_timeout_secs: 300,
+            login_timeout_secs: 30,
+            max_failed_logins: 5,
+            failed_login_delay_ms: 250,
+            lockout_secs: 300,
+            shutdown_grace_secs: 10,
+            max_pending_registrations: 100,
+            partial_max_age_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl Default for Auth {
+    /// One of OWASP's recommended argon2id settings (12 MiB, 3 passes):
+    /// ~13 ms a hash on a 2020s server core.
+    fn default() -> Self {
+        Auth {
+            argon2_memory_kib: 12 * 1024,
+            argon2_iterations: 3,
+            argon2_parallelism: 1,
+        }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage { fsync: true }
+    }
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Workers {
+            io_threads: 0,
+            auth_threads: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, or the defaults when `path` is None.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let config = match path {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Config::parse(&text).map_err(|message| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message,
+                })?
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses config text (errors carry toml's line, column and key).
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    /// Checks the values serde can't: ranges and addresses.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.to_string(),
+            })
+        };
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return invalid(
+                "listen",
+                &format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:9000)", self.listen),
+            );
+        }
+        if self.limits.max_connections == 0 {
+            return invalid("limits.max_connections", "must be at least 1");
+        }
+        if self.limits.max_connections_per_ip == 0 {
+            return invalid("limits.max_connections_per_ip", "must be at least 1");
+        }
+        if self.limits.idle_timeout_secs == 0 {
+            return invalid("limits.idle_timeout_secs", "must be at least 1");
+        }
+        if self.limits.login_timeout_secs == 0 {
+            return invalid("limits.login_timeout_secs", "must be at least 1");
+        }
+        if self.limits.max_failed_logins == 0 {
+            return invalid("limits.max_failed_logins", "must be at least 1");
+        }
+        if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism.max(1) {
+            return invalid("auth.argon2_memory_kib", "must be at least 8 per lane");
+        }
+        if self.auth.argon2_iterations == 0 {
+            return invalid("auth.argon2_iterations", "must be at least 1");
+        }
+        if self.auth.argon2_parallelism == 0 {
+            return invalid("auth.argon2_parallelism", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().expect("validated in Config::validate")
+    }
+
+    pub fn users_file(&self) -> PathBuf {
+        self.root.join("users.toml")
+    }
+
+    pub fn pending_file(&self) -> PathBuf {
+        self.root.join("pending.toml")
+    }
+
+    pub fn homes_dir(&self) -> PathBuf {
+        self.root.join("home")
+    }
+
+    /// Worker threads for a pool whose configured size is `n` (0 = auto).
+    pub fn threads(n: usize) -> usize {
+        if n > 0 {
+            n
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.registration, RegistrationPolicy::Approval);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[limits]\nmax_conections = 5\n").unwrap_err();
+        assert!(e.contains("max_conections"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let e = Config::parse("[limits]\nmax_connections = \"many\"\n").unwrap_err();
+        assert!(e.contains("max_connections"), "{e}");
+        let c = Config::parse("listen = \"nowhere\"").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn sizes_as_text() {
+        let c = Config::parse("default_quota = \"500M\"").unwrap();
+        assert_eq!(c.default_quota, 500 << 20);
+    }
+
+    #[test]
+    fn sample_config_parses_and_matches_defaults() {
+        let text = include_str!("../etc/miniftp.toml");
+        let c = Config::parse(text).unwrap();
+        c.validate().unwrap();
+        let d = Config::default();
+        assert_eq!(c.listen, d.listen);
+        assert_eq!(c.limits.max_connections, d.limits.max_connections);
+        assert_eq!(c.auth.argon2_memory_kib, d.auth.argon2_memory_kib);
+    }
+}

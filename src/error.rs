@@ -1,0 +1,169 @@
+//! Errors that reach the user, and the exit codes they map to. The table
+//! here is the one in the man page and the README: a cron job can tell a
+//! wrong password from a full quota from a network problem.
+
+use std::path::PathBuf;
+
+use crate::proto::{Reply, Status};
+
+/// Process exit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Ok = 0,
+    /// Any failure not covered below.
+    Failure = 1,
+    /// Bad command line or configuration.
+    Usage = 2,
+    /// Cannot connect, connection lost, timeout, protocol mismatch.
+    Connection = 3,
+    /// Login refused (or no password available without a terminal).
+    Auth = 4,
+    /// A remote or local file does not exist.
+    NotFound = 5,
+    /// Refused by permissions or the jail.
+    Denied = 6,
+    /// The quota would be exceeded.
+    Quota = 7,
+    /// A SHA-256 check failed.
+    Integrity = 8,
+    /// A local file could not be read or written.
+    LocalIo = 9,
+    /// The server had a problem of its own (I/O error, disk full, busy).
+    Server = 10,
+}
+
+impl Exit {
+    /// Every code with its meaning (README and man page list the same).
+    pub const TABLE: &'static [(Exit, &'static str)] = &[
+        (Exit::Ok, "success"),
+        (Exit::Failure, "other failure"),
+        (Exit::Usage, "usage: bad command line, config file or arguments"),
+        (Exit::Connection, "connection: cannot connect, connection lost, timeout, protocol version mismatch"),
+        (Exit::Auth, "authentication: login refused, locked out, or no password available"),
+        (Exit::NotFound, "not found: a remote or local file or directory does not exist"),
+        (Exit::Denied, "permission: refused by the jail or by file permissions"),
+        (Exit::Quota, "quota: the transfer would exceed the user's quota"),
+        (Exit::Integrity, "integrity: a SHA-256 digest did not match"),
+        (Exit::LocalIo, "local I/O: a local file could not be read or written"),
+        (Exit::Server, "server: the server failed (I/O error, disk full, busy, shutting down)"),
+    ];
+
+    /// The exit code for a failed reply's status.
+    pub fn for_status(status: Option<Status>) -> Exit {
+        match status {
+            Some(Status::AuthFailed | Status::TooManyFailures) => Exit::Auth,
+            Some(Status::NotFound) => Exit::NotFound,
+            Some(Status::PathRefused | Status::PermissionDenied) => Exit::Denied,
+            Some(Status::QuotaExceeded) => Exit::Quota,
+            Some(Status::IntegrityFailure) => Exit::Integrity,
+            Some(Status::VersionMismatch) => Exit::Connection,
+            Some(
+                Status::LocalError | Status::DiskFull | Status::Busy | Status::Unavailable,
+            ) => Exit::Server,
+            Some(Status::BadArguments | Status::WrongType | Status::AlreadyExists | Status::NotEmpty) => {
+                Exit::Failure
+            }
+            _ => Exit::Failure,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Users(#[from] crate::users::UsersError),
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("connection to the server lost: {0}")]
+    ConnectionLost(std::io::Error),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("{msg}")]
+    Remote { code: u16, msg: String },
+    #[error("{path}: {source}")]
+    Local {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Integrity(String),
+    #[error("{0}")]
+    Auth(String),
+    #[error("{0}")]
+    Other(String),
+    /// Failures already reported one by one; `exit` is the first one's.
+    #[error("{msg}")]
+    Failed { exit: Exit, msg: String },
+}
+
+impl Error {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Usage(_) | Error::Config(_) => Exit::Usage,
+            Error::Users(_) => Exit::Failure,
+            Error::Connect { .. } | Error::ConnectionLost(_) | Error::Protocol(_) => {
+                Exit::Connection
+            }
+            Error::Remote { code, .. } => Exit::for_status(Status::from_code(*code)),
+            Error::Local { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Exit::NotFound
+            }
+            Error::Local { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                Exit::Denied
+            }
+            Error::Local { .. } => Exit::LocalIo,
+            Error::Integrity(_) => Exit::Integrity,
+            Error::Auth(_) => Exit::Auth,
+            Error::Other(_) => Exit::Failure,
+            Error::Failed { exit, .. } => *exit,
+        }
+    }
+
+    /// A failed reply as an error, worded as the server worded it.
+    pub fn remote(reply: &Reply) -> Error {
+        if reply.status() == Some(Status::IntegrityFailure) {
+            return Error::Integrity(reply.msg.clone());
+        }
+        Error::Remote {
+            code: reply.code,
+            msg: reply.msg.clone(),
+        }
+    }
+
+    pub fn local(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Local {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Whether trying again (new connection) may help.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { source, .. } | Error::ConnectionLost(source) => matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::WouldBlock
+            ),
+            Error::Remote { code, .. } => *code == Status::Unavailable.code(),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

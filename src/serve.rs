@@ -1,0 +1,64 @@
+//! `miniftp serve`: load the config, bind, print `listening on HOST:PORT`
+//! (the real port, so `--listen 127.0.0.1:0` works for scripts and tests),
+//! and run the loop until SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::error::Error;
+use crate::server::{self, housekeeping, Shared};
+use crate::users::UserDb;
+
+pub fn run(args: ServeArgs) -> Result<(), Error> {
+    crate::logging::init_server();
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(root) = args.root {
+        config.root = root;
+    }
+    config.validate()?;
+    std::fs::create_dir_all(config.homes_dir()).map_err(|e| Error::local(config.homes_dir(), e))?;
+    raise_fd_limit();
+    let users = UserDb::load(&config.users_file())?;
+    if users.users.is_empty() {
+        log::warn!(
+            "no users in {}: add one with `miniftp useradd NAME --root {}`",
+            config.users_file().display(),
+            config.root.display()
+        );
+    }
+    let addr = config.listen_addr();
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| Error::Connect {
+        addr: addr.to_string(),
+        source: e,
+    })?;
+    let local = listener.local_addr().map_err(|e| Error::Other(e.to_string()))?;
+    let shared = Arc::new(Shared::new(config, users));
+    housekeeping::spawn(Arc::clone(&shared)).map_err(|e| Error::Other(e.to_string()))?;
+    println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
+    let _ = std::io::stdout().flush();
+    log::info!(
+        "serving {} (registration: {:?})",
+        shared.config.root.display(),
+        shared.config.registration
+    );
+    server::run(listener, shared, true).map_err(|e| Error::Other(format!("event loop: {e}")))?;
+    log::info!("stopped");
+    Ok(())
+}
+
+/// Lets the server hold as many sockets as the hard limit allows.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        lim.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            log::warn!("cannot raise the open-files limit: {e}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! `cp FROM TO`: a server-side copy of a file. Its size is reserved against
+//! the quota before a byte is written, like any other write.
+
+use super::{fs_reply, try_reply, Ctx};
+use crate::proto::{EntryKind, Reply, Status};
+
+pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
+    let from = try_reply!(ctx.resolve(from));
+    let to = try_reply!(ctx.resolve(to));
+    let storage = &ctx.account.storage;
+    let src = try_reply!(storage.stat(&from).map_err(fs_reply));
+    if src.kind == EntryKind::Dir {
+        return Reply::new(
+            Status::WrongType,
+            format!("{from}: is a directory (cp copies files)"),
+        );
+    }
+    let reservation = match ctx.account.reserve(src.size) {
+        Ok(r) => r,
+        Err(e) => return Reply::new(Status::QuotaExceeded, format!("{from}: {e}")),
+    };
+    let delta = try_reply!(storage.copy(&from, &to).map_err(fs_reply));
+    reservation.commit(delta.added);
+    ctx.account.sub_used(delta.freed);
+    let target = storage.target_of(&from, &to).unwrap_or(to);
+    let mut reply = Reply::new(Status::Ok, format!("{from} copied to {target}"));
+    reply.size = Some(delta.added);
+    reply
+}

@@ -1,0 +1,64 @@
+//! `login USER PASSWORD`, run on the auth pool. An unknown user costs the
+//! same argon2 work as a known one (a dummy hash is checked), so timing
+//! doesn't tell which names exist. On success the user's account is opened:
+//! the home is created if missing, and its used space is walked once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::proto::{Password, Reply, Status};
+use crate::server::quota::Account;
+use crate::server::session::Session;
+use crate::server::{Outcome, Shared};
+use crate::storage::local::LocalStorage;
+use crate::storage::{FsError, VPath};
+use crate::users::{home_path, verify_password};
+
+pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
+    let denied = || {
+        Outcome::Login(Err(Reply::new(
+            Status::AuthFailed,
+            "login incorrect: unknown user or wrong password",
+        )))
+    };
+    let db = shared.users();
+    let Some(record) = db.get(user) else {
+        verify_password(&password.0, &shared.dummy_hash);
+        return denied();
+    };
+    if !verify_password(&password.0, &record.password) {
+        return denied();
+    }
+    let home = home_path(&shared.config.root, record);
+    let quota = record.quota;
+    let opened = shared.accounts.get_or_open(user, || {
+        let storage = LocalStorage::open(&home).map_err(|e| FsError::Io {
+            path: home.display().to_string(),
+            source: e,
+        })?;
+        let used = crate::storage::Storage::usage(&storage)?;
+        Ok(Account::new(user.to_string(), Arc::new(storage), quota, used))
+    });
+    match opened {
+        Ok(account) => {
+            account.set_quota(quota);
+            let mut reply = Reply::new(Status::LoggedIn, format!("welcome, {user}"));
+            reply.user = Some(user.to_string());
+            reply.cwd = Some("/".into());
+            let session = Session {
+                user: user.to_string(),
+                account,
+                cwd: VPath::root(),
+                since: Instant::now(),
+            };
+            Outcome::Login(Ok((Box::new(session), reply)))
+        }
+        Err(e) => {
+            log::error!("login of {user}: cannot open home {}: {e}", home.display());
+            Outcome::Login(Err(Reply::new(
+                Status::LocalError,
+                "your home directory can't be opened; tell the operator",
+            )))
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! `mkdir PATH`: create a directory; with `parents`, like `mkdir -p`.
+
+use super::{fs_reply, try_reply, Ctx};
+use crate::proto::{Reply, Status};
+
+pub fn run(ctx: &Ctx, path: &str, parents: bool) -> Reply {
+    let target = try_reply!(ctx.resolve(path));
+    try_reply!(ctx.account.storage.mkdir(&target, parents).map_err(fs_reply));
+    Reply::new(Status::Ok, format!("{target}: directory created"))
+}

@@ -1,0 +1,95 @@
+//! Commands: one file per request type, each a function that runs on a
+//! worker thread against the storage interface and returns an [`Outcome`]
+//! for the loop. Parsing is done (proto::message), so a command only checks
+//! its arguments, asks the jail, and words the reply.
+//!
+//! Before login only `login`, `register`, `noop` and `quit` exist (see
+//! `server::conn`); everything here needs a session.
+
+pub mod cd;
+pub mod cp;
+pub mod get;
+pub mod login;
+pub mod ls;
+pub mod mkdir;
+pub mod mv;
+pub mod partial;
+pub mod put;
+pub mod register;
+pub mod rm;
+pub mod rmdir;
+pub mod stat;
+
+use std::sync::Arc;
+
+use super::quota::Account;
+use super::{Outcome, Shared};
+use crate::proto::{Reply, Request, Status};
+use crate::storage::path::PathError;
+use crate::storage::{FsError, VPath};
+
+/// What a command job gets: the server, the session's account and cwd.
+pub struct Ctx {
+    pub shared: Arc<Shared>,
+    pub account: Arc<Account>,
+    pub cwd: VPath,
+}
+
+impl Ctx {
+    /// Resolves a client path against the cwd, refusing what the jail never
+    /// needs to see (NUL bytes, `..` above home, reserved names).
+    pub fn resolve(&self, path: &str) -> Result<VPath, Reply> {
+        VPath::resolve(&self.cwd, path).map_err(path_reply)
+    }
+}
+
+pub fn path_reply(e: PathError) -> Reply {
+    let status = match e {
+        PathError::Empty => Status::BadArguments,
+        _ => Status::PathRefused,
+    };
+    Reply::new(status, e.to_string())
+}
+
+pub fn fs_reply(e: FsError) -> Reply {
+    Reply::new(e.status(), e.to_string())
+}
+
+/// Runs a post-login request that needs storage. (Inline requests such as
+/// `pwd` and `quota` never get here.)
+pub fn run(ctx: Ctx, req: Request) -> Outcome {
+    let reply = match req {
+        Request::Cd { path } => return cd::run(&ctx, &path),
+        Request::Ls { path, start } => ls::run(&ctx, path.as_deref(), start),
+        Request::Stat { path } => stat::run(&ctx, &path),
+        Request::Mkdir { path, parents } => mkdir::run(&ctx, &path, parents),
+        Request::Rmdir { path } => rmdir::run(&ctx, &path),
+        Request::Rm { path, recursive } => rm::run(&ctx, &path, recursive),
+        Request::Mv { from, to } => mv::run(&ctx, &from, &to),
+        Request::Cp { from, to } => cp::run(&ctx, &from, &to),
+        Request::Partial { path } => partial::run(&ctx, &path),
+        Request::Put {
+            path,
+            size,
+            offset,
+            mkdirs,
+        } => return put::begin(&ctx, &path, size, offset, mkdirs),
+        Request::Get { path, offset } => return get::begin(&ctx, &path, offset),
+        other => Reply::new(
+            Status::BadSequence,
+            format!("{} is not valid here", other.op()),
+        ),
+    };
+    Outcome::Reply(reply)
+}
+
+/// `?` for functions that build a Reply.
+macro_rules! try_reply {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return r.into(),
+        }
+    };
+}
+pub(crate) use try_reply;

@@ -1,0 +1,24 @@
+//! `mv FROM TO`: rename or move (into TO when it is a directory). A file it
+//! replaces frees its bytes.
+
+use super::{fs_reply, try_reply, Ctx};
+use crate::proto::{Reply, Status};
+
+pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
+    let from = try_reply!(ctx.resolve(from));
+    let to = try_reply!(ctx.resolve(to));
+    if from.is_root() {
+        return Reply::new(Status::PathRefused, "/: the home directory can't be moved");
+    }
+    let storage = &ctx.account.storage;
+    let target = try_reply!(storage.target_of(&from, &to).map_err(fs_reply));
+    if ctx.account.upload_in_progress(&target) {
+        return Reply::new(
+            Status::Busy,
+            format!("{target}: an upload to this name is in progress"),
+        );
+    }
+    let freed = try_reply!(storage.rename(&from, &to).map_err(fs_reply));
+    ctx.account.sub_used(freed);
+    Reply::new(Status::Ok, format!("{from} -> {target}"))
+}

@@ -1,0 +1,555 @@
+//! One connection's state machine, driven by the loop: read a frame, decode
+//! it, answer inline (the few requests that touch no storage) or hand it to
+//! a worker, and move file bodies through pump jobs. The pre-login command
+//! set is tiny and listed here in one place: `login`, `register`, `noop`,
+//! `quit`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::Token;
+
+use super::cmd::{self, Ctx};
+use super::io::{Fill, Io};
+use super::limiter::Verdict;
+use super::session::Session;
+use super::transfer::{upload, Download, PumpStatus, Transfer, Upload};
+use super::{Outcome, Server, TransferLog};
+use crate::config::RegistrationPolicy;
+use crate::limits::{FRAME_HEADER_LEN, MAX_PENDING_REPLY_BYTES, MAX_REQUEST_FRAME};
+use crate::proto::frame::{self, Check, FrameError};
+use crate::proto::message::decode_request;
+use crate::proto::{Reply, Request, Status};
+
+/// Where a connection stands.
+pub enum State {
+    /// Reading and answering requests.
+    Ready,
+    /// A command job is in flight (or a reply is held back by a timer).
+    Busy,
+    /// Receiving an upload body; waiting for the socket to have bytes.
+    Upload(Box<Upload>),
+    /// The body is in; waiting for the `done` trailer.
+    Trailer(Box<Upload>),
+    /// Sending a download; waiting for the socket to take bytes.
+    Download(Box<Download>),
+    /// A pump job holds the transport and the transfer.
+    Pumping,
+}
+
+pub struct Conn {
+    pub id: u64,
+    pub peer: SocketAddr,
+    /// None while a pump job holds it.
+    pub io: Option<Box<Io>>,
+    pub state: State,
+    pub session: Option<Session>,
+    pub opened: Instant,
+    pub last_active: Instant,
+    /// Edge-triggered readiness not yet used up (cleared on WouldBlock).
+    pub readable: bool,
+    pub writable: bool,
+    /// Close once the queued replies are written.
+    pub closing: bool,
+    /// A reply held back until a timer fires (failed-login delay).
+    pub held: Option<Reply>,
+    /// The user name of a login in flight, for the log.
+    pub trying: Option<String>,
+}
+
+impl Conn {
+    pub fn new(id: u64, peer: SocketAddr, io: Box<Io>) -> Conn {
+        let now = Instant::now();
+        Conn {
+            id,
+            peer,
+            io: Some(io),
+            state: State::Ready,
+            session: None,
+            opened: now,
+            last_active: now,
+            readable: false,
+            writable: true,
+            closing: false,
+            held: None,
+            trying: None,
+        }
+    }
+
+    fn user(&self) -> &str {
+        self.session.as_ref().map_or("-", |s| s.user.as_str())
+    }
+}
+
+impl Server {
+    /// Makes all the progress a connection can make without blocking.
+    pub(super) fn drive(&mut self, token: Token) {
+        loop {
+            let shutting_down = self.shutdown.is_some();
+            let Some(conn) = self.conns.get_mut(token.0) else {
+                return;
+            };
+            let Some(io) = conn.io.as_mut() else {
+                return;
+            };
+            if !io.wbuf.is_empty() && conn.writable {
+                match io.flush() {
+                    Ok(true) => {}
+                    Ok(false) => conn.writable = false,
+                    Err(_) => return self.close(token, "connection lost"),
+                }
+            }
+            if conn.closing {
+                if io.wbuf.is_empty() {
+                    self.close(token, "closed");
+                }
+                return;
+            }
+            match &conn.state {
+                State::Busy | State::Pumping => return,
+                State::Upload(_) => {
+                    if conn.readable || !io.rbuf.is_empty() {
+                        self.start_pump(token);
+                    }
+                    return;
+                }
+                State::Download(_) => {
+                    if conn.writable {
+                        self.start_pump(token);
+                    }
+                    return;
+                }
+                State::Ready | State::Trailer(_) => {}
+            }
+            if shutting_down && matches!(conn.state, State::Ready) {
+                io.send(&Reply::new(
+                    Status::Unavailable,
+                    "server shutting down, closing",
+                ));
+                conn.closing = true;
+                continue;
+            }
+            // Backpressure: a client that doesn't read its replies gets no
+            // more requests served.
+            if io.wbuf.len() > MAX_PENDING_REPLY_BYTES {
+                return;
+            }
+            match frame::check(&io.rbuf, MAX_REQUEST_FRAME) {
+                Ok(Check::Complete { end }) => {
+                    let text = frame::payload(&io.rbuf[..end]).map(str::to_owned);
+                    io.consume(end);
+                    conn.last_active = Instant::now();
+                    match text {
+                        Ok(text) => self.handle_frame(token, &text),
+                        Err(e) => io.send(&Reply::new(Status::BadFrame, e.to_string())),
+                    }
+                }
+                Ok(Check::Incomplete { .. }) => {
+                    if !conn.readable {
+                        return;
+                    }
+                    match io.fill(MAX_REQUEST_FRAME + FRAME_HEADER_LEN) {
+                        Ok(Fill::Data) => conn.readable = false,
+                        Ok(Fill::Full) => {}
+                        Ok(Fill::WouldBlock) => {
+                            conn.readable = false;
+                            return;
+                        }
+                        Ok(Fill::Eof) => {
+                            conn.closing = true;
+                        }
+                        Err(_) => return self.close(token, "connection lost"),
+                    }
+                }
+                Err(FrameError::Empty) => {
+                    io.consume(FRAME_HEADER_LEN);
+                    io.send(&Reply::new(Status::BadFrame, FrameError::Empty.to_string()));
+                }
+                Err(e) => {
+                    // The stream can't be resynchronised after a bad length.
+                    log::warn!("{}: {e}; disconnecting", conn.peer);
+                    io.send(&Reply::new(Status::BadFrame, format!("{e}; closing")));
+                    io.rbuf.clear();
+                    conn.closing = true;
+                }
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, token: Token, text: &str) {
+        match decode_request(text) {
+            Ok(req) => self.handle_request(token, req),
+            Err(e) => {
+                let conn = &mut self.conns[token.0];
+                if let Some(io) = conn.io.as_mut() {
+                    io.send(&Reply::new(e.status(), e.to_string()));
+                }
+            }
+        }
+    }
+
+    fn handle_request(&mut self, token: Token, req: Request) {
+        let shared = Arc::clone(&self.shared);
+        let conn = &mut self.conns[token.0];
+        let peer = conn.peer;
+        let Some(io) = conn.io.as_mut() else {
+            return;
+        };
+        if matches!(conn.state, State::Trailer(_)) {
+            let State::Trailer(mut up) = std::mem::replace(&mut conn.state, State::Ready) else {
+                unreachable!()
+            };
+            match req {
+                Request::Done { sha256 } => {
+                    if up.failure.is_some() {
+                        // Already answered when it failed; the trailer
+                        // only closes the body.
+                        return;
+                    }
+                    conn.state = State::Busy;
+                    let fsync = shared.config.storage.fsync;
+                    let job = move || {
+                        let log = TransferLog {
+                            op: "put",
+                            path: up.path.to_string(),
+                            bytes: up.received,
+                            started: up.started,
+                        };
+                        let reply = upload::finish(up, &sha256, fsync);
+                        Outcome::Finished { reply, log }
+                    };
+                    self.submit(false, token, Box::new(job));
+                }
+                other => {
+                    conn.state = State::Busy;
+                    let op = other.op();
+                    let job = move || {
+                        up.abandon();
+                        Outcome::Reply(Reply::new(
+                            Status::BadSequence,
+                            format!(
+                                "expected the done trailer after the body, got {op}; \
+                                 the upload was kept for resuming"
+                            ),
+                        ))
+                    };
+                    self.submit(false, token, Box::new(job));
+                }
+            }
+            return;
+        }
+        let logged_in = conn.session.is_some();
+        match req {
+            Request::Quit => {
+                io.send(&Reply::new(Status::Bye, "goodbye"));
+                conn.closing = true;
+            }
+            Request::Noop => io.send(&Reply::new(Status::Ok, "ok")),
+            Request::Login { .. } | Request::Register { .. } if logged_in => {
+                io.send(&Reply::new(Status::BadSequence, "already logged in"));
+            }
+            Request::Login { user, password } => {
+                if let Some(left) = self.limiter.locked(peer.ip(), Instant::now()) {
+                    io.send(&locked_out(left));
+                    return;
+                }
+                conn.state = State::Busy;
+                conn.trying = Some(user.clone());
+                let job = move || cmd::login::run(&shared, &user, &password);
+                self.submit(true, token, Box::new(job));
+            }
+            Request::Register { user, password } => {
+                if shared.config.registration == RegistrationPolicy::Closed {
+                    io.send(&Reply::new(
+                        Status::RegistrationRefused,
+                        "registration is closed on this server; ask the operator for an account",
+                    ));
+                    return;
+                }
+                conn.state = State::Busy;
+                let job = move || cmd::register::run(&shared, &user, &password, peer);
+                self.submit(true, token, Box::new(job));
+            }
+            _ if !logged_in => {
+                io.send(&Reply::new(Status::BadSequence, "log in first"));
+            }
+            Request::Pwd => {
+                let session = conn.session.as_ref().expect("logged in");
+                let mut r = Reply::new(Status::Ok, session.cwd.to_string());
+                r.cwd = Some(session.cwd.to_string());
+                io.send(&r);
+            }
+            Request::Quota => {
+                let session = conn.session.as_ref().expect("logged in");
+                let info = session.account.info();
+                let mut r = Reply::new(
+                    Status::Ok,
+                    format!(
+                        "{} used of {}, {} free",
+                        crate::size::human(info.used),
+                        crate::size::human(info.total),
+                        crate::size::human(info.free)
+                    ),
+                );
+                r.quota = Some(info);
+                io.send(&r);
+            }
+            Request::Done { .. } => {
+                io.send(&Reply::new(Status::BadSequence, "no upload in progress"));
+            }
+            other => {
+                let session = conn.session.as_ref().expect("logged in");
+                let ctx = Ctx {
+                    shared,
+                    account: Arc::clone(&session.account),
+                    cwd: session.cwd.clone(),
+                };
+                conn.state = State::Busy;
+                self.submit(false, token, Box::new(move || cmd::run(ctx, other)));
+            }
+        }
+    }
+
+    /// Hands the transport and the transfer to a worker.
+    fn start_pump(&mut self, token: Token) {
+        let conn = &mut self.conns[token.0];
+        let Some(mut io) = conn.io.take() else {
+            return;
+        };
+        let mut transfer = match std::mem::replace(&mut conn.state, State::Pumping) {
+            State::Upload(u) => {
+                conn.readable = false;
+                Transfer::Up(u)
+            }
+            State::Download(d) => {
+                conn.writable = false;
+                Transfer::Down(d)
+            }
+            other => {
+                conn.state = other;
+                conn.io = Some(io);
+                return;
+            }
+        };
+        let job = move || {
+            let before = transfer.moved();
+            let status = match &mut transfer {
+                Transfer::Up(u) => u.pump(&mut io),
+                Transfer::Down(d) => d.pump(&mut io),
+            };
+            let moved = transfer.moved() - before;
+            Outcome::Pumped {
+                io,
+                transfer,
+                status,
+                moved,
+            }
+        };
+        self.submit(false, token, Box::new(job));
+    }
+
+    pub(super) fn on_completion(&mut self, c: super::workers::Completion) {
+        if c.conn_id == 0 {
+            self.orphans -= 1;
+            return;
+        }
+        let token = c.token;
+        let Some(conn) = self.conns.get_mut(token.0).filter(|x| x.id == c.conn_id) else {
+            self.dispose(c.outcome);
+            return;
+        };
+        let now = Instant::now();
+        let peer = conn.peer;
+        match c.outcome {
+            Outcome::Pumped {
+                io,
+                transfer,
+                status,
+                moved,
+            } => {
+                conn.io = Some(io);
+                if moved > 0 {
+                    conn.last_active = now;
+                }
+                match (status, transfer) {
+                    (PumpStatus::Yield, Transfer::Up(u)) => {
+                        conn.readable = true;
+                        conn.state = State::Upload(u);
+                    }
+                    (PumpStatus::Yield, Transfer::Down(d)) => {
+                        conn.writable = true;
+                        conn.state = State::Download(d);
+                    }
+                    (PumpStatus::WouldBlock, Transfer::Up(u)) => conn.state = State::Upload(u),
+                    (PumpStatus::WouldBlock, Transfer::Down(d)) => {
+                        conn.state = State::Download(d)
+                    }
+                    (PumpStatus::Done, Transfer::Up(u)) => conn.state = State::Trailer(u),
+                    (PumpStatus::Done, Transfer::Down(d)) => {
+                        log_transfer(conn, "get", &d.path.to_string(), d.sent(), d.started, "ok");
+                        conn.state = State::Ready;
+                    }
+                    (PumpStatus::Closed, Transfer::Up(mut u)) => {
+                        log_transfer(
+                            conn,
+                            "put",
+                            &u.path.to_string(),
+                            u.received,
+                            u.started,
+                            "interrupted (partial kept for resume)",
+                        );
+                        conn.state = State::Ready;
+                        self.submit_orphan(move || u.abandon());
+                        return self.close(token, "connection lost during upload");
+                    }
+                    (PumpStatus::Closed, Transfer::Down(d)) => {
+                        log_transfer(conn, "get", &d.path.to_string(), d.sent(), d.started, "interrupted");
+                        conn.state = State::Ready;
+                        return self.close(token, "connection lost during download");
+                    }
+                }
+            }
+            Outcome::Panicked => {
+                log::error!("a job for {peer} panicked; closing that connection");
+                if conn.io.is_some() {
+                    conn.state = State::Ready;
+                    return self.close(token, "internal error");
+                }
+                // The transport died with the job: nothing to deregister.
+                let conn = self.conns.remove(token.0);
+                self.limiter.release(conn.peer.ip());
+                return;
+            }
+            outcome => {
+                let Some(io) = conn.io.as_mut() else {
+                    return;
+                };
+                conn.state = State::Ready;
+                match outcome {
+                    Outcome::Reply(r) => io.send(&r),
+                    Outcome::Cd { cwd, reply } => {
+                        if let Some(s) = conn.session.as_mut() {
+                            s.cwd = cwd;
+                        }
+                        io.send(&reply);
+                    }
+                    Outcome::Login(Ok((session, reply))) => {
+                        self.limiter.record_success(peer.ip());
+                        log::info!("login user={} peer={peer}", session.user);
+                        conn.session = Some(*session);
+                        conn.trying = None;
+                        conn.last_active = now;
+                        io.send(&reply);
+                    }
+                    Outcome::Login(Err(reply)) => {
+                        let user = conn.trying.take().unwrap_or_default();
+                        if reply.status() == Some(Status::AuthFailed) {
+                            let limits = &self.shared.config.limits;
+                            match self.limiter.record_failure(peer.ip(), now, limits) {
+                                Verdict::Delay(d) => {
+                                    log::warn!("failed login user={user:?} peer={peer}");
+                                    conn.held = Some(reply);
+                                    conn.state = State::Busy;
+                                    self.timers.push(std::cmp::Reverse((
+                                        now + d,
+                                        token.0,
+                                        conn.id,
+                                    )));
+                                }
+                                Verdict::LockedOut(d) => {
+                                    log::warn!(
+                                        "failed login user={user:?} peer={peer}: address locked out for {}s",
+                                        d.as_secs()
+                                    );
+                                    io.send(&locked_out(d));
+                                }
+                            }
+                        } else {
+                            io.send(&reply);
+                        }
+                    }
+                    Outcome::UploadBegun(Ok((up, reply))) => {
+                        io.send(&reply);
+                        conn.state = if up.body_done() {
+                            State::Trailer(up)
+                        } else {
+                            State::Upload(up)
+                        };
+                    }
+                    Outcome::DownloadBegun(Ok((down, reply))) => {
+                        io.send(&reply);
+                        conn.state = State::Download(down);
+                    }
+                    Outcome::UploadBegun(Err(r)) | Outcome::DownloadBegun(Err(r)) => io.send(&r),
+                    Outcome::Finished { reply, log } => {
+                        let result = if reply.is_success() {
+                            "ok".to_string()
+                        } else {
+                            format!("failed ({})", reply.code)
+                        };
+                        io.send(&reply);
+                        log_transfer(conn, log.op, &log.path, log.bytes, log.started, &result);
+                    }
+                    Outcome::Nothing | Outcome::Pumped { .. } | Outcome::Panicked => {}
+                }
+            }
+        }
+        self.drive(token);
+    }
+
+    /// Cleans up what a job returned for a connection that no longer exists.
+    fn dispose(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Pumped {
+                transfer: Transfer::Up(mut u),
+                ..
+            } => self.submit_orphan(move || u.abandon()),
+            Outcome::UploadBegun(Ok((mut u, _))) => self.submit_orphan(move || u.abandon()),
+            _ => {}
+        }
+    }
+
+    /// Removes a connection whose transport the loop holds.
+    pub(super) fn close(&mut self, token: Token, why: &str) {
+        let mut conn = self.conns.remove(token.0);
+        self.limiter.release(conn.peer.ip());
+        if let Some(io) = conn.io.as_mut() {
+            let _ = self.poll.registry().deregister(io.transport.stream_mut());
+        }
+        match std::mem::replace(&mut conn.state, State::Ready) {
+            State::Upload(mut u) | State::Trailer(mut u) => self.submit_orphan(move || u.abandon()),
+            _ => {}
+        }
+        match &conn.session {
+            Some(s) => log::info!(
+                "session end user={} peer={} secs={:.1} ({why})",
+                s.user,
+                conn.peer,
+                s.since.elapsed().as_secs_f64()
+            ),
+            None => log::debug!("connection from {} closed ({why})", conn.peer),
+        }
+    }
+}
+
+fn locked_out(left: Duration) -> Reply {
+    let mut r = Reply::new(
+        Status::TooManyFailures,
+        format!(
+            "too many failed logins from your address; try again in {}s",
+            left.as_secs().max(1)
+        ),
+    );
+    r.retry_after = Some(left.as_secs().max(1));
+    r
+}
+
+fn log_transfer(conn: &Conn, op: &str, path: &str, bytes: u64, started: Instant, result: &str) {
+    let secs = started.elapsed().as_secs_f64();
+    log::info!(
+        "transfer op={op} user={} peer={} path={path:?} bytes={bytes} secs={secs:.3} result={result}",
+        conn.user(),
+        conn.peer,
+    );
+}

@@ -1,0 +1,94 @@
+//! A background thread, off the loop: picks up edits to the users file
+//! (made by `miniftp useradd` while the server runs) and removes partial
+//! uploads older than `limits.partial_max_age_secs`.
+//!
+//! A users file that fails to parse is logged and ignored: the server keeps
+//! serving with the last good copy.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use crate::storage::local::LocalStorage;
+use crate::storage::Storage;
+use crate::users::{home_path, UserDb};
+
+/// How often the users file is checked for changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+/// How often partial uploads are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// (mtime ns, size, inode): changes whenever the file is rewritten.
+fn fingerprint(path: &Path) -> Option<(i128, u64, u64)> {
+    let md = std::fs::metadata(path).ok()?;
+    Some((
+        md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
+        md.size(),
+        md.ino(),
+    ))
+}
+
+pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("housekeeping".into())
+        .spawn(move || {
+            let path = shared.config.users_file();
+            let mut seen = fingerprint(&path);
+            let mut next_sweep = Instant::now();
+            loop {
+                let now = fingerprint(&path);
+                if now != seen {
+                    seen = now;
+                    match UserDb::load(&path) {
+                        Ok(db) => {
+                            log::info!(
+                                "reloaded {} ({} users)",
+                                path.display(),
+                                db.users.len()
+                            );
+                            shared.set_users(Arc::new(db));
+                        }
+                        Err(e) => log::error!("{e}; keeping the last good users list"),
+                    }
+                }
+                if Instant::now() >= next_sweep {
+                    sweep(&shared);
+                    next_sweep = Instant::now() + SWEEP_EVERY;
+                }
+                std::thread::sleep(RELOAD_EVERY);
+            }
+        })?;
+    Ok(())
+}
+
+/// Removes stale partial uploads in every home. A live account's used
+/// space is corrected; others are walked afresh at their next login.
+pub fn sweep(shared: &Shared) {
+    let max_age = Duration::from_secs(shared.config.limits.partial_max_age_secs);
+    for user in &shared.users().users {
+        let result = match shared.accounts.live(&user.name) {
+            Some(account) => account
+                .storage
+                .sweep_partials(max_age, &|p| account.upload_in_progress(p))
+                .map(|freed| account.sub_used(freed)),
+            None => {
+                let home = home_path(&shared.config.root, user);
+                if !home.exists() {
+                    continue;
+                }
+                match LocalStorage::open(&home) {
+                    Ok(s) => s.sweep_partials(max_age, &|_| false).map(|_| ()),
+                    Err(e) => {
+                        log::warn!("sweep: cannot open {}: {e}", home.display());
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            log::warn!("sweep of {}'s home: {e}", user.name);
+        }
+    }
+}

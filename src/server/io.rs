@@ -1,0 +1,104 @@
+//! The part of a connection that moves between the loop and a worker's
+//! transfer job: the transport and the two small byte buffers. Buffers
+//! start empty and shrink back after use, so an idle connection costs
+//! almost nothing.
+
+use std::io::{self, ErrorKind};
+
+use super::transport::Transport;
+use crate::proto::{frame, Reply};
+
+/// Capacity beyond which an emptied buffer is freed rather than kept.
+const KEEP_CAPACITY: usize = 16 * 1024;
+
+pub struct Io {
+    pub transport: Transport,
+    /// Bytes received but not yet parsed (at most one frame's worth).
+    pub rbuf: Vec<u8>,
+    /// Encoded replies not yet written.
+    pub wbuf: Vec<u8>,
+}
+
+/// What a read attempt found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// Got bytes; the socket may have more.
+    Data,
+    /// The socket has nothing more right now.
+    WouldBlock,
+    /// `rbuf` reached its cap; the socket may have more.
+    Full,
+    /// The peer closed its side.
+    Eof,
+}
+
+impl Io {
+    pub fn new(transport: Transport) -> Io {
+        Io {
+            transport,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+        }
+    }
+
+    /// Queues a reply frame.
+    pub fn send(&mut self, reply: &Reply) {
+        frame::encode(reply.to_json().as_bytes(), &mut self.wbuf);
+    }
+
+    /// Writes as much of `wbuf` as the socket takes: Ok(true) once empty,
+    /// Ok(false) when the socket is full. A short write keeps the tail.
+    pub fn flush(&mut self) -> io::Result<bool> {
+        let mut sent = 0;
+        let result = loop {
+            if sent == self.wbuf.len() {
+                break Ok(true);
+            }
+            match self.transport.write(&self.wbuf[sent..]) {
+                Ok(0) => break Err(ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.wbuf.drain(..sent);
+        if self.wbuf.is_empty() && self.wbuf.capacity() > KEEP_CAPACITY {
+            self.wbuf = Vec::new();
+        }
+        result
+    }
+
+    /// Reads into `rbuf` until the socket is drained or `rbuf` holds `cap`
+    /// bytes.
+    pub fn fill(&mut self, cap: usize) -> io::Result<Fill> {
+        let mut tmp = [0u8; 16 * 1024];
+        let mut got = false;
+        loop {
+            let room = cap.saturating_sub(self.rbuf.len()).min(tmp.len());
+            if room == 0 {
+                return Ok(Fill::Full);
+            }
+            match self.transport.read(&mut tmp[..room]) {
+                Ok(0) => return Ok(Fill::Eof),
+                Ok(n) => {
+                    self.rbuf.extend_from_slice(&tmp[..n]);
+                    got = true;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    return Ok(if got { Fill::Data } else { Fill::WouldBlock });
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Drops the first `n` bytes of `rbuf` (a consumed frame).
+    pub fn consume(&mut self, n: usize) {
+        self.rbuf.drain(..n);
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_CAPACITY {
+            self.rbuf = Vec::new();
+        }
+    }
+}

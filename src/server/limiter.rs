@@ -1,0 +1,168 @@
+//! Per-address limits kept on the loop: open connections per IP, and failed
+//! logins per IP with a growing delay and then a lockout (vsftpd's
+//! `delay_failed_login`, unFTP's failed-logins policy). Both tables are
+//! bounded: connections by `max_connections`, failures by
+//! `MAX_FAILED_LOGIN_ENTRIES` (the oldest entry is evicted).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::config::Limits;
+use crate::limits::MAX_FAILED_LOGIN_ENTRIES;
+
+struct Failures {
+    count: u32,
+    last: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// What to do with a failed login.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Answer after this delay.
+    Delay(Duration),
+    /// The address is now locked out for this long.
+    LockedOut(Duration),
+}
+
+#[derive(Default)]
+pub struct Limiter {
+    open: HashMap<IpAddr, usize>,
+    total: usize,
+    failures: HashMap<IpAddr, Failures>,
+}
+
+impl Limiter {
+    /// Admits a new connection from `ip`, or says which limit it hit.
+    pub fn admit(&mut self, ip: IpAddr, limits: &Limits) -> Result<(), &'static str> {
+        if self.total >= limits.max_connections {
+            return Err("too many connections to this server, try again later");
+        }
+        let n = self.open.entry(ip).or_default();
+        if *n >= limits.max_connections_per_ip {
+            return Err("too many connections from your address, try again later");
+        }
+        *n += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    pub fn release(&mut self, ip: IpAddr) {
+        if let Some(n) = self.open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.open.remove(&ip);
+            }
+            self.total -= 1;
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Time left on a lockout of `ip`, if it is locked out.
+    pub fn locked(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let f = self.failures.get_mut(&ip)?;
+        match f.locked_until {
+            Some(until) if until > now => Some(until - now),
+            Some(_) => {
+                self.failures.remove(&ip);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn record_failure(&mut self, ip: IpAddr, now: Instant, limits: &Limits) -> Verdict {
+        let lockout = Duration::from_secs(limits.lockout_secs);
+        if !self.failures.contains_key(&ip) && self.failures.len() >= MAX_FAILED_LOGIN_ENTRIES {
+            if let Some(oldest) = self
+                .failures
+                .iter()
+                .min_by_key(|(_, f)| f.last)
+                .map(|(ip, _)| *ip)
+            {
+                self.failures.remove(&oldest);
+            }
+        }
+        let f = self.failures.entry(ip).or_insert(Failures {
+            count: 0,
+            last: now,
+            locked_until: None,
+        });
+        // A failure long after the previous one starts a new count.
+        if now.duration_since(f.last) > lockout {
+            f.count = 0;
+        }
+        f.count += 1;
+        f.last = now;
+        if f.count >= limits.max_failed_logins {
+            f.locked_until = Some(now + lockout);
+            return Verdict::LockedOut(lockout);
+        }
+        let factor = 1u64 << (f.count - 1).min(16);
+        Verdict::Delay(Duration::from_millis(
+            limits.failed_login_delay_ms.saturating_mul(factor),
+        ))
+    }
+
+    pub fn record_success(&mut self, ip: IpAddr) {
+        self.failures.remove(&ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_and_total_limits() {
+        let limits = Limits {
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..Limits::default()
+        };
+        let mut l = Limiter::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(l.admit(a, &limits).is_ok());
+        assert!(l.admit(a, &limits).is_ok());
+        assert!(l.admit(a, &limits).is_err());
+        assert!(l.admit(b, &limits).is_ok());
+        assert!(l.admit(b, &limits).is_err(), "total reached");
+        l.release(a);
+        assert!(l.admit(b, &limits).is_ok());
+        assert_eq!(l.total(), 3);
+    }
+
+    #[test]
+    fn delay_grows_then_locks_out() {
+        let limits = Limits {
+            max_failed_logins: 3,
+            failed_login_delay_ms: 100,
+            lockout_secs: 60,
+            ..Limits::default()
+        };
+        let mut l = Limiter::default();
+        let ip: IpAddr = "::1".parse().unwrap();
+        let t = Instant::now();
+        assert_eq!(
+            l.record_failure(ip, t, &limits),
+            Verdict::Delay(Duration::from_millis(100))
+        );
+        assert_eq!(
+            l.record_failure(ip, t, &limits),
+            Verdict::Delay(Duration::from_millis(200))
+        );
+        assert!(matches!(
+            l.record_failure(ip, t, &limits),
+            Verdict::LockedOut(_)
+        ));
+        assert!(l.locked(ip, t).is_some());
+        assert!(l.locked(ip, t + Duration::from_secs(61)).is_none());
+        let other: IpAddr = "::2".parse().unwrap();
+        assert!(l.locked(other, t).is_none());
+    }
+}

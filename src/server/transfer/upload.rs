@@ -1,0 +1,274 @@
+//! An upload in progress. The body arrives as a raw byte stream of the
+//! announced size (or, for unknown sizes, in length-prefixed chunks ending
+//! with an empty one). Bytes are hashed and written to the hidden partial
+//! file as they arrive; nothing is visible under the real name until the
+//! client's digest has matched ([`finish`]).
+//!
+//! An error in the middle of the body (disk full, I/O error, quota passed
+//! by a chunked body) is answered at once; the partial is removed and the
+//! rest of the body is read and discarded, so the session stays usable.
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::PumpStatus;
+use crate::limits::{FRAME_HEADER_LEN, PUMP_BUDGET};
+use crate::proto::{Reply, Status};
+use crate::server::io::Io;
+use crate::server::quota::{Account, Reservation};
+use crate::server::workers::with_scratch;
+use crate::storage::{FsError, UploadHandle, VPath};
+
+/// Where the body stream stands.
+pub enum Body {
+    /// `remaining` bytes of a body of announced size.
+    Sized { remaining: u64 },
+    /// Chunked: reading a chunk's 8-byte length (`have` bytes of it so far),
+    /// or `left` bytes of the current chunk.
+    ChunkHeader { header: [u8; FRAME_HEADER_LEN], have: usize },
+    ChunkData { left: u64 },
+    /// The body has ended.
+    Done,
+}
+
+pub struct Upload {
+    pub account: Arc<Account>,
+    /// None once the upload failed (the rest of the body is discarded).
+    pub handle: Option<UploadHandle>,
+    pub hasher: Sha256,
+    pub body: Body,
+    /// Body bytes received by this transfer.
+    pub received: u64,
+    pub reservation: Option<Reservation>,
+    pub path: VPath,
+    /// Resume offset: bytes of the partial before this transfer.
+    pub offset: u64,
+    /// Whether this upload holds the path's resumable-partial claim.
+    pub claimed: bool,
+    pub started: Instant,
+    /// The error already sent to the client, if the upload failed.
+    pub failure: Option<Status>,
+}
+
+impl Upload {
+    /// Feeds body bytes; returns how many belonged to the body (it stops at
+    /// the body's end). Errors are answered through `io`.
+    fn feed(&mut self, data: &[u8], io: &mut Io) -> usize {
+        let mut used = 0;
+        while used < data.len() {
+            let rest = &data[used..];
+            match &mut self.body {
+                Body::Done => break,
+                Body::Sized { remaining } => {
+                    let n = rest.len().min(*remaining as usize);
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.body = Body::Done;
+                    }
+                    self.write(&rest[..n], io);
+                    used += n;
+                }
+                Body::ChunkHeader { header, have } => {
+                    let n = rest.len().min(FRAME_HEADER_LEN - *have);
+                    header[*have..*have + n].copy_from_slice(&rest[..n]);
+                    *have += n;
+                    used += n;
+                    if *have == FRAME_HEADER_LEN {
+                        let len = u64::from_be_bytes(*header);
+                        if len == 0 {
+                            self.body = Body::Done;
+                        } else {
+                            self.body = Body::ChunkData { left: len };
+                            self.grow(len, io);
+                        }
+                    }
+                }
+                Body::ChunkData { left } => {
+                    let n = rest.len().min(*left as usize);
+                    *left -= n as u64;
+                    if *left == 0 {
+                        self.body = Body::ChunkHeader {
+                            header: [0; FRAME_HEADER_LEN],
+                            have: 0,
+                        };
+                    }
+                    self.write(&rest[..n], io);
+                    used += n;
+                }
+            }
+        }
+        used
+    }
+
+    /// How many bytes the next read may take without passing the body's end.
+    fn want(&self, cap: usize) -> usize {
+        match &self.body {
+            Body::Sized { remaining } => cap.min(*remaining as usize),
+            Body::ChunkHeader { have, .. } => FRAME_HEADER_LEN - have,
+            Body::ChunkData { left } => cap.min(*left as usize),
+            Body::Done => 0,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8], io: &mut Io) {
+        self.received += bytes.len() as u64;
+        let Some(handle) = self.handle.as_mut() else {
+            return;
+        };
+        self.hasher.update(bytes);
+        if let Err(e) = handle.write_all(bytes) {
+            let path = self.path.clone();
+            let e = FsError::from_io(e, &path);
+            self.fail(Reply::new(e.status(), e.to_string()), io);
+        }
+    }
+
+    fn grow(&mut self, len: u64, io: &mut Io) {
+        if self.handle.is_none() {
+            return;
+        }
+        if let Some(r) = self.reservation.as_mut() {
+            if let Err(e) = r.grow(len) {
+                self.fail(Reply::new(Status::QuotaExceeded, e.to_string()), io);
+            }
+        }
+    }
+
+    /// Sends `reply` at once, removes the partial and switches to
+    /// discarding the rest of the body.
+    pub fn fail(&mut self, reply: Reply, io: &mut Io) {
+        self.failure = reply.status();
+        io.send(&reply);
+        let _ = io.flush();
+        self.discard();
+    }
+
+    /// Removes the partial and gives back what it held (quota, claim).
+    pub fn discard(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.account.storage.abort_upload(handle, false);
+            self.account.sub_used(self.offset);
+        }
+        self.reservation = None;
+        self.release_claim();
+    }
+
+    /// Keeps a resumable partial for a later `put` with an offset (client
+    /// gone, server shutting down); non-resumable partials are removed.
+    pub fn abandon(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let left = self.account.storage.abort_upload(handle, true);
+            if left >= self.offset {
+                self.account.add_used(left - self.offset);
+            } else {
+                self.account.sub_used(self.offset - left);
+            }
+        }
+        self.reservation = None;
+        self.release_claim();
+    }
+
+    fn release_claim(&mut self) {
+        if self.claimed {
+            self.account.release_upload(&self.path);
+            self.claimed = false;
+        }
+    }
+
+    pub fn body_done(&self) -> bool {
+        matches!(self.body, Body::Done)
+    }
+
+    /// Moves body bytes from the socket (and any already buffered in
+    /// `io.rbuf`) into the partial.
+    pub fn pump(&mut self, io: &mut Io) -> PumpStatus {
+        if !io.rbuf.is_empty() {
+            let buffered = std::mem::take(&mut io.rbuf);
+            let used = self.feed(&buffered, io);
+            io.rbuf = buffered[used..].to_vec();
+        }
+        let mut moved = 0usize;
+        with_scratch(|buf| loop {
+            if self.body_done() {
+                return PumpStatus::Done;
+            }
+            if moved >= PUMP_BUDGET {
+                return PumpStatus::Yield;
+            }
+            let want = self.want(buf.len());
+            match io.transport.read(&mut buf[..want]) {
+                Ok(0) => return PumpStatus::Closed,
+                Ok(n) => {
+                    moved += n;
+                    self.feed(&buf[..n], io);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return PumpStatus::WouldBlock,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return PumpStatus::Closed,
+            }
+        })
+    }
+}
+
+/// Checks the client's digest and makes the upload visible. Runs on a
+/// worker (fsync and rename may take milliseconds).
+pub fn finish(mut up: Box<Upload>, client_sha256: &str, fsync: bool) -> Reply {
+    let Some(handle) = up.handle.take() else {
+        return Reply::new(Status::BadSequence, "upload already failed");
+    };
+    let digest: [u8; 32] = up.hasher.clone().finalize().into();
+    let hex_digest = hex::encode(digest);
+    let size = up.offset + up.received;
+    if !client_sha256.eq_ignore_ascii_case(&hex_digest) {
+        up.handle = Some(handle);
+        up.discard();
+        let mut r = Reply::new(
+            Status::IntegrityFailure,
+            format!(
+                "{}: SHA-256 mismatch (received {hex_digest}, sender said {client_sha256}); \
+                 the upload was discarded and any previous version is untouched",
+                up.path
+            ),
+        );
+        r.sha256 = Some(hex_digest);
+        return r;
+    }
+    let account = Arc::clone(&up.account);
+    match account.storage.commit_upload(handle, &digest, fsync) {
+        Ok(replaced) => {
+            if let Some(r) = up.reservation.take() {
+                r.commit(up.received);
+            } else {
+                account.add_used(up.received);
+            }
+            account.sub_used(replaced);
+            up.release_claim();
+            let mut r = Reply::new(
+                Status::TransferComplete,
+                format!("{}: stored {size} bytes, SHA-256 verified", up.path),
+            );
+            r.size = Some(size);
+            r.sha256 = Some(hex_digest);
+            r
+        }
+        Err(e) => {
+            // commit_upload removed the partial.
+            account.sub_used(up.offset);
+            up.reservation = None;
+            up.release_claim();
+            Reply::new(e.status(), e.to_string())
+        }
+    }
+}
+
+/// Safety net: an upload dropped without an explicit end (a panic, a path
+/// nobody foresaw) still gives back its claim and quota and keeps its
+/// partial resumable. The normal paths call `abandon`/`discard` on a worker.
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}

@@ -1,0 +1,725 @@
+//! The local-disk backend: a jail rooted at the home directory's handle.
+//! Every path is opened relative to that handle with cap-std, which on Linux
+//! resolves with openat2(RESOLVE_BENEATH): `..`, absolute symlinks and
+//! symlinks that lead out are refused by the kernel at open time, so there
+//! is no window between a check and a use.
+//!
+//! Digests of stored files are kept in the extended attribute
+//! `user.miniftp.sha256` together with the size and mtime they were computed
+//! for, so a changed file never serves a stale digest. Where the filesystem
+//! has no user xattrs, downloads simply hash as they send.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
+use sha2::{Digest, Sha256};
+
+use super::path::{display_name, is_internal_name, partial_name, PARTIAL_MARK};
+use super::{
+    Delta, FsError, FsResult, PartialInfo, ReadHandle, Storage, UploadHandle, VPath,
+};
+use crate::limits::{MAX_DIR_ENTRIES, MAX_WALK_DEPTH};
+use crate::proto::{Entry, EntryKind};
+
+const DIGEST_XATTR: &str = "user.miniftp.sha256";
+
+/// One user's home on local disk.
+pub struct LocalStorage {
+    home: Dir,
+}
+
+impl LocalStorage {
+    /// Opens (creating it if missing) the home directory at `path`.
+    pub fn open(path: &Path) -> io::Result<LocalStorage> {
+        std::fs::create_dir_all(path)?;
+        let home = Dir::open_ambient_dir(path, cap_std::ambient_authority())?;
+        Ok(LocalStorage { home })
+    }
+
+    fn err(&self, path: &VPath) -> impl Fn(io::Error) -> FsError + '_ {
+        let path = path.clone();
+        move |e| FsError::from_io(e, &path)
+    }
+
+    /// The directory handle of `path`'s parent and `path`'s last name.
+    fn parent_of<'a>(&self, path: &'a VPath) -> FsResult<(Dir, &'a str)> {
+        let name = path.name().ok_or_else(|| FsError::Invalid {
+            path: "/".into(),
+            why: "the home directory itself can't be used here".into(),
+        })?;
+        let parent = path.parent().unwrap_or_default();
+        let dir = self.open_dir(&parent)?;
+        Ok((dir, name))
+    }
+
+    fn open_dir(&self, path: &VPath) -> FsResult<Dir> {
+        if path.is_root() {
+            return self.home.try_clone().map_err(self.err(path));
+        }
+        self.home.open_dir(path.rel()).map_err(self.err(path))
+    }
+
+    /// Every regular file below `start` (not following symlinks), visited
+    /// iteratively with a depth cap; `visit` gets the file's directory,
+    /// virtual path, name and metadata.
+    fn walk(
+        &self,
+        start: &VPath,
+        visit: &mut dyn FnMut(&Dir, &VPath, &str, &Metadata) -> FsResult<()>,
+        dirs_out: Option<&mut Vec<VPath>>,
+    ) -> FsResult<()> {
+        let mut stack = vec![(start.clone(), 0usize)];
+        let mut seen_dirs = Vec::new();
+        while let Some((dir_path, depth)) = stack.pop() {
+            let dir = match self.open_dir(&dir_path) {
+                Ok(d) => d,
+                // Removed under us: nothing to count.
+                Err(FsError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in dir.entries().map_err(self.err(&dir_path))? {
+                let entry = entry.map_err(self.err(&dir_path))?;
+                let os_name = entry.file_name();
+                let Some(name) = os_name.to_str() else {
+                    // Non-UTF-8 names can't be addressed by a VPath; count
+                    // them through their metadata only.
+                    if let Ok(md) = entry.metadata() {
+                        if md.is_file() {
+                            let fake = dir_path.join(&display_name(&os_name).0);
+                            visit(&dir, &fake, &display_name(&os_name).0, &md)?;
+                        }
+                    }
+                    continue;
+                };
+                let ft = entry.file_type().map_err(self.err(&dir_path))?;
+                let child = dir_path.join(name);
+                if ft.is_dir() {
+                    if depth + 1 < MAX_WALK_DEPTH {
+                        stack.push((child, depth + 1));
+                    } else {
+                        log::warn!("walk: {child} is deeper than {MAX_WALK_DEPTH}; skipped");
+                    }
+                } else if ft.is_file() {
+                    let md = entry.metadata().map_err(self.err(&child))?;
+                    visit(&dir, &child, name, &md)?;
+                }
+            }
+            seen_dirs.push(dir_path);
+        }
+        if let Some(out) = dirs_out {
+            *out = seen_dirs;
+        }
+        Ok(())
+    }
+}
+
+fn mtime_secs(md: &Metadata) -> i64 {
+    md.modified()
+        .ok()
+        .map(|t| t.into_std())
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn entry_from(name: String, escaped: bool, md: &Metadata) -> Entry {
+    let ft = md.file_type();
+    let kind = if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_symlink() {
+        EntryKind::Symlink
+    } else {
+        EntryKind::Other
+    };
+    Entry {
+        name,
+        kind,
+        size: if kind == EntryKind::Dir { 0 } else { md.len() },
+        mtime: mtime_secs(md),
+        escaped,
+    }
+}
+
+/// (mtime in ns, size) of an open file: the identity a cached digest is for.
+fn stamp(file: &File) -> io::Result<(i128, u64)> {
+    let md = file.metadata()?;
+    Ok((
+        md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
+        md.size(),
+    ))
+}
+
+fn read_digest(file: &File, stamp: (i128, u64)) -> Option<[u8; 32]> {
+    let mut buf = [0u8; 128];
+    let n = rustix::fs::fgetxattr(file, DIGEST_XATTR, &mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
+    let mut it = text.split(' ');
+    let hex_digest = it.next()?;
+    let size: u64 = it.next()?.parse().ok()?;
+    let mtime: i128 = it.next()?.parse().ok()?;
+    if (mtime, size) != stamp {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut out).ok()?;
+    Some(out)
+}
+
+fn write_digest(file: &File, digest: &[u8; 32]) {
+    let Ok((mtime, size)) = stamp(file) else {
+        return;
+    };
+    let value = format!("{} {size} {mtime}", hex::encode(digest));
+    // Best effort: without xattr support, downloads hash as they go.
+    let _ = rustix::fs::fsetxattr(
+        file,
+        DIGEST_XATTR,
+        value.as_bytes(),
+        rustix::fs::XattrFlags::empty(),
+    );
+}
+
+fn random_suffix() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl Storage for LocalStorage {
+    fn list(&self, dir_path: &VPath) -> FsResult<Vec<Entry>> {
+        let dir = self.open_dir(dir_path)?;
+        let mut out = Vec::new();
+        for entry in dir.entries().map_err(self.err(dir_path))? {
+            let entry = entry.map_err(self.err(dir_path))?;
+            let os_name = entry.file_name();
+            let (name, escaped) = display_name(&os_name);
+            if is_internal_name(&name) {
+                continue;
+            }
+            let md = match entry.metadata() {
+                Ok(md) => md,
+                // Removed between readdir and stat: skip it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.err(dir_path)(e)),
+            };
+            out.push(entry_from(name, escaped, &md));
+            if out.len() > MAX_DIR_ENTRIES {
+                return Err(FsError::Invalid {
+                    path: dir_path.to_string(),
+                    why: format!("directory has more than {MAX_DIR_ENTRIES} entries"),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn stat(&self, path: &VPath) -> FsResult<Entry> {
+        let md = if path.is_root() {
+            self.home.dir_metadata()
+        } else {
+            self.home.metadata(path.rel())
+        }
+        .map_err(self.err(path))?;
+        Ok(entry_from(
+            path.name().unwrap_or("/").to_string(),
+            false,
+            &md,
+        ))
+    }
+
+    fn mkdir(&self, path: &VPath, parents: bool) -> FsResult<()> {
+        if path.is_root() {
+            return if parents {
+                Ok(())
+            } else {
+                Err(FsError::Exists("/".into()))
+            };
+        }
+        if parents {
+            self.home.create_dir_all(path.rel())
+        } else {
+            self.home.create_dir(path.rel())
+        }
+        .map_err(self.err(path))
+    }
+
+    fn rmdir(&self, path: &VPath) -> FsResult<()> {
+        let (dir, name) = self.parent_of(path)?;
+        let md = dir.symlink_metadata(name).map_err(self.err(path))?;
+        if !md.is_dir() {
+            return Err(FsError::WrongType {
+                path: path.to_string(),
+                what: "not a directory",
+            });
+        }
+        // A directory holding only partial uploads looks empty to the user
+        // but isn't: say so rather than a bare ENOTEMPTY.
+        dir.remove_dir(name).map_err(self.err(path))
+    }
+
+    fn remove(&self, path: &VPath, recursive: bool) -> FsResult<u64> {
+        let (dir, name) = self.parent_of(path)?;
+        let md = dir.symlink_metadata(name).map_err(self.err(path))?;
+        if !md.is_dir() {
+            let size = if md.is_file() { md.len() } else { 0 };
+            dir.remove_file(name).map_err(self.err(path))?;
+            return Ok(size);
+        }
+        if !recursive {
+            return Err(FsError::WrongType {
+                path: path.to_string(),
+                what: "is a directory (remove it recursively, or use rmdir)",
+            });
+        }
+        let mut freed = 0u64;
+        let mut dirs = Vec::new();
+        self.walk(
+            path,
+            &mut |d, child, name, md| {
+                d.remove_file(name).map_err(|e| FsError::from_io(e, child))?;
+                freed += md.len();
+                Ok(())
+            },
+            Some(&mut dirs),
+        )?;
+        // Remove symlinks and other non-regular entries, then the (now
+        // empty) directories, deepest first.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().len()));
+        for d in &dirs {
+            let handle = self.open_dir(d)?;
+            for entry in handle.entries().map_err(self.err(d))? {
+                let entry = entry.map_err(self.err(d))?;
+                if !entry.file_type().map_err(self.err(d))?.is_dir() {
+                    handle
+                        .remove_file(entry.file_name())
+                        .map_err(self.err(d))?;
+                }
+            }
+            self.home.remove_dir(d.rel()).map_err(self.err(d))?;
+        }
+        Ok(freed)
+    }
+
+    fn target_of(&self, from: &VPath, to: &VPath) -> FsResult<VPath> {
+        match self.stat(to) {
+            Ok(e) if e.kind == EntryKind::Dir => {
+                let name = from.name().ok_or_else(|| FsError::Invalid {
+                    path: "/".into(),
+                    why: "the home directory itself can't be moved".into(),
+                })?;
+                Ok(to.join(name))
+            }
+            _ => Ok(to.clone()),
+        }
+    }
+
+    fn rename(&self, from: &VPath, to: &VPath) -> FsResult<u64> {
+        let to = self.target_of(from, to)?;
+        let (from_dir, from_name) = self.parent_of(from)?;
+        let (to_dir, to_name) = self.parent_of(&to)?;
+        from_dir
+            .symlink_metadata(from_name)
+            .map_err(self.err(from))?;
+        let replaced = match to_dir.symlink_metadata(to_name) {
+            Ok(md) if md.is_file() => md.len(),
+            _ => 0,
+        };
+        from_dir
+            .rename(from_name, &to_dir, to_name)
+            .map_err(self.err(&to))?;
+        Ok(replaced)
+    }
+
+    fn copy(&self, from: &VPath, to: &VPath) -> FsResult<Delta> {
+        let to = self.target_of(from, to)?;
+        if &to == from {
+            return Err(FsError::Invalid {
+                path: to.to_string(),
+                why: "source and target are the same file".into(),
+            });
+        }
+        let src = self.open_read(from)?;
+        let (to_dir, to_name) = self.parent_of(&to)?;
+        let replaced = match to_dir.symlink_metadata(to_name) {
+            Ok(md) if md.is_dir() => {
+                return Err(FsError::WrongType {
+                    path: to.to_string(),
+                    what: "is a directory",
+                })
+            }
+            Ok(md) if md.is_file() => md.len(),
+            _ => 0,
+        };
+        let tmp = format!("{}.{}", partial_name(to_name), random_suffix());
+        let result = (|| -> io::Result<()> {
+            let mut dst = to_dir
+                .open_with(&tmp, OpenOptions::new().write(true).create_new(true))?
+                .into_std();
+            let mut reader = &src.file;
+            let copied = io::copy(&mut reader, &mut dst)?;
+            if copied != src.size {
+                return Err(io::Error::other("source changed during the copy"));
+            }
+            if let Some(d) = src.digest {
+                write_digest(&dst, &d);
+            }
+            to_dir.rename(&tmp, &to_dir, to_name)
+        })();
+        if let Err(e) = result {
+            let _ = to_dir.remove_file(&tmp);
+            return Err(FsError::from_io(e, &to));
+        }
+        Ok(Delta {
+            added: src.size,
+            freed: replaced,
+        })
+    }
+
+    fn open_read(&self, path: &VPath) -> FsResult<ReadHandle> {
+        let mut opts = OpenOptions::new();
+        opts.read(true);
+        // A FIFO must not block the opening thread.
+        opts.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        let file = self
+            .home
+            .open_with(path.rel(), &opts)
+            .map_err(self.err(path))?
+            .into_std();
+        let md = file.metadata().map_err(self.err(path))?;
+        if md.is_dir() {
+            return Err(FsError::WrongType {
+                path: path.to_string(),
+                what: "is a directory",
+            });
+        }
+        if !md.is_file() {
+            return Err(FsError::Refused {
+                path: path.to_string(),
+                why: "not a regular file (device, FIFO or socket)".into(),
+            });
+        }
+        let stamp = stamp(&file).map_err(self.err(path))?;
+        let digest = read_digest(&file, stamp);
+        Ok(ReadHandle {
+            size: stamp.1,
+            digest,
+            stamp,
+            file,
+        })
+    }
+
+    fn remember_digest(&self, handle: &ReadHandle, digest: &[u8; 32]) {
+        if stamp(&handle.file).ok() == Some(handle.stamp) {
+            write_digest(&handle.file, digest);
+        }
+    }
+
+    fn partial(&self, path: &VPath) -> FsResult<Option<PartialInfo>> {
+        let (dir, name) = self.parent_of(path)?;
+        let file = match dir.open(partial_name(name)) {
+            Ok(f) => f.into_std(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.err(path)(e)),
+        };
+        let mut hasher = Sha256::new();
+        let size = io::copy(&mut &file, &mut HashWriter(&mut hasher)).map_err(self.err(path))?;
+        Ok(Some(PartialInfo {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        }))
+    }
+
+    fn begin_upload(
+        &self,
+        path: &VPath,
+        offset: u64,
+        mkdirs: bool,
+        resumable: bool,
+    ) -> FsResult<UploadHandle> {
+        let target = path.name().ok_or_else(|| FsError::WrongType {
+            path: "/".into(),
+            what: "is a directory",
+        })?;
+        if mkdirs {
+            if let Some(parent) = path.parent() {
+                self.mkdir(&parent, true)?;
+            }
+        }
+        let (dir, _) = self.parent_of(path).map_err(|e| match e {
+            FsError::NotFound(_) => FsError::NotFound(format!(
+                "{} (the parent directory does not exist; create it first)",
+                path.parent().unwrap_or_default()
+            )),
+            e => e,
+        })?;
+        if let Ok(md) = dir.metadata(target) {
+            if md.is_dir() {
+                return Err(FsError::WrongType {
+                    path: path.to_string(),
+                    what: "is a directory",
+                });
+            }
+        }
+        let partial = if resumable {
+            partial_name(target)
+        } else {
+            format!("{}.{}", partial_name(target), random_suffix())
+        };
+        let mut prefix = Sha256::new();
+        let mut truncated = 0;
+        let file = if offset > 0 {
+            if !resumable {
+                return Err(FsError::Busy(path.to_string()));
+            }
+            let file = match dir.open_with(&partial, OpenOptions::new().read(true).write(true)) {
+                Ok(f) => f.into_std(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(FsError::Invalid {
+                        path: path.to_string(),
+                        why: "no partial upload to resume (start at offset 0)".into(),
+                    })
+                }
+                Err(e) => return Err(self.err(path)(e)),
+            };
+            let len = file.metadata().map_err(self.err(path))?.len();
+            if offset > len {
+                return Err(FsError::Invalid {
+                    path: path.to_string(),
+                    why: format!("resume offset {offset} is beyond the partial upload's {len} bytes"),
+                });
+            }
+            if len > offset {
+                file.set_len(offset).map_err(self.err(path))?;
+                truncated = len - offset;
+            }
+            let copied = io::copy(
+                &mut io::Read::take(&file, offset),
+                &mut HashWriter(&mut prefix),
+            )
+            .map_err(self.err(path))?;
+            debug_assert_eq!(copied, offset);
+            io::Seek::seek(&mut &file, io::SeekFrom::Start(offset)).map_err(self.err(path))?;
+            file
+        } else {
+            if let Ok(md) = dir.symlink_metadata(&partial) {
+                truncated = md.len();
+            }
+            dir.open_with(
+                &partial,
+                OpenOptions::new().write(true).create(true).truncate(true),
+            )
+            .map_err(self.err(path))?
+            .into_std()
+        };
+        Ok(UploadHandle {
+            file,
+            dir,
+            partial,
+            target: target.to_string(),
+            vpath: path.clone(),
+            resumable,
+            offset,
+            prefix,
+            truncated,
+        })
+    }
+
+    fn commit_upload(&self, up: UploadHandle, sha256: &[u8; 32], fsync: bool) -> FsResult<u64> {
+        let path = up.vpath.clone();
+        let result = (|| -> FsResult<u64> {
+            if fsync {
+                up.file.sync_data().map_err(self.err(&path))?;
+            }
+            write_digest(&up.file, sha256);
+            let replaced = match up.dir.symlink_metadata(&up.target) {
+                Ok(md) if md.is_dir() => {
+                    return Err(FsError::WrongType {
+                        path: path.to_string(),
+                        what: "became a directory during the upload",
+                    })
+                }
+                Ok(md) if md.is_file() => md.len(),
+                _ => 0,
+            };
+            up.dir
+                .rename(&up.partial, &up.dir, &up.target)
+                .map_err(self.err(&path))?;
+            if fsync {
+                // Make the rename itself durable.
+                if let Ok(d) = up.dir.open(".") {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(replaced)
+        })();
+        if result.is_err() {
+            let _ = up.dir.remove_file(&up.partial);
+        }
+        result
+    }
+
+    fn abort_upload(&self, up: UploadHandle, keep: bool) -> u64 {
+        if keep && up.resumable {
+            return up.file.metadata().map_or(0, |m| m.len());
+        }
+        let _ = up.dir.remove_file(&up.partial);
+        0
+    }
+
+    fn usage(&self) -> FsResult<u64> {
+        let mut total = 0u64;
+        self.walk(
+            &VPath::root(),
+            &mut |_, _, _, md| {
+                total += md.len();
+                Ok(())
+            },
+            None,
+        )?;
+        Ok(total)
+    }
+
+    fn sweep_partials(&self, max_age: Duration, in_use: &dyn Fn(&VPath) -> bool) -> FsResult<u64> {
+        let now = SystemTime::now();
+        let mut freed = 0;
+        self.walk(
+            &VPath::root(),
+            &mut |dir, child, name, md| {
+                if !(name.starts_with('.') && name.contains(PARTIAL_MARK)) {
+                    return Ok(());
+                }
+                let age = md
+                    .modified()
+                    .ok()
+                    .and_then(|t| now.duration_since(t.into_std()).ok())
+                    .unwrap_or_default();
+                // `.NAME.miniftp-part[.suffix]` belongs to `NAME`.
+                let target = name[1..]
+                    .split(PARTIAL_MARK)
+                    .next()
+                    .map(|t| child.parent().unwrap_or_default().join(t));
+                if age > max_age && !target.is_some_and(|t| in_use(&t)) {
+                    if dir.remove_file(name).is_ok() {
+                        log::info!("removed stale partial upload {child} ({} bytes)", md.len());
+                        freed += md.len();
+                    }
+                }
+                Ok(())
+            },
+            None,
+        )?;
+        Ok(freed)
+    }
+}
+
+/// Feeds `io::copy` into a hasher.
+pub struct HashWriter<'a>(pub &'a mut Sha256);
+
+impl io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vp(s: &str) -> VPath {
+        VPath::resolve(&VPath::root(), s).unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, LocalStorage) {
+        let t = tempfile::tempdir().unwrap();
+        let home = t.path().join("home");
+        let s = LocalStorage::open(&home).unwrap();
+        (t, s)
+    }
+
+    fn upload(s: &LocalStorage, path: &str, data: &[u8]) {
+        let mut up = s.begin_upload(&vp(path), 0, false, true).unwrap();
+        up.write_all(data).unwrap();
+        let digest: [u8; 32] = Sha256::digest(data).into();
+        s.commit_upload(up, &digest, false).unwrap();
+    }
+
+    #[test]
+    fn upload_list_stat_and_digest_cache() {
+        let (_t, s) = setup();
+        upload(&s, "a b.txt", b"hello");
+        let list = s.list(&VPath::root()).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].name, "a b.txt");
+        assert_eq!(list[0].size, 5);
+        let h = s.open_read(&vp("a b.txt")).unwrap();
+        assert_eq!(h.size, 5);
+        let expect: [u8; 32] = Sha256::digest(b"hello").into();
+        // tmpfs and ext4 both have user xattrs; others may not.
+        if let Some(d) = h.digest {
+            assert_eq!(d, expect);
+        }
+    }
+
+    #[test]
+    fn symlink_out_of_home_is_refused() {
+        let (t, s) = setup();
+        std::fs::write(t.path().join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(t.path().join("secret"), t.path().join("home/abs")).unwrap();
+        std::os::unix::fs::symlink("../secret", t.path().join("home/rel")).unwrap();
+        for name in ["abs", "rel"] {
+            let e = s.open_read(&vp(name)).err().expect("must fail");
+            assert!(matches!(e, FsError::Refused { .. }), "{name}: {e:?}");
+        }
+        let e = s.begin_upload(&vp("rel"), 0, false, true);
+        // The partial is written beside the link, never through it; the
+        // commit then replaces the link itself.
+        if let Ok(mut up) = e {
+            up.write_all(b"new").unwrap();
+            let d: [u8; 32] = Sha256::digest(b"new").into();
+            s.commit_upload(up, &d, false).unwrap();
+        }
+        assert_eq!(std::fs::read(t.path().join("secret")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn aborted_upload_keeps_old_version_and_partial_is_hidden() {
+        let (_t, s) = setup();
+        upload(&s, "f", b"old");
+        let mut up = s.begin_upload(&vp("f"), 0, false, true).unwrap();
+        up.write_all(b"new con").unwrap();
+        assert_eq!(s.abort_upload(up, true), 7);
+        assert_eq!(s.list(&VPath::root()).unwrap().len(), 1);
+        let p = s.partial(&vp("f")).unwrap().unwrap();
+        assert_eq!(p.size, 7);
+        let mut up = s.begin_upload(&vp("f"), 4, false, true).unwrap();
+        let mut h = up.prefix.clone();
+        h.update(b"tent");
+        up.write_all(b"tent").unwrap();
+        let d: [u8; 32] = h.finalize().into();
+        assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"new content")));
+        assert_eq!(s.commit_upload(up, &d, false).unwrap(), 3);
+        assert_eq!(s.usage().unwrap(), 11);
+    }
+
+    #[test]
+    fn recursive_remove_counts_bytes() {
+        let (_t, s) = setup();
+        s.mkdir(&vp("d/e/f"), true).unwrap();
+        upload(&s, "d/x", b"12345");
+        upload(&s, "d/e/f/y", b"123");
+        assert!(matches!(
+            s.remove(&vp("d"), false),
+            Err(FsError::WrongType { .. })
+        ));
+        assert_eq!(s.remove(&vp("d"), true).unwrap(), 8);
+        assert!(s.list(&VPath::root()).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,265 @@
+//! `miniftp useradd`: offline user management. It edits the users file
+//! under the same lock the server takes, and the running server picks the
+//! change up within a second; it works the same with the server stopped.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use crate::cli::UseraddArgs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::size::{human, parse_size};
+use crate::storage::local::LocalStorage;
+use crate::storage::Storage;
+use crate::users::{
+    default_home, hash_password, home_path, validate_name, validate_password, PendingDb, User,
+    UserDb, UsersLock,
+};
+
+pub fn run(args: UseraddArgs) -> Result<()> {
+    let mut config = Config::load(args.root.config.as_deref())?;
+    if let Some(root) = &args.root.root {
+        config.root = root.clone();
+    }
+    let name = args.name.as_deref();
+    let need_name = || name.ok_or_else(|| Error::Usage("a user NAME is needed".into()));
+    if args.list {
+        return list(&config);
+    }
+    if args.pending {
+        return pending(&config);
+    }
+    if args.passwd {
+        let name = need_name()?;
+        let password = read_password(args.password_stdin, name)?;
+        let hash = hash_password(&password, &config.auth);
+        return modify(&config, name, |u| {
+            u.password = hash;
+            println!("password of {name} changed");
+        });
+    }
+    if let Some(size) = &args.set_quota {
+        let name = need_name()?;
+        let quota = parse_size(size).map_err(Error::Usage)?;
+        return modify(&config, name, |u| {
+            u.quota = quota;
+            println!("quota of {name} is now {}", human(quota));
+        });
+    }
+    if args.remove {
+        return remove(&config, need_name()?, args.delete_home);
+    }
+    if args.approve || args.reject {
+        return decide(&config, need_name()?, args.approve, args.quota.as_deref());
+    }
+    let name = need_name()?;
+    add(&config, name, &args)
+}
+
+fn quota_arg(config: &Config, quota: Option<&str>) -> Result<u64> {
+    match quota {
+        Some(q) => parse_size(q).map_err(Error::Usage),
+        None => Ok(config.default_quota),
+    }
+}
+
+fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
+    validate_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
+    let quota = quota_arg(config, args.quota.as_deref())?;
+    let home = args.home.clone().unwrap_or_else(|| default_home(name));
+    let password = read_password(args.password_stdin, name)?;
+    let hash = hash_password(&password, &config.auth);
+    let _lock = UsersLock::acquire(&config.root)?;
+    let mut db = UserDb::load(&config.users_file())?;
+    if db.get(name).is_some() {
+        return Err(Error::Usage(format!(
+            "user {name:?} already exists (use --passwd or --set-quota to change it)"
+        )));
+    }
+    let user = User {
+        name: name.to_string(),
+        password: hash,
+        quota,
+        home,
+    };
+    let home_dir = home_path(&config.root, &user);
+    db.users.push(user);
+    db.save(&config.users_file())?;
+    println!(
+        "added user {name} with quota {} (home {})",
+        human(quota),
+        home_dir.display()
+    );
+    Ok(())
+}
+
+fn modify(config: &Config, name: &str, change: impl FnOnce(&mut User)) -> Result<()> {
+    let _lock = UsersLock::acquire(&config.root)?;
+    let mut db = UserDb::load(&config.users_file())?;
+    let user = db
+        .get_mut(name)
+        .ok_or_else(|| Error::Usage(format!("no user {name:?}")))?;
+    change(user);
+    db.save(&config.users_file())?;
+    Ok(())
+}
+
+fn remove(config: &Config, name: &str, delete_home: bool) -> Result<()> {
+    let _lock = UsersLock::acquire(&config.root)?;
+    let mut db = UserDb::load(&config.users_file())?;
+    let user = db
+        .remove(name)
+        .ok_or_else(|| Error::Usage(format!("no user {name:?}")))?;
+    db.save(&config.users_file())?;
+    let home = home_path(&config.root, &user);
+    if delete_home && home.exists() {
+        std::fs::remove_dir_all(&home).map_err(|e| Error::local(&home, e))?;
+        println!("removed user {name} and deleted {}", home.display());
+    } else {
+        println!("removed user {name} (home {} kept)", home.display());
+    }
+    Ok(())
+}
+
+fn list(config: &Config) -> Result<()> {
+    let db = UserDb::load(&config.users_file())?;
+    if db.users.is_empty() {
+        println!("no users in {}", config.users_file().display());
+        return Ok(());
+    }
+    println!("{:<20} {:>12} {:>12} {:>6}  HOME", "NAME", "QUOTA", "USED", "USE%");
+    for u in &db.users {
+        let home = home_path(&config.root, u);
+        let used = used_space(&home);
+        let pct = if u.quota > 0 {
+            format!("{}%", used.unwrap_or(0) * 100 / u.quota)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<20} {:>12} {:>12} {:>6}  {}",
+            u.name,
+            human(u.quota),
+            used.map_or("-".into(), human),
+            pct,
+            home.display()
+        );
+    }
+    Ok(())
+}
+
+/// Used space of a home, computed the way the server computes it.
+fn used_space(home: &Path) -> Option<u64> {
+    if !home.is_dir() {
+        return Some(0);
+    }
+    let s = LocalStorage::open(home).ok()?;
+    s.usage().ok()
+}
+
+fn pending(config: &Config) -> Result<()> {
+    let db = PendingDb::load(&config.pending_file())?;
+    if db.requests.is_empty() {
+        println!("no registration requests waiting");
+        return Ok(());
+    }
+    println!("{:<20} {:<20} FROM", "NAME", "REQUESTED (UTC)");
+    for r in &db.requests {
+        println!("{:<20} {:<20} {}", r.name, format_time(r.requested_at), r.peer);
+    }
+    Ok(())
+}
+
+fn decide(config: &Config, name: &str, approve: bool, quota: Option<&str>) -> Result<()> {
+    let quota = quota_arg(config, quota)?;
+    let _lock = UsersLock::acquire(&config.root)?;
+    let mut pending = PendingDb::load(&config.pending_file())?;
+    let i = pending
+        .requests
+        .iter()
+        .position(|r| r.name == name)
+        .ok_or_else(|| Error::Usage(format!("no registration request for {name:?}")))?;
+    let request = pending.requests.remove(i);
+    if approve {
+        let mut db = UserDb::load(&config.users_file())?;
+        if db.get(name).is_some() {
+            return Err(Error::Usage(format!("user {name:?} already exists")));
+        }
+        db.users.push(User {
+            name: request.name.clone(),
+            password: request.password,
+            quota,
+            home: default_home(name),
+        });
+        // Users first: a crash between the two saves leaves a request that
+        // can be rejected, never an approval that vanished.
+        db.save(&config.users_file())?;
+        pending.save(&config.pending_file())?;
+        println!("approved {name} with quota {}", human(quota));
+    } else {
+        pending.save(&config.pending_file())?;
+        println!("rejected the registration request of {name}");
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) from Unix seconds, without a date crate.
+fn format_time(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The new password: from stdin's first line with `--password-stdin`, else
+/// a prompt without echo (asked twice).
+fn read_password(from_stdin: bool, name: &str) -> Result<String> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::local(PathBuf::from("standard input"), e))?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(
+                "no terminal to ask for the password: use --password-stdin".into(),
+            ));
+        }
+        let tty = |e| Error::local(PathBuf::from("terminal"), e);
+        let first = rpassword::prompt_password(format!("New password for {name}: ")).map_err(tty)?;
+        let second = rpassword::prompt_password("Again: ").map_err(tty)?;
+        if first != second {
+            return Err(Error::Usage("the passwords differ".into()));
+        }
+        first
+    };
+    validate_password(&password).map_err(Error::Usage)?;
+    Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(format_time(0), "1970-01-01 00:00");
+        assert_eq!(format_time(1_764_000_000), "2025-11-24 16:00");
+    }
+}

@@ -1,0 +1,381 @@
+//! The users file (`ROOT/users.toml`) and the pending registrations
+//! (`ROOT/pending.toml`): loading, atomic saving, password hashing, name
+//! rules. Shared by the server and `miniftp useradd`; both take an exclusive
+//! lock (`ROOT/.users.lock`) around every read-modify-write, so the two can
+//! run at once.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Auth;
+use crate::limits::{MAX_PASSWORD_LEN, MAX_USER_LEN};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsersError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One account.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    /// argon2id hash in PHC string format (`$argon2id$v=19$m=...`).
+    pub password: String,
+    /// Disk quota in bytes.
+    #[serde(deserialize_with = "crate::size::deserialize")]
+    pub quota: u64,
+    /// Home directory; relative paths are taken from the data root.
+    pub home: PathBuf,
+}
+
+/// The whole users file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserDb {
+    #[serde(default, rename = "user")]
+    pub users: Vec<User>,
+}
+
+/// A registration request waiting for the operator.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PendingRequest {
+    pub name: String,
+    /// Already hashed when the request arrived: the plain password is never
+    /// stored, not even while it waits.
+    pub password: String,
+    /// Seconds since the Unix epoch.
+    pub requested_at: u64,
+    /// Address the request came from.
+    pub peer: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PendingDb {
+    #[serde(default, rename = "request")]
+    pub requests: Vec<PendingRequest>,
+}
+
+impl UserDb {
+    pub fn get(&self, name: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut User> {
+        self.users.iter_mut().find(|u| u.name == name)
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<User> {
+        let i = self.users.iter().position(|u| u.name == name)?;
+        Some(self.users.remove(i))
+    }
+
+    /// Loads the users file; a missing file is an empty database.
+    pub fn load(path: &Path) -> Result<UserDb, UsersError> {
+        let db: UserDb = load_toml(path)?;
+        for u in &db.users {
+            validate_name(&u.name).map_err(|m| UsersError::Parse {
+                path: path.into(),
+                message: format!("user {:?}: {m}", u.name),
+            })?;
+            PasswordHash::new(&u.password).map_err(|e| UsersError::Parse {
+                path: path.into(),
+                message: format!("user {:?}: password is not a PHC hash string: {e}", u.name),
+            })?;
+        }
+        Ok(db)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), UsersError> {
+        let header = "# miniftp users: edit with `miniftp useradd`, which keeps this file\n\
+                      # consistent while the server runs. Passwords are argon2id hashes.\n\n";
+        save_toml(path, header, self)
+    }
+}
+
+impl PendingDb {
+    pub fn load(path: &Path) -> Result<PendingDb, UsersError> {
+        load_toml(path)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), UsersError> {
+        let header = "# miniftp registration requests awaiting approval:\n\
+                      # `miniftp useradd --approve NAME` or `--reject NAME`.\n\n";
+        save_toml(path, header, self)
+    }
+}
+
+fn load_toml<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T, UsersError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(source) => {
+            return Err(UsersError::Read {
+                path: path.into(),
+                source,
+            })
+        }
+    };
+    toml::from_str(&text).map_err(|e| UsersError::Parse {
+        path: path.into(),
+        message: e.to_string().trim_end().to_string(),
+    })
+}
+
+/// Writes `value` to `path` atomically: a temporary file in the same
+/// directory, fsync, rename over, fsync of the directory. A crash at any
+/// point leaves either the old file or the new one, whole.
+fn save_toml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), UsersError> {
+    let werr = |source| UsersError::Write {
+        path: path.into(),
+        source,
+    };
+    let body = toml::to_string_pretty(value)
+        .map_err(|e| werr(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(werr)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("users"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode_owner_only()
+            .open(&tmp)?;
+        f.write_all(header.as_bytes())?;
+        f.write_all(body.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(werr)
+}
+
+trait OwnerOnly {
+    fn mode_owner_only(&mut self) -> &mut Self;
+}
+
+impl OwnerOnly for OpenOptions {
+    fn mode_owner_only(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+/// An exclusive advisory lock on the data root's users lock file, held
+/// until dropped. Serialises `useradd` and the server's registrations.
+pub struct UsersLock {
+    _file: File,
+}
+
+impl UsersLock {
+    pub fn acquire(root: &Path) -> Result<UsersLock, UsersError> {
+        let path = root.join(".users.lock");
+        let lerr = |source| UsersError::Lock {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(root).map_err(lerr)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode_owner_only()
+            .open(&path)
+            .map_err(lerr)?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| lerr(e.into()))?;
+        Ok(UsersLock { _file: file })
+    }
+}
+
+/// Why a user name is refused, or Ok.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("user name is empty".into());
+    }
+    if name.len() > MAX_USER_LEN {
+        return Err(format!(
+            "user name is longer than {MAX_USER_LEN} bytes"
+        ));
+    }
+    if name == "." || name == ".." || name.starts_with('.') {
+        return Err("user name may not start with '.'".into());
+    }
+    if name.starts_with('-') {
+        return Err("user name may not start with '-'".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\' | ':' | '\0'))
+    {
+        return Err(format!("user name may not contain {c:?}"));
+    }
+    Ok(())
+}
+
+/// Why a password is refused, or Ok.
+pub fn validate_password(password: &str) -> Result<(), String> {
+    if password.is_empty() {
+        return Err("password is empty".into());
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(format!("password is longer than {MAX_PASSWORD_LEN} bytes"));
+    }
+    Ok(())
+}
+
+fn argon2(auth: &Auth) -> Argon2<'static> {
+    let params = Params::new(
+        auth.argon2_memory_kib,
+        auth.argon2_iterations,
+        auth.argon2_parallelism,
+        None,
+    )
+    .expect("argon2 parameters are validated with the config");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A new argon2id hash of `password` with a random salt, as a PHC string.
+pub fn hash_password(password: &str, auth: &Auth) -> String {
+    let mut salt_bytes = [0u8; 16];
+    rand::Rng::fill(&mut rand::rng(), &mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt");
+    argon2(auth)
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing of a bounded password cannot fail")
+        .to_string()
+}
+
+/// Does `password` match the PHC string `hash`? The parameters come from the
+/// hash itself, so old hashes keep working after a cost change.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The home directory of `user`, resolved against the data root.
+pub fn home_path(root: &Path, user: &User) -> PathBuf {
+    if user.home.is_absolute() {
+        user.home.clone()
+    } else {
+        root.join(&user.home)
+    }
+}
+
+/// The home a new user gets by default, relative to the data root.
+pub fn default_home(name: &str) -> PathBuf {
+    Path::new("home").join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Auth {
+        Auth {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            argon2_parallelism: 1,
+        }
+    }
+
+    #[test]
+    fn hash_and_verify() {
+        let h = hash_password("s3cret", &cheap());
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("s3cret", &h));
+        assert!(!verify_password("S3cret", &h));
+        assert!(!verify_password("s3cret", "not a hash"));
+        assert_ne!(h, hash_password("s3cret", &cheap()), "salts differ");
+    }
+
+    #[test]
+    fn bad_names() {
+        for bad in [
+            "", "a/b", "..", ".hidden", "with space", "tab\t", "nl\n", "-rf", "a\\b",
+            "0123456789012345678901234567890123",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["alice", "bob_2", "émile", "a.b-c"] {
+            assert!(validate_name(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn save_is_atomic_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        assert_eq!(UserDb::load(&path).unwrap(), UserDb::default());
+        let db = UserDb {
+            users: vec![User {
+                name: "alice".into(),
+                password: hash_password("pw", &cheap()),
+                quota: 1 << 30,
+                home: default_home("alice"),
+            }],
+        };
+        db.save(&path).unwrap();
+        assert_eq!(UserDb::load(&path).unwrap(), db);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "users file is owner-only");
+    }
+
+    #[test]
+    fn invalid_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, "[[user]]\nname = 3\n").unwrap();
+        assert!(matches!(UserDb::load(&path), Err(UsersError::Parse { .. })));
+    }
+}
