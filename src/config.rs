@@ -98,7 +98,7 @@ pub struct Storage {
     pub fsync: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Workers {
     /// Threads for file operations and transfers; 0 = one per CPU core.
@@ -154,15 +154,6 @@ impl Default for Auth {
 impl Default for Storage {
     fn default() -> Self {
         Storage { fsync: true }
-    }
-}
-
-impl Default for Workers {
-    fn default() -> Self {
-        Workers {
-            io_threads: 0,
-            auth_threads: 0,
-        }
     }
 }
 

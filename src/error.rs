@@ -34,19 +34,45 @@ pub enum Exit {
 }
 
 impl Exit {
-    /// Every code with its meaning (README and man page list the same).
+    /// Every code with its meaning (README and man page list the same; a
+    /// test checks them).
+    #[cfg(test)]
     pub const TABLE: &'static [(Exit, &'static str)] = &[
         (Exit::Ok, "success"),
         (Exit::Failure, "other failure"),
-        (Exit::Usage, "usage: bad command line, config file or arguments"),
-        (Exit::Connection, "connection: cannot connect, connection lost, timeout, protocol version mismatch"),
-        (Exit::Auth, "authentication: login refused, locked out, or no password available"),
-        (Exit::NotFound, "not found: a remote or local file or directory does not exist"),
-        (Exit::Denied, "permission: refused by the jail or by file permissions"),
-        (Exit::Quota, "quota: the transfer would exceed the user's quota"),
+        (
+            Exit::Usage,
+            "usage: bad command line, config file or arguments",
+        ),
+        (
+            Exit::Connection,
+            "connection: cannot connect, connection lost, timeout, protocol version mismatch",
+        ),
+        (
+            Exit::Auth,
+            "authentication: login refused, locked out, or no password available",
+        ),
+        (
+            Exit::NotFound,
+            "not found: a remote or local file or directory does not exist",
+        ),
+        (
+            Exit::Denied,
+            "permission: refused by the jail or by file permissions",
+        ),
+        (
+            Exit::Quota,
+            "quota: the transfer would exceed the user's quota",
+        ),
         (Exit::Integrity, "integrity: a SHA-256 digest did not match"),
-        (Exit::LocalIo, "local I/O: a local file could not be read or written"),
-        (Exit::Server, "server: the server failed (I/O error, disk full, busy, shutting down)"),
+        (
+            Exit::LocalIo,
+            "local I/O: a local file could not be read or written",
+        ),
+        (
+            Exit::Server,
+            "server: the server failed (I/O error, disk full, busy, shutting down)",
+        ),
     ];
 
     /// The exit code for a failed reply's status.
@@ -58,12 +84,12 @@ impl Exit {
             Some(Status::QuotaExceeded) => Exit::Quota,
             Some(Status::IntegrityFailure) => Exit::Integrity,
             Some(Status::VersionMismatch) => Exit::Connection,
-            Some(
-                Status::LocalError | Status::DiskFull | Status::Busy | Status::Unavailable,
-            ) => Exit::Server,
-            Some(Status::BadArguments | Status::WrongType | Status::AlreadyExists | Status::NotEmpty) => {
-                Exit::Failure
+            Some(Status::LocalError | Status::DiskFull | Status::Busy | Status::Unavailable) => {
+                Exit::Server
             }
+            Some(
+                Status::BadArguments | Status::WrongType | Status::AlreadyExists | Status::NotEmpty,
+            ) => Exit::Failure,
             _ => Exit::Failure,
         }
     }
@@ -167,3 +193,17 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_table_is_complete_and_in_order() {
+        for (i, (e, meaning)) in Exit::TABLE.iter().enumerate() {
+            assert_eq!(*e as usize, i);
+            assert!(!meaning.is_empty());
+        }
+        assert_eq!(Exit::TABLE.len(), Exit::Server as usize + 1);
+    }
+}

@@ -52,7 +52,10 @@ pub fn run(args: GetArgs) -> Result<()> {
         || sources.iter().any(|(_, k)| *k == EntryKind::Dir);
     let mut plan = Vec::new();
     for (remote, kind) in &sources {
-        let name = remote.rsplit('/').find(|s| !s.is_empty()).unwrap_or("download");
+        let name = remote
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("download");
         let target = if local_is_dir {
             local.join(name)
         } else {
@@ -121,7 +124,10 @@ fn download_with_retry(
             }
             Err(e) if e.is_transient() && attempt < args.connect.retries => {
                 attempt += 1;
-                eprintln!("miniftp: {e}; reconnecting to resume ({attempt}/{})", args.connect.retries);
+                eprintln!(
+                    "miniftp: {e}; reconnecting to resume ({attempt}/{})",
+                    args.connect.retries
+                );
                 *client = open(&args.connect, login)?;
                 resume = true;
             }

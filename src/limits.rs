@@ -47,8 +47,5 @@ pub const PUMP_BUF: usize = 256 * 1024;
 /// stops reading new requests from it until the client reads its replies.
 pub const MAX_PENDING_REPLY_BYTES: usize = 256 * 1024;
 
-/// Socket buffer size asked of the kernel for both directions.
-pub const SOCKET_BUF: usize = 4 * 1024 * 1024;
-
 /// Most entries kept in the failed-login table; the oldest is evicted.
 pub const MAX_FAILED_LOGIN_ENTRIES: usize = 10_000;

@@ -17,7 +17,9 @@ pub fn run(args: PutArgs) -> Result<()> {
     let (remote, locals) = args.paths.split_last().expect("clap requires two paths");
     let stdin = locals.iter().any(|l| l == "-");
     if stdin && locals.len() > 1 {
-        return Err(Error::Usage("`-` (standard input) must be the only LOCAL".into()));
+        return Err(Error::Usage(
+            "`-` (standard input) must be the only LOCAL".into(),
+        ));
     }
     let login = Login::resolve(&args.connect, true)?;
     let mut client = open(&args.connect, &login)?;
@@ -124,7 +126,10 @@ fn upload_with_retry(
             }
             Err(e) if e.is_transient() && attempt < args.connect.retries => {
                 attempt += 1;
-                eprintln!("miniftp: {e}; reconnecting to resume ({attempt}/{})", args.connect.retries);
+                eprintln!(
+                    "miniftp: {e}; reconnecting to resume ({attempt}/{})",
+                    args.connect.retries
+                );
                 *client = open(&args.connect, login)?;
                 resume = true;
             }

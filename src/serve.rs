@@ -36,7 +36,9 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         addr: addr.to_string(),
         source: e,
     })?;
-    let local = listener.local_addr().map_err(|e| Error::Other(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Other(e.to_string()))?;
     let shared = Arc::new(Shared::new(config, users));
     housekeeping::spawn(Arc::clone(&shared)).map_err(|e| Error::Other(e.to_string()))?;
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));

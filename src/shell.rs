@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
-use rustyline::history::DefaultHistory;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Editor, Helper};
 
@@ -33,7 +33,9 @@ const COMMANDS: &[&str] = &[
     "lpwd", "lls", "help", "quit",
 ];
 /// Commands whose arguments are remote paths.
-const REMOTE_ARGS: &[&str] = &["get", "ls", "cd", "mkdir", "rmdir", "rm", "mv", "cp", "stat"];
+const REMOTE_ARGS: &[&str] = &[
+    "get", "ls", "cd", "mkdir", "rmdir", "rm", "mv", "cp", "stat",
+];
 /// Commands whose arguments are local paths.
 const LOCAL_ARGS: &[&str] = &["put", "lcd", "lls"];
 
@@ -67,9 +69,13 @@ impl Shell {
     fn client(&self) -> Result<std::cell::RefMut<'_, Client>> {
         let guard = self.conn.borrow_mut();
         if guard.is_none() {
-            return Err(Error::ConnectionLost(std::io::ErrorKind::NotConnected.into()));
+            return Err(Error::ConnectionLost(
+                std::io::ErrorKind::NotConnected.into(),
+            ));
         }
-        Ok(std::cell::RefMut::map(guard, |c| c.as_mut().expect("checked")))
+        Ok(std::cell::RefMut::map(guard, |c| {
+            c.as_mut().expect("checked")
+        }))
     }
 
     /// Runs one command line.
@@ -164,11 +170,23 @@ impl Shell {
                 let done = put_file(&mut client, &local, &remote, false, flag("-c"), &progress);
                 progress.finish();
                 let done = done?;
-                println!("{}", crate::put::describe("put", &local.display().to_string(), &remote, &done, started));
+                println!(
+                    "{}",
+                    crate::put::describe(
+                        "put",
+                        &local.display().to_string(),
+                        &remote,
+                        &done,
+                        started
+                    )
+                );
             }
             "get" => {
                 let remote = need(0, "REMOTE")?.to_string();
-                let name = remote.rsplit('/').find(|s| !s.is_empty()).unwrap_or("download");
+                let name = remote
+                    .rsplit('/')
+                    .find(|s| !s.is_empty())
+                    .unwrap_or("download");
                 let mut local = PathBuf::from(arg(1).unwrap_or(name));
                 if local.is_dir() {
                     local = local.join(name);
@@ -180,7 +198,16 @@ impl Shell {
                 let done = get_file(&mut client, &remote, &local, flag("-c"), &progress);
                 progress.finish();
                 let done = done?;
-                println!("{}", crate::put::describe("get", &remote, &local.display().to_string(), &done, started));
+                println!(
+                    "{}",
+                    crate::put::describe(
+                        "get",
+                        &remote,
+                        &local.display().to_string(),
+                        &done,
+                        started
+                    )
+                );
             }
             "lcd" => {
                 let dir = arg(0).map(PathBuf::from).unwrap_or_else(home_dir);
@@ -462,10 +489,9 @@ fn menu(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Resu
                     println!("error: {e}");
                     continue;
                 }
-                let reply = shell.client()?.request(&Request::Register {
-                    user,
-                    password,
-                });
+                let reply = shell
+                    .client()?
+                    .request(&Request::Register { user, password });
                 match reply {
                     Ok(r) => println!("{}", r.msg),
                     Err(e) => {
@@ -517,7 +543,11 @@ fn ask_credentials(
 fn prompt_loop(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Result<()> {
     println!("type `help` for the commands");
     loop {
-        let user = shell.login.as_ref().map_or("", |l| l.user.as_str()).to_string();
+        let user = shell
+            .login
+            .as_ref()
+            .map_or("", |l| l.user.as_str())
+            .to_string();
         let prompt = format!("{user}:{}>>> ", shell.cwd);
         let Some(line) = read(rl, &prompt)? else {
             return Ok(());

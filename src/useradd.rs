@@ -127,15 +127,16 @@ fn list(config: &Config) -> Result<()> {
         println!("no users in {}", config.users_file().display());
         return Ok(());
     }
-    println!("{:<20} {:>12} {:>12} {:>6}  HOME", "NAME", "QUOTA", "USED", "USE%");
+    println!(
+        "{:<20} {:>12} {:>12} {:>6}  HOME",
+        "NAME", "QUOTA", "USED", "USE%"
+    );
     for u in &db.users {
         let home = home_path(&config.root, u);
         let used = used_space(&home);
-        let pct = if u.quota > 0 {
-            format!("{}%", used.unwrap_or(0) * 100 / u.quota)
-        } else {
-            "-".into()
-        };
+        let pct = (used.unwrap_or(0) * 100)
+            .checked_div(u.quota)
+            .map_or("-".into(), |p| format!("{p}%"));
         println!(
             "{:<20} {:>12} {:>12} {:>6}  {}",
             u.name,
@@ -165,7 +166,12 @@ fn pending(config: &Config) -> Result<()> {
     }
     println!("{:<20} {:<20} FROM", "NAME", "REQUESTED (UTC)");
     for r in &db.requests {
-        println!("{:<20} {:<20} {}", r.name, format_time(r.requested_at), r.peer);
+        println!(
+            "{:<20} {:<20} {}",
+            r.name,
+            format_time(r.requested_at),
+            r.peer
+        );
     }
     Ok(())
 }
@@ -208,7 +214,11 @@ fn format_time(secs: u64) -> String {
     let days = (secs / 86400) as i64;
     let rem = secs % 86400;
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -242,7 +252,8 @@ fn read_password(from_stdin: bool, name: &str) -> Result<String> {
             ));
         }
         let tty = |e| Error::local(PathBuf::from("terminal"), e);
-        let first = rpassword::prompt_password(format!("New password for {name}: ")).map_err(tty)?;
+        let first =
+            rpassword::prompt_password(format!("New password for {name}: ")).map_err(tty)?;
         let second = rpassword::prompt_password("Again: ").map_err(tty)?;
         if first != second {
             return Err(Error::Usage("the passwords differ".into()));

@@ -227,9 +227,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         return Err("user name is empty".into());
     }
     if name.len() > MAX_USER_LEN {
-        return Err(format!(
-            "user name is longer than {MAX_USER_LEN} bytes"
-        ));
+        return Err(format!("user name is longer than {MAX_USER_LEN} bytes"));
     }
     if name == "." || name == ".." || name.starts_with('.') {
         return Err("user name may not start with '.'".into());
@@ -335,7 +333,15 @@ mod tests {
     #[test]
     fn bad_names() {
         for bad in [
-            "", "a/b", "..", ".hidden", "with space", "tab\t", "nl\n", "-rf", "a\\b",
+            "",
+            "a/b",
+            "..",
+            ".hidden",
+            "with space",
+            "tab\t",
+            "nl\n",
+            "-rf",
+            "a\\b",
             "0123456789012345678901234567890123",
         ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");

@@ -6,7 +6,7 @@ pub mod auth;
 pub mod progress;
 pub mod transfer;
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -20,7 +20,6 @@ const SOCKET_BUF: usize = 4 * 1024 * 1024;
 pub struct Client {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
-    pub addr: String,
     pub greeting: Reply,
     pub user: Option<String>,
 }
@@ -66,7 +65,6 @@ impl Client {
         let mut client = Client {
             reader: BufReader::with_capacity(64 * 1024, stream),
             writer,
-            addr: addr.to_string(),
             greeting: Reply::default(),
             user: None,
         };
@@ -94,7 +92,8 @@ impl Client {
 
     /// Sends one request frame.
     pub fn send(&mut self, req: &Request) -> Result<()> {
-        frame::write_frame(&mut self.writer, req.to_json().as_bytes()).map_err(Error::ConnectionLost)
+        frame::write_frame(&mut self.writer, req.to_json().as_bytes())
+            .map_err(Error::ConnectionLost)
     }
 
     /// Reads one reply frame.
@@ -136,9 +135,7 @@ impl Client {
             Ok(reply)
         } else {
             Err(match reply.status() {
-                Some(Status::AuthFailed) | Some(Status::TooManyFailures) => {
-                    Error::Auth(reply.msg)
-                }
+                Some(Status::AuthFailed) | Some(Status::TooManyFailures) => Error::Auth(reply.msg),
                 _ => Error::remote(&reply),
             })
         }
@@ -184,10 +181,6 @@ impl Client {
 
     pub(crate) fn reader(&mut self) -> &mut BufReader<TcpStream> {
         &mut self.reader
-    }
-
-    pub(crate) fn flush(&mut self) -> Result<()> {
-        self.writer.flush().map_err(Error::ConnectionLost)
     }
 }
 

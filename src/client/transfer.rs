@@ -107,9 +107,13 @@ fn copy_hashed(
 /// Hashes the first `len` bytes of `file`.
 fn hash_prefix(file: &mut File, len: u64, path: &Path) -> Result<Sha256> {
     let mut h = Sha256::new();
-    file.seek(SeekFrom::Start(0)).map_err(|e| Error::local(path, e))?;
-    let copied = io::copy(&mut file.take(len), &mut super::super::storage::local::HashWriter(&mut h))
+    file.seek(SeekFrom::Start(0))
         .map_err(|e| Error::local(path, e))?;
+    let copied = io::copy(
+        &mut file.take(len),
+        &mut super::super::storage::local::HashWriter(&mut h),
+    )
+    .map_err(|e| Error::local(path, e))?;
     if copied != len {
         return Err(Error::local(path, io::ErrorKind::UnexpectedEof.into()));
     }
@@ -127,7 +131,9 @@ fn finish(client: &mut Client, ours: &str, what: &str) -> Result<String> {
         Some(theirs) => Err(Error::Integrity(format!(
             "{what}: SHA-256 mismatch: local {ours}, server {theirs}"
         ))),
-        None => Err(Error::Protocol(format!("{what}: the server sent no digest"))),
+        None => Err(Error::Protocol(format!(
+            "{what}: the server sent no digest"
+        ))),
     }
 }
 
@@ -194,7 +200,9 @@ pub fn put_file(
             if want == 0 {
                 return Ok(0);
             }
-            let n = file.read(&mut buf[..want]).map_err(|e| Error::local(local, e))?;
+            let n = file
+                .read(&mut buf[..want])
+                .map_err(|e| Error::local(local, e))?;
             if n == 0 {
                 return Err(Error::Other(format!(
                     "{}: the file shrank during the upload",
@@ -351,9 +359,13 @@ pub fn get_stream(
     out: &mut dyn Write,
     progress: &Progress,
 ) -> Result<Done> {
-    let mut sink = |chunk: &[u8]| out.write_all(chunk).map_err(|e| Error::local("standard output", e));
+    let mut sink = |chunk: &[u8]| {
+        out.write_all(chunk)
+            .map_err(|e| Error::local("standard output", e))
+    };
     let done = receive(client, remote, 0, Sha256::new(), &mut sink, progress)?;
-    out.flush().map_err(|e| Error::local("standard output", e))?;
+    out.flush()
+        .map_err(|e| Error::local("standard output", e))?;
     Ok(done)
 }
 

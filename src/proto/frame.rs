@@ -78,7 +78,8 @@ pub fn encode(payload: &[u8], out: &mut Vec<u8>) {
 pub fn read_frame<R: Read>(r: &mut R, max: usize) -> io::Result<String> {
     let mut header = [0u8; FRAME_HEADER_LEN];
     r.read_exact(&mut header)?;
-    let len = decode_len(&header, max).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let len =
+        decode_len(&header, max).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut payload = vec![0u8; len];
     r.read_exact(&mut payload)?;
     String::from_utf8(payload)

@@ -306,7 +306,10 @@ mod tests {
             decode_request("garbage").unwrap_err().status(),
             Status::BadFrame
         );
-        assert_eq!(decode_request("[1]").unwrap_err().status(), Status::BadFrame);
+        assert_eq!(
+            decode_request("[1]").unwrap_err().status(),
+            Status::BadFrame
+        );
         assert_eq!(decode_request("{}").unwrap_err().status(), Status::BadFrame);
         assert_eq!(
             decode_request(r#"{"op":"format_disk"}"#)

@@ -301,7 +301,6 @@ impl Server {
             other => {
                 let session = conn.session.as_ref().expect("logged in");
                 let ctx = Ctx {
-                    shared,
                     account: Arc::clone(&session.account),
                     cwd: session.cwd.clone(),
                 };
@@ -382,9 +381,7 @@ impl Server {
                         conn.state = State::Download(d);
                     }
                     (PumpStatus::WouldBlock, Transfer::Up(u)) => conn.state = State::Upload(u),
-                    (PumpStatus::WouldBlock, Transfer::Down(d)) => {
-                        conn.state = State::Download(d)
-                    }
+                    (PumpStatus::WouldBlock, Transfer::Down(d)) => conn.state = State::Download(d),
                     (PumpStatus::Done, Transfer::Up(u)) => conn.state = State::Trailer(u),
                     (PumpStatus::Done, Transfer::Down(d)) => {
                         log_transfer(conn, "get", &d.path.to_string(), d.sent(), d.started, "ok");
@@ -404,7 +401,14 @@ impl Server {
                         return self.close(token, "connection lost during upload");
                     }
                     (PumpStatus::Closed, Transfer::Down(d)) => {
-                        log_transfer(conn, "get", &d.path.to_string(), d.sent(), d.started, "interrupted");
+                        log_transfer(
+                            conn,
+                            "get",
+                            &d.path.to_string(),
+                            d.sent(),
+                            d.started,
+                            "interrupted",
+                        );
                         conn.state = State::Ready;
                         return self.close(token, "connection lost during download");
                     }

@@ -43,11 +43,7 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
                     seen = now;
                     match UserDb::load(&path) {
                         Ok(db) => {
-                            log::info!(
-                                "reloaded {} ({} users)",
-                                path.display(),
-                                db.users.len()
-                            );
+                            log::info!("reloaded {} ({} users)", path.display(), db.users.len());
                             shared.set_users(Arc::new(db));
                         }
                         Err(e) => log::error!("{e}; keeping the last good users list"),

@@ -58,6 +58,7 @@ impl Limiter {
         }
     }
 
+    #[cfg(test)]
     pub fn total(&self) -> usize {
         self.total
     }

@@ -61,10 +61,8 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, users: UserDb) -> Shared {
-        let dummy_hash = crate::users::hash_password(
-            &format!("{:x}", rand::random::<u128>()),
-            &config.auth,
-        );
+        let dummy_hash =
+            crate::users::hash_password(&format!("{:x}", rand::random::<u128>()), &config.auth);
         Shared {
             config,
             users: RwLock::new(Arc::new(users)),
@@ -173,7 +171,8 @@ pub fn run(
     let signals = if handle_signals {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let mut s = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
-        poll.registry().register(&mut s, SIGNALS, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut s, SIGNALS, Interest::READABLE)?;
         Some(s)
     } else {
         None
@@ -219,12 +218,10 @@ impl Server {
                     SIGNALS => self.on_signal(),
                     token => {
                         if let Some(conn) = self.conns.get_mut(token.0) {
-                            conn.readable |= event.is_readable()
-                                || event.is_read_closed()
-                                || event.is_error();
-                            conn.writable |= event.is_writable()
-                                || event.is_write_closed()
-                                || event.is_error();
+                            conn.readable |=
+                                event.is_readable() || event.is_read_closed() || event.is_error();
+                            conn.writable |=
+                                event.is_writable() || event.is_write_closed() || event.is_error();
                             self.drive(token);
                         }
                     }
@@ -295,13 +292,19 @@ impl Server {
         }
     }
 
-    fn add_conn(&mut self, mut stream: mio::net::TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+    fn add_conn(
+        &mut self,
+        mut stream: mio::net::TcpStream,
+        peer: SocketAddr,
+    ) -> std::io::Result<()> {
         stream.set_nodelay(true)?;
         let entry = self.conns.vacant_entry();
         let token = Token(entry.key());
-        self.poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        self.poll.registry().register(
+            &mut stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         let id = self.next_id;
         self.next_id += 1;
         let mut io = Box::new(Io::new(Transport::Plain(stream)));

@@ -46,10 +46,7 @@ impl Account {
             name,
             storage,
             quota: AtomicU64::new(quota),
-            usage: Mutex::new(Usage {
-                used,
-                reserved: 0,
-            }),
+            usage: Mutex::new(Usage { used, reserved: 0 }),
             uploads: Mutex::new(HashSet::new()),
         }
     }
@@ -136,10 +133,6 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// Grows the reservation (bodies of unknown length).
     pub fn grow(&mut self, more: u64) -> Result<(), QuotaExceeded> {
         let extra = self.account.reserve(more)?;

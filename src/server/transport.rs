@@ -13,12 +13,6 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn stream(&self) -> &TcpStream {
-        match self {
-            Transport::Plain(s) => s,
-        }
-    }
-
     pub fn stream_mut(&mut self) -> &mut TcpStream {
         match self {
             Transport::Plain(s) => s,
@@ -47,9 +41,9 @@ impl Transport {
         count: usize,
     ) -> Option<io::Result<usize>> {
         match self {
-            Transport::Plain(s) => Some(
-                rustix::fs::sendfile(&*s, file, Some(offset), count).map_err(io::Error::from),
-            ),
+            Transport::Plain(s) => {
+                Some(rustix::fs::sendfile(&*s, file, Some(offset), count).map_err(io::Error::from))
+            }
         }
     }
 }

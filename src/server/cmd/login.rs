@@ -37,7 +37,12 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
             source: e,
         })?;
         let used = crate::storage::Storage::usage(&storage)?;
-        Ok(Account::new(user.to_string(), Arc::new(storage), quota, used))
+        Ok(Account::new(
+            user.to_string(),
+            Arc::new(storage),
+            quota,
+            used,
+        ))
     });
     match opened {
         Ok(account) => {

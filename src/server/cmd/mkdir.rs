@@ -5,6 +5,10 @@ use crate::proto::{Reply, Status};
 
 pub fn run(ctx: &Ctx, path: &str, parents: bool) -> Reply {
     let target = try_reply!(ctx.resolve(path));
-    try_reply!(ctx.account.storage.mkdir(&target, parents).map_err(fs_reply));
+    try_reply!(ctx
+        .account
+        .storage
+        .mkdir(&target, parents)
+        .map_err(fs_reply));
     Reply::new(Status::Ok, format!("{target}: directory created"))
 }

@@ -23,14 +23,13 @@ pub mod stat;
 use std::sync::Arc;
 
 use super::quota::Account;
-use super::{Outcome, Shared};
+use super::Outcome;
 use crate::proto::{Reply, Request, Status};
 use crate::storage::path::PathError;
 use crate::storage::{FsError, VPath};
 
-/// What a command job gets: the server, the session's account and cwd.
+/// What a command job gets: the session's account and cwd.
 pub struct Ctx {
-    pub shared: Arc<Shared>,
     pub account: Arc<Account>,
     pub cwd: VPath,
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{fs_reply, Ctx};
-use crate::proto::{Reply, Status};
 use crate::limits::FRAME_HEADER_LEN;
+use crate::proto::{Reply, Status};
 use crate::server::transfer::upload::Body;
 use crate::server::transfer::Upload;
 use crate::server::Outcome;
@@ -48,7 +48,10 @@ pub fn begin(ctx: &Ctx, path: &str, size: Option<u64>, offset: u64, mkdirs: bool
             format!("{target}: another transfer is writing the partial upload"),
         ));
     }
-    let handle = match account.storage.begin_upload(&target, offset, mkdirs, claimed) {
+    let handle = match account
+        .storage
+        .begin_upload(&target, offset, mkdirs, claimed)
+    {
         Ok(h) => h,
         Err(e) => {
             if claimed {

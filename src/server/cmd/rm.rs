@@ -8,9 +8,19 @@ use crate::size::human;
 pub fn run(ctx: &Ctx, path: &str, recursive: bool) -> Reply {
     let target = try_reply!(ctx.resolve(path));
     if target.is_root() {
-        return Reply::new(Status::PathRefused, "/: the home directory can't be removed");
+        return Reply::new(
+            Status::PathRefused,
+            "/: the home directory can't be removed",
+        );
     }
-    let freed = try_reply!(ctx.account.storage.remove(&target, recursive).map_err(fs_reply));
+    let freed = try_reply!(ctx
+        .account
+        .storage
+        .remove(&target, recursive)
+        .map_err(fs_reply));
     ctx.account.sub_used(freed);
-    Reply::new(Status::Ok, format!("{target}: removed ({} freed)", human(freed)))
+    Reply::new(
+        Status::Ok,
+        format!("{target}: removed ({} freed)", human(freed)),
+    )
 }

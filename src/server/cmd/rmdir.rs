@@ -6,7 +6,10 @@ use crate::proto::{Reply, Status};
 pub fn run(ctx: &Ctx, path: &str) -> Reply {
     let target = try_reply!(ctx.resolve(path));
     if target.is_root() {
-        return Reply::new(Status::PathRefused, "/: the home directory can't be removed");
+        return Reply::new(
+            Status::PathRefused,
+            "/: the home directory can't be removed",
+        );
     }
     try_reply!(ctx.account.storage.rmdir(&target).map_err(fs_reply));
     Reply::new(Status::Ok, format!("{target}: directory removed"))

@@ -25,11 +25,18 @@ use crate::storage::{FsError, UploadHandle, VPath};
 /// Where the body stream stands.
 pub enum Body {
     /// `remaining` bytes of a body of announced size.
-    Sized { remaining: u64 },
+    Sized {
+        remaining: u64,
+    },
     /// Chunked: reading a chunk's 8-byte length (`have` bytes of it so far),
     /// or `left` bytes of the current chunk.
-    ChunkHeader { header: [u8; FRAME_HEADER_LEN], have: usize },
-    ChunkData { left: u64 },
+    ChunkHeader {
+        header: [u8; FRAME_HEADER_LEN],
+        have: usize,
+    },
+    ChunkData {
+        left: u64,
+    },
     /// The body has ended.
     Done,
 }

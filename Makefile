@@ -1,0 +1,52 @@
+# miniftp — `make help` lists the targets.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CARGO   ?= cargo
+BIN      = target/release/miniftp
+
+.PHONY: help build test lint unit-and-integration smoke-bench install uninstall run bench \
+        bench-peers stress fuzz completions clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+build: ## release build of the one binary
+	$(CARGO) build --release --locked
+
+test: lint unit-and-integration ## everything CI runs: fmt, clippy (warnings denied), all tests
+	@echo "make test: all passed"
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+unit-and-integration:
+	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
+
+install: build completions ## install binary, man page, help text, sample config, completions
+	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/miniftp
+	install -Dm644 man/miniftp.1 $(DESTDIR)$(PREFIX)/share/man/man1/miniftp.1
+	install -Dm644 share/help.txt $(DESTDIR)$(PREFIX)/share/miniftp/help.txt
+	install -Dm644 etc/miniftp.toml $(DESTDIR)$(PREFIX)/share/miniftp/miniftp.toml.sample
+	install -Dm644 etc/miniftp.service $(DESTDIR)$(PREFIX)/share/miniftp/miniftp.service
+	install -Dm644 target/completions/miniftp.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/miniftp
+	install -Dm644 target/completions/_miniftp $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_miniftp
+	install -Dm644 target/completions/miniftp.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/miniftp.fish
+
+uninstall: ## remove what install put in place
+	rm -f $(DESTDIR)$(PREFIX)/bin/miniftp $(DESTDIR)$(PREFIX)/share/man/man1/miniftp.1
+	rm -rf $(DESTDIR)$(PREFIX)/share/miniftp
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/miniftp \
+	      $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_miniftp \
+	      $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/miniftp.fish
+
+completions: build ## bash, zsh and fish completions into target/completions
+	$(BIN) generate bash target/completions
+	$(BIN) generate zsh target/completions
+	$(BIN) generate fish target/completions
+
+run: build ## a server on 127.0.0.1:9000 with data in ./miniftp-data
+	$(BIN) serve
+
+clean: ## remove build output
+	$(CARGO) clean

@@ -1,0 +1,6 @@
+//! One integration-test binary: every test starts the real `miniftp` and
+//! talks to it over real sockets.
+
+mod util;
+
+mod smoke;

@@ -1,0 +1,388 @@
+//! Test helpers: start the real `miniftp serve` on port 0 in a temporary
+//! data directory, talk the wire protocol to it over TCP, and run the
+//! client subcommands as processes. The server is killed on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_miniftp");
+
+/// Cheap argon2 settings so tests don't spend seconds hashing.
+pub const CHEAP_AUTH: &str = "[auth]\nargon2_memory_kib = 256\nargon2_iterations = 1\n";
+
+pub struct TestServer {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub addr: String,
+    pub config: PathBuf,
+    stderr_path: PathBuf,
+}
+
+/// How to start a server.
+pub struct Opts {
+    /// Extra TOML appended to the config (sections allowed).
+    pub toml: String,
+    /// (user, password, quota) created before start.
+    pub users: Vec<(&'static str, &'static str, &'static str)>,
+    /// Environment for the server process.
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            toml: String::new(),
+            users: vec![("alice", "alice-pw", "100M")],
+            env: vec![],
+        }
+    }
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::with(Opts::default())
+    }
+
+    pub fn with(opts: Opts) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("data");
+        let config = dir.path().join("miniftp.toml");
+        let toml = format!(
+            "listen = \"127.0.0.1:0\"\nroot = \"{}\"\n{}\n{}",
+            root.display(),
+            top_level(&opts.toml),
+            merge_sections(CHEAP_AUTH, &sections(&opts.toml)),
+        );
+        std::fs::write(&config, toml).unwrap();
+        for (user, pw, quota) in &opts.users {
+            useradd(&config, user, pw, quota);
+        }
+        let mut s = TestServer {
+            child: spawn_server(&config, &dir.path().join("stderr.log"), &opts.env),
+            addr: String::new(),
+            stderr_path: dir.path().join("stderr.log"),
+            dir,
+            config,
+        };
+        s.addr = read_listen_line(&mut s.child);
+        s
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn home(&self, user: &str) -> PathBuf {
+        self.root().join("home").join(user)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Adds a user with `miniftp useradd` (the server picks it up live).
+    pub fn add_user(&self, user: &str, pw: &str, quota: &str) {
+        useradd(&self.config, user, pw, quota);
+    }
+
+    /// A raw protocol connection, greeting already read.
+    pub fn connect(&self) -> Wire {
+        let mut w = Wire::connect(&self.addr);
+        let g = w.recv();
+        assert_eq!(g["code"], 220, "greeting: {g}");
+        w
+    }
+
+    /// A connection logged in as `user`.
+    pub fn login(&self, user: &str, pw: &str) -> Wire {
+        let mut w = self.connect();
+        let r = w.call(json!({"op": "login", "user": user, "password": pw}));
+        assert_eq!(r["code"], 230, "login: {r}");
+        w
+    }
+
+    /// Runs a client subcommand against this server with the password in
+    /// the environment.
+    pub fn cli(&self, args: &[&str], pw: &str) -> Output {
+        self.cli_env(args, &[("MINIFTP_PASSWORD", pw)], None)
+    }
+
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("MINIFTP_SERVER", &self.addr)
+            .env_remove("MINIFTP_USER")
+            .env_remove("MINIFTP_PASSWORD")
+            .env("HOME", self.dir.path())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn client");
+        if let Some(data) = stdin {
+            let mut si = child.stdin.take().unwrap();
+            let data = data.to_vec();
+            std::thread::spawn(move || {
+                let _ = si.write_all(&data);
+            });
+        }
+        child.wait_with_output().expect("client output")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(&self.child, "TERM");
+        self.child.wait().unwrap()
+    }
+
+    /// SIGKILL, then start again on the same data directory (new port).
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_server(&self.config, &self.stderr_path, &[]);
+        self.addr = read_listen_line(&mut self.child);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+fn top_level(toml: &str) -> String {
+    toml.lines()
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sections(toml: &str) -> String {
+    let mut out = Vec::new();
+    let mut on = false;
+    for l in toml.lines() {
+        if l.trim_start().starts_with('[') {
+            on = true;
+        }
+        if on {
+            out.push(l);
+        }
+    }
+    out.join("\n")
+}
+
+/// Puts `extra`'s keys into `base`'s sections (so tests can add to [auth]).
+fn merge_sections(base: &str, extra: &str) -> String {
+    let mut table: toml::Table = toml::from_str(base).unwrap();
+    let extra: toml::Table = toml::from_str(extra).expect("test TOML");
+    for (k, v) in extra {
+        match (table.get_mut(&k), v) {
+            (Some(toml::Value::Table(t)), toml::Value::Table(e)) => t.extend(e),
+            (_, v) => {
+                table.insert(k, v);
+            }
+        }
+    }
+    toml::to_string(&table).unwrap()
+}
+
+pub fn useradd(config: &Path, user: &str, pw: &str, quota: &str) {
+    let mut child = Command::new(BIN)
+        .args([
+            "useradd",
+            user,
+            "--quota",
+            quota,
+            "--password-stdin",
+            "--config",
+        ])
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{pw}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "useradd {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn spawn_server(config: &Path, stderr: &Path, env: &[(&'static str, String)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stderr)
+        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn server")
+}
+
+/// Reads stdout up to the `listening on HOST:PORT` line.
+fn read_listen_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "server exited before listening");
+        if let Some(i) = line.find("listening on ") {
+            let addr = line[i + "listening on ".len()..].trim().to_string();
+            // Keep draining stdout so the server never blocks on it.
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = reader.read_to_end(&mut sink);
+            });
+            return addr;
+        }
+    }
+}
+
+/// A raw protocol connection: 8-byte big-endian length, then JSON.
+pub struct Wire {
+    pub stream: TcpStream,
+}
+
+impl Wire {
+    pub fn connect(addr: &str) -> Wire {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Wire { stream }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn send_frame(&mut self, payload: &[u8]) {
+        let mut buf = (payload.len() as u64).to_be_bytes().to_vec();
+        buf.extend_from_slice(payload);
+        self.send_raw(&buf);
+    }
+
+    pub fn send(&mut self, v: Value) {
+        self.send_frame(v.to_string().as_bytes());
+    }
+
+    /// Reads one reply frame; panics on EOF or timeout.
+    pub fn recv(&mut self) -> Value {
+        self.try_recv().expect("reply frame")
+    }
+
+    /// Reads one reply frame, or None if the server closed the connection.
+    pub fn try_recv(&mut self) -> Option<Value> {
+        let mut len = [0u8; 8];
+        self.stream.read_exact(&mut len).ok()?;
+        let len = u64::from_be_bytes(len) as usize;
+        assert!(len > 0 && len < 64 << 20, "reply length {len}");
+        let mut buf = vec![0u8; len];
+        self.stream.read_exact(&mut buf).ok()?;
+        Some(serde_json::from_slice(&buf).expect("reply is JSON"))
+    }
+
+    pub fn call(&mut self, v: Value) -> Value {
+        self.send(v);
+        self.recv()
+    }
+
+    /// True once the server has closed the connection (EOF).
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+
+    /// Uploads `data` to `path`; returns the final reply.
+    pub fn put(&mut self, path: &str, data: &[u8]) -> Value {
+        let r = self.call(json!({"op": "put", "path": path, "size": data.len()}));
+        if r["code"] != 150 {
+            return r;
+        }
+        self.send_raw(data);
+        self.call(json!({"op": "done", "sha256": sha256_hex(data)}))
+    }
+
+    /// Downloads `path`; returns (150 reply, body, 226 trailer) or the error.
+    pub fn get(&mut self, path: &str) -> Result<(Value, Vec<u8>, Value), Value> {
+        let r = self.call(json!({"op": "get", "path": path}));
+        if r["code"] != 150 {
+            return Err(r);
+        }
+        let size = r["size"].as_u64().unwrap() as usize;
+        let mut body = vec![0u8; size];
+        self.stream.read_exact(&mut body).unwrap();
+        let t = self.recv();
+        Ok((r, body, t))
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
