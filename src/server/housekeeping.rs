@@ -17,8 +17,11 @@ use crate::users::{home_path, UserDb};
 
 /// How often the users file is checked for changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
-/// How often partial uploads are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often partial uploads are swept: a quarter of their maximum age,
+/// between a second and an hour.
+fn sweep_every(max_age_secs: u64) -> Duration {
+    Duration::from_secs((max_age_secs / 4).clamp(1, 3600))
+}
 
 /// (mtime ns, size, inode): changes whenever the file is rewritten.
 fn fingerprint(path: &Path) -> Option<(i128, u64, u64)> {
@@ -51,7 +54,8 @@ pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
                 }
                 if Instant::now() >= next_sweep {
                     sweep(&shared);
-                    next_sweep = Instant::now() + SWEEP_EVERY;
+                    next_sweep =
+                        Instant::now() + sweep_every(shared.config.limits.partial_max_age_secs);
                 }
                 std::thread::sleep(RELOAD_EVERY);
             }

@@ -1,0 +1,4 @@
+//! Integration tests (see tests/integration/util.rs for the harness).
+
+#[path = "../integration/util.rs"]
+mod util;
