@@ -4,7 +4,7 @@ DESTDIR ?=
 CARGO   ?= cargo
 BIN      = target/release/miniftp
 
-.PHONY: help build test lint unit-and-integration smoke-bench install uninstall run bench \
+.PHONY: quickstart help build test lint unit-and-integration smoke-bench install uninstall run bench \
         bench-peers stress fuzz completions clean
 
 help: ## this list
@@ -50,3 +50,12 @@ run: build ## a server on 127.0.0.1:9000 with data in ./miniftp-data
 
 clean: ## remove build output
 	$(CARGO) clean
+
+quickstart: build ## build, add user "demo" with a random password (saved in miniftp-data/demo.password), serve on 127.0.0.1:9000
+	@mkdir -p miniftp-data && chmod 700 miniftp-data
+	@if ! grep -q '^name = "demo"' miniftp-data/users.toml 2>/dev/null; then \
+	  umask 077; head -c 18 /dev/urandom | base64 | tr '+/' '-_' > miniftp-data/demo.password; \
+	  $(BIN) useradd demo --quota 1G --password-stdin --root miniftp-data < miniftp-data/demo.password; \
+	  echo "user demo, password: $$(cat miniftp-data/demo.password) (also in miniftp-data/demo.password)"; \
+	fi
+	$(BIN) serve --root miniftp-data
