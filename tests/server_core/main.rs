@@ -2,3 +2,6 @@
 
 #[path = "../integration/util.rs"]
 mod util;
+
+mod common;
+mod frames;
