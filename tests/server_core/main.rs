@@ -4,4 +4,5 @@
 mod util;
 
 mod common;
+mod auth;
 mod frames;
