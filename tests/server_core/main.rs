@@ -6,3 +6,4 @@ mod util;
 mod common;
 mod auth;
 mod frames;
+mod registration;
