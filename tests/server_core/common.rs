@@ -118,9 +118,9 @@ pub fn header(len: u64) -> [u8; 8] {
 pub fn useradd(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.arg("useradd")
-        .args(args)
         .arg("--config")
         .arg(config)
+        .args(args)
         .env_remove("MINIFTP_CONFIG")
         .stdin(if stdin.is_some() {
             Stdio::piped()
