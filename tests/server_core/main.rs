@@ -6,5 +6,6 @@ mod util;
 mod common;
 mod auth;
 mod frames;
+mod limits;
 mod registration;
 mod useradd;
