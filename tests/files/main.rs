@@ -2,3 +2,7 @@
 
 #[path = "../integration/util.rs"]
 mod util;
+
+mod fx;
+
+mod commands;
