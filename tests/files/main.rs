@@ -6,3 +6,4 @@ mod util;
 mod fx;
 
 mod commands;
+mod names;
