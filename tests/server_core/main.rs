@@ -6,6 +6,7 @@ mod util;
 mod common;
 mod auth;
 mod frames;
+mod lifecycle;
 mod limits;
 mod registration;
 mod useradd;
