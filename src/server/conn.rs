@@ -382,8 +382,16 @@ impl Server {
                     }
                     (PumpStatus::WouldBlock, Transfer::Up(u)) => conn.state = State::Upload(u),
                     (PumpStatus::WouldBlock, Transfer::Down(d)) => conn.state = State::Download(d),
-                    (PumpStatus::Done, Transfer::Up(u)) => conn.state = State::Trailer(u),
+                    // Only WouldBlock proves the socket drained: after any
+                    // other stop, assume it is ready again (the trailer may
+                    // already sit in the receive buffer, and no new edge
+                    // will announce it).
+                    (PumpStatus::Done, Transfer::Up(u)) => {
+                        conn.readable = true;
+                        conn.state = State::Trailer(u);
+                    }
                     (PumpStatus::Done, Transfer::Down(d)) => {
+                        conn.writable = true;
                         log_transfer(conn, "get", &d.path.to_string(), d.sent(), d.started, "ok");
                         conn.state = State::Ready;
                     }
