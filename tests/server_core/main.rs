@@ -5,8 +5,10 @@ mod util;
 
 mod common;
 mod auth;
+mod concurrency;
 mod frames;
 mod lifecycle;
 mod limits;
+mod logging;
 mod registration;
 mod useradd;
