@@ -7,3 +7,4 @@ mod fx;
 
 mod commands;
 mod names;
+mod transfers;
