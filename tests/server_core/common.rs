@@ -193,6 +193,17 @@ impl Proc {
 /// waits (up to 20 s) for its `listening on` line. Err(exit status) if it
 /// exits first.
 pub fn spawn_serve(args: &[&str], cwd: &Path, stderr: &Path) -> Result<Proc, ExitStatus> {
+    spawn_serve_then(args, cwd, stderr, || {})
+}
+
+/// [`spawn_serve`], running `meanwhile` after the process is started and
+/// before waiting for its `listening on` line.
+pub fn spawn_serve_then(
+    args: &[&str],
+    cwd: &Path,
+    stderr: &Path,
+    meanwhile: impl FnOnce(),
+) -> Result<Proc, ExitStatus> {
     let log = std::fs::File::create(stderr).unwrap();
     let mut child = Command::new(BIN)
         .arg("serve")
@@ -229,6 +240,7 @@ pub fn spawn_serve(args: &[&str], cwd: &Path, stderr: &Path) -> Result<Proc, Exi
             }
         }
     });
+    meanwhile();
     match rx.recv_timeout(Duration::from_secs(20)) {
         Ok(Some(addr)) => Ok(Proc {
             child,
@@ -254,4 +266,30 @@ pub fn serve_expecting_exit(args: &[&str], cwd: &Path) -> (ExitStatus, String) {
         ),
         Err(status) => (status, std::fs::read_to_string(&stderr).unwrap_or_default()),
     }
+}
+
+/// Waits until the server's housekeeping thread (users-file watcher and
+/// partial-upload sweeper) is running: a stale, empty partial upload
+/// planted in alice's home gets swept. The server needs
+/// `[limits] partial_max_age_secs = 2` (a sweep every second).
+///
+/// Why: the watcher takes its reference fingerprint of users.toml when the
+/// thread first runs, so an edit made in the first milliseconds after
+/// `listening on` can go unnoticed (see
+/// useradd::users_file_changed_while_the_server_starts_is_picked_up).
+/// Tests about something else wait for this first.
+pub fn wait_housekeeping(s: &TestServer) {
+    let home = s.home("alice");
+    std::fs::create_dir_all(&home).unwrap();
+    let probe = home.join(".housekeeping-probe.miniftp-part");
+    let f = std::fs::File::create(&probe).unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(86400))
+        .unwrap();
+    drop(f);
+    assert!(
+        eventually(Duration::from_secs(5), || !probe.exists()),
+        "housekeeping never swept {}: is partial_max_age_secs small?\n{}",
+        probe.display(),
+        s.log()
+    );
 }

@@ -227,7 +227,8 @@ fn useradd_works_with_the_server_stopped() {
 
 #[test]
 fn users_file_edited_into_invalid_toml_keeps_the_last_good_copy() {
-    let s = server();
+    let s = TestServer::with(opts(&format!("{NO_LOGIN_DELAY}partial_max_age_secs = 2\n")));
+    wait_housekeeping(&s);
     let path = users_file(&s);
     let good = std::fs::read_to_string(&path).unwrap();
     let mut session = s.login("alice", "alice-pw");
@@ -259,4 +260,68 @@ fn users_file_edited_into_invalid_toml_keeps_the_last_good_copy() {
     useradd_ok(&s.config, &["bob", "--password-stdin"], Some("bob-pw\n"));
     wait_login_code(&s, "bob", "bob-pw", 230);
     assert_eq!(try_login(&s, "alice", "alice-pw")["code"], 230);
+}
+
+/// serve.rs loads users.toml, then computes a dummy hash at the configured
+/// argon2 cost, then starts the watcher, which takes its reference
+/// fingerprint of the file only then. A change made in between (an
+/// operator running `useradd` while the server starts) is taken as the
+/// reference and never loaded: the user can't log in until some later,
+/// unrelated change to the file.
+#[test]
+fn users_file_changed_while_the_server_starts_is_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let config = dir.path().join("miniftp.toml");
+    // An expensive argon2 cost makes the startup window wide (the dummy
+    // hash); bob's own hash is made cheaply elsewhere.
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nroot = \"{}\"\n\
+             [limits]\nfailed_login_delay_ms = 0\nmax_failed_logins = 100000\n\
+             [auth]\nargon2_memory_kib = 65536\nargon2_iterations = 12\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let side = dir.path().join("side");
+    let side_config = dir.path().join("side.toml");
+    std::fs::write(
+        &side_config,
+        format!("root = \"{}\"\n{CHEAP_AUTH}", side.display()),
+    )
+    .unwrap();
+    util::useradd(&side_config, "bob", "bob-pw", "1M");
+    let stderr = dir.path().join("stderr.log");
+    let p = spawn_serve_then(
+        &["--config", config.to_str().unwrap()],
+        dir.path(),
+        &stderr,
+        || {
+            // The server has read its (empty) users file once it warns.
+            let seen = eventually(Duration::from_secs(10), || {
+                std::fs::read_to_string(&stderr)
+                    .unwrap_or_default()
+                    .contains("no users in")
+            });
+            assert!(seen, "no `no users` warning");
+            std::fs::rename(side.join("users.toml"), root.join("users.toml")).unwrap();
+        },
+    )
+    .expect("server starts");
+    let t = std::time::Instant::now();
+    let mut last = json!(null);
+    let ok = eventually(Duration::from_secs(4), || {
+        let mut w = Wire::connect(&p.addr);
+        w.recv();
+        last = w.call(login_req("bob", "bob-pw"));
+        last["code"] == 230
+    });
+    assert!(
+        ok,
+        "bob, added while the server started, still can't log in after {:?}: {last}\n{}",
+        t.elapsed(),
+        p.log()
+    );
 }
