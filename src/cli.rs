@@ -35,6 +35,9 @@ pub enum Command {
     /// Generate shell completions or the flag list (used by the Makefile).
     #[command(hide = true)]
     Generate(GenerateArgs),
+    /// Load generator and ceilings for `make bench` (bench/run.sh).
+    #[command(hide = true)]
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]

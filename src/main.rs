@@ -6,6 +6,7 @@
 // `Result<_, Reply>` would add noise for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+mod bench;
 mod cli;
 mod client;
 mod config;
@@ -60,6 +61,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Get(args) => get::run(args),
         Command::Useradd(args) => useradd::run(args),
         Command::Generate(args) => generate(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
