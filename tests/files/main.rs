@@ -8,3 +8,4 @@ mod fx;
 mod commands;
 mod names;
 mod transfers;
+mod quota;
