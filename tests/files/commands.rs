@@ -288,11 +288,7 @@ fn mv_onto_itself_keeps_the_file_and_the_quota() {
     assert!(r["code"] == 200 || r["code"] == 501, "{r}");
     assert_eq!(std::fs::read(home.join("a")).unwrap(), data(4000, 1));
     assert_eq!(std::fs::read(home.join("d/b")).unwrap(), data(3000, 2));
-    assert_eq!(
-        used(&mut w),
-        7000,
-        "mv onto itself changed the used figure"
-    );
+    assert_eq!(used(&mut w), 7000, "mv onto itself changed the used figure");
 }
 
 #[test]
@@ -357,7 +353,10 @@ fn put_and_get_errors() {
     code(&get_at(&mut w, "/", 0).unwrap_err(), 551);
     code(&get_at(&mut w, "missing", 0).unwrap_err(), 550);
     code(&get_at(&mut w, "f", 11).unwrap_err(), 501);
-    code(&w.call(json!({"op": "get", "path": "f", "offset": "x"})), 501);
+    code(
+        &w.call(json!({"op": "get", "path": "f", "offset": "x"})),
+        501,
+    );
 
     // done and partial out of place
     code(&done(&mut w, &sha(b"")), 503);

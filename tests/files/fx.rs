@@ -133,7 +133,11 @@ pub fn fetch(w: &mut Wire, path: &str) -> Vec<u8> {
         Err(r) => panic!("get {path}: {r}"),
     };
     code(&t, 226);
-    assert_eq!(t["sha256"].as_str(), Some(sha(&body).as_str()), "trailer of {path}");
+    assert_eq!(
+        t["sha256"].as_str(),
+        Some(sha(&body).as_str()),
+        "trailer of {path}"
+    );
     if let Some(d) = r["sha256"].as_str() {
         assert_eq!(d, sha(&body), "digest announced in the 150 of {path}");
     }
@@ -218,7 +222,12 @@ pub fn partials_on_disk(dir: &Path) -> Vec<(PathBuf, u64)> {
         let md = std::fs::symlink_metadata(e.path()).unwrap();
         if md.is_dir() {
             out.extend(partials_on_disk(&e.path()));
-        } else if e.file_name().as_bytes().windows(13).any(|w| w == b".miniftp-part") {
+        } else if e
+            .file_name()
+            .as_bytes()
+            .windows(13)
+            .any(|w| w == b".miniftp-part")
+        {
             out.push((e.path(), md.len()));
         }
     }

@@ -7,5 +7,6 @@ mod fx;
 
 mod commands;
 mod names;
-mod transfers;
 mod quota;
+mod jail;
+mod transfers;

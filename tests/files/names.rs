@@ -33,7 +33,11 @@ fn odd_names_through_every_command() {
         let body = data(1000 + i, i as u64);
         let r = put_mkdirs(&mut w, &path, &body);
         code(&r, 226);
-        assert_eq!(std::fs::read(home.join(dir).join(name)).unwrap(), body, "{name:?}");
+        assert_eq!(
+            std::fs::read(home.join(dir).join(name)).unwrap(),
+            body,
+            "{name:?}"
+        );
         let r = op1(&mut w, "stat", &path);
         code(&r, 200);
         assert_eq!(r["entry"]["name"], *name);
@@ -100,7 +104,10 @@ fn non_utf8_names_are_listed_escaped() {
     code(&op1(&mut w, "ls", "\\xc3(dir"), 550);
     code(&op1(&mut w, "stat", "bad\\xffname"), 550);
     noop_ok(&mut w);
-    assert_eq!(std::fs::read(home.join(OsStr::from_bytes(b"bad\xffname"))).unwrap(), b"12345");
+    assert_eq!(
+        std::fs::read(home.join(OsStr::from_bytes(b"bad\xffname"))).unwrap(),
+        b"12345"
+    );
 }
 
 #[test]

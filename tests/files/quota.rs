@@ -93,7 +93,10 @@ fn sessions_racing_for_the_last_bytes_never_pass_the_quota() {
         }
     });
     let stored = disk_usage(&home);
-    assert!(stored <= quota_bytes, "{stored} bytes stored, quota {quota_bytes}");
+    assert!(
+        stored <= quota_bytes,
+        "{stored} bytes stored, quota {quota_bytes}"
+    );
     // Sized uploads reserve up front and never fail later: every slot fills.
     assert_eq!(stored, (quota_bytes / size as u64) * size as u64);
     assert_used_matches_disk(&mut obs, &home);
@@ -130,8 +133,15 @@ fn chunked_sessions_racing_never_pass_the_quota() {
         }
     });
     let stored = disk_usage(&home);
-    assert!(stored <= quota_bytes, "{stored} bytes stored, quota {quota_bytes}");
-    assert!(partials_on_disk(&home).is_empty(), "{:?}", partials_on_disk(&home));
+    assert!(
+        stored <= quota_bytes,
+        "{stored} bytes stored, quota {quota_bytes}"
+    );
+    assert!(
+        partials_on_disk(&home).is_empty(),
+        "{:?}",
+        partials_on_disk(&home)
+    );
     assert_used_matches_disk(&mut obs, &home);
 }
 
@@ -146,7 +156,10 @@ fn cp_is_counted_and_rm_frees() {
     assert_eq!(used(&mut w), 800 * 1024);
     let r = cp(&mut w, "a", "c");
     code(&r, 552);
-    assert!(r["msg"].as_str().unwrap().contains(&human(224 * 1024)), "{r}");
+    assert!(
+        r["msg"].as_str().unwrap().contains(&human(224 * 1024)),
+        "{r}"
+    );
     assert!(!home.join("c").exists());
     assert!(partials_on_disk(&home).is_empty());
     assert_eq!(used(&mut w), 800 * 1024);
@@ -178,7 +191,11 @@ fn used_space_is_exact_after_every_operation() {
     step!("put", w.put("a", &data(10_000, 1)), 226);
     step!("put bigger", w.put("a", &data(20_000, 2)), 226);
     step!("put smaller", w.put("a", &data(5_000, 3)), 226);
-    step!("chunked", put_chunked(&mut w, "b", &data(30_000, 4), &[7_000]), 226);
+    step!(
+        "chunked",
+        put_chunked(&mut w, "b", &data(30_000, 4), &[7_000]),
+        226
+    );
     step!("cp", cp(&mut w, "a", "c"), 200);
     step!("cp over", cp(&mut w, "b", "c"), 200);
     step!("mv", mv(&mut w, "c", "d"), 200);
@@ -234,7 +251,10 @@ fn partial_uploads_count_against_the_quota() {
     let mut obs = alice(&s);
     let body = data(900 * 1024, 1);
     let mut w = alice(&s);
-    code(&begin_put(&mut w, "p", Some(body.len() as u64), 0, false), 150);
+    code(
+        &begin_put(&mut w, "p", Some(body.len() as u64), 0, false),
+        150,
+    );
     w.send_raw(&body[..600 * 1024]);
     assert!(wait_for(5.0, || partial_size_on_disk(&home, "p") == Some(600 * 1024)));
     drop(w);
@@ -248,10 +268,16 @@ fn partial_uploads_count_against_the_quota() {
     let mut w = alice(&s);
     let r = partial_settled(&mut w, "p");
     assert_eq!(r["size"], 600 * 1024);
-    code(&begin_put(&mut w, "p", Some(body.len() as u64), 600 * 1024, false), 150);
+    code(
+        &begin_put(&mut w, "p", Some(body.len() as u64), 600 * 1024, false),
+        150,
+    );
     w.send_raw(&body[600 * 1024..]);
     code(&done(&mut w, &sha(&body)), 226);
-    assert_eq!(quota(&mut obs), (900 * 1024, QUOTA_1M, QUOTA_1M - 900 * 1024));
+    assert_eq!(
+        quota(&mut obs),
+        (900 * 1024, QUOTA_1M, QUOTA_1M - 900 * 1024)
+    );
     assert_used_matches_disk(&mut obs, &home);
 }
 
@@ -265,7 +291,10 @@ fn restarting_an_upload_reuses_its_partials_space() {
     let mut obs = alice(&s);
     let body = data(900 * 1024, 1);
     let mut w = alice(&s);
-    code(&begin_put(&mut w, "p", Some(body.len() as u64), 0, false), 150);
+    code(
+        &begin_put(&mut w, "p", Some(body.len() as u64), 0, false),
+        150,
+    );
     w.send_raw(&body[..600 * 1024]);
     assert!(wait_for(5.0, || partial_size_on_disk(&home, "p") == Some(600 * 1024)));
     drop(w);
@@ -292,13 +321,25 @@ fn rm_recursive_during_an_upload_keeps_the_books() {
     let mut w = alice(&s);
     code(&begin_put(&mut w, "d/x", Some(200_000), 0, false), 150);
     w.send_raw(&body[..100_000]);
-    assert!(wait_for(5.0, || partial_size_on_disk(&home.join("d"), "x") == Some(100_000)));
-    code(&rm(&mut obs, "d", true), 200);
-    assert!(!home.join("d").exists());
+    assert!(wait_for(5.0, || partial_size_on_disk(&home.join("d"), "x")
+        == Some(100_000)));
+    // Either refused while the upload runs (450, nothing removed, the
+    // upload completes), or done: the books must hold either way.
+    let r = rm(&mut obs, "d", true);
     w.send_raw(&body[100_000..]);
-    let r = done(&mut w, &sha(&body));
-    assert!(r["code"].as_u64().is_some(), "{r}");
-    eprintln!("done after rm -r: {r}");
+    let fin = done(&mut w, &sha(&body));
+    match r["code"].as_u64() {
+        Some(450) => {
+            code(&fin, 226);
+            assert_eq!(std::fs::read(home.join("d/x")).unwrap(), body);
+            assert!(home.join("d/keep").is_file());
+        }
+        Some(200) => {
+            assert!(!home.join("d").exists());
+            assert!(fin["code"].as_u64().is_some(), "{fin}");
+        }
+        _ => panic!("rm -r: {r}"),
+    }
     noop_ok(&mut w);
     assert_used_matches_disk(&mut obs, &home);
     let (used_now, total, free) = quota(&mut obs);

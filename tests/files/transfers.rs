@@ -36,7 +36,10 @@ fn large_streaming_put_and_get() {
         let mut h = Sha256::new();
         let (r, n, t) = get_streaming(&mut w, "big.bin", 0, &mut |pos, piece| {
             let pos = pos as usize;
-            assert!(piece == &body[pos..pos + piece.len()], "bytes differ at {pos}");
+            assert!(
+                piece == &body[pos..pos + piece.len()],
+                "bytes differ at {pos}"
+            );
             h.update(piece);
         })
         .unwrap();
@@ -58,14 +61,25 @@ fn chunked_bodies_of_any_chunk_size() {
     let mut w = alice(&s);
     let home = s.home("alice");
     let body = data(5 << 20, 9);
-    let r = put_chunked(&mut w, "chunked.bin", &body, &[1, 8, 4095, 65536, 1 << 20, 3, 777_777]);
+    let r = put_chunked(
+        &mut w,
+        "chunked.bin",
+        &body,
+        &[1, 8, 4095, 65536, 1 << 20, 3, 777_777],
+    );
     code(&r, 226);
     assert_eq!(r["size"], body.len());
     assert_eq!(r["sha256"], sha(&body));
     assert!(std::fs::read(home.join("chunked.bin")).unwrap() == body);
     // One single chunk, and a one-byte body.
-    code(&put_chunked(&mut w, "one.bin", &body[..100_000], &[100_000]), 226);
-    assert_eq!(std::fs::read(home.join("one.bin")).unwrap(), &body[..100_000]);
+    code(
+        &put_chunked(&mut w, "one.bin", &body[..100_000], &[100_000]),
+        226,
+    );
+    assert_eq!(
+        std::fs::read(home.join("one.bin")).unwrap(),
+        &body[..100_000]
+    );
     code(&put_chunked(&mut w, "byte", b"z", &[1]), 226);
     assert_eq!(std::fs::read(home.join("byte")).unwrap(), b"z");
     assert_eq!(fetch(&mut w, "chunked.bin"), body);
@@ -89,7 +103,10 @@ fn resumed_get_carries_the_whole_file_digest() {
             code(&r, 150);
             assert_eq!(r["size"], 3_000_000, "{name}@{offset}: {r}");
             assert_eq!(r["offset"], offset);
-            assert!(got == body[offset as usize..], "{name}@{offset}: wrong bytes");
+            assert!(
+                got == body[offset as usize..],
+                "{name}@{offset}: wrong bytes"
+            );
             code(&t, 226);
             assert_eq!(t["sha256"], sha(&body), "{name}@{offset}: trailer digest");
         }
@@ -142,7 +159,11 @@ fn sparse_file_over_4gib_downloads_whole() {
     assert_eq!(n, size);
     assert!(last.ends_with(tail));
     code(&t, 226);
-    assert_eq!(hex_of(&h), SPARSE_SHA256, "the bytes received are not the file");
+    assert_eq!(
+        hex_of(&h),
+        SPARSE_SHA256,
+        "the bytes received are not the file"
+    );
     assert_eq!(t["sha256"], SPARSE_SHA256);
 
     // Resume near the end: offsets past 32 bits, the whole digest again.
@@ -262,7 +283,11 @@ fn wrong_digest_is_refused_and_changes_nothing() {
         };
         code(&r, 554);
         assert_eq!(std::fs::read(home.join("f")).unwrap(), old);
-        assert!(partials_on_disk(&home).is_empty(), "{:?}", partials_on_disk(&home));
+        assert!(
+            partials_on_disk(&home).is_empty(),
+            "{:?}",
+            partials_on_disk(&home)
+        );
         assert_eq!(names(&op1(&mut w, "ls", "/")), ["f"]);
         code(&op1(&mut w, "partial", "f"), 550);
         assert_eq!(used(&mut w), 50_000);
@@ -333,11 +358,20 @@ fn two_uploads_to_one_path_interleaved() {
     let a = data(2 << 20, 21);
     let b = data(2 << 20, 22);
     let half = 1 << 20;
-    code(&begin_put(&mut w1, "x", Some(a.len() as u64), 0, false), 150);
-    code(&begin_put(&mut w2, "x", Some(b.len() as u64), 0, false), 150);
+    code(
+        &begin_put(&mut w1, "x", Some(a.len() as u64), 0, false),
+        150,
+    );
+    code(
+        &begin_put(&mut w2, "x", Some(b.len() as u64), 0, false),
+        150,
+    );
     // Resuming what another transfer is writing is refused with 450.
     code(&op1(&mut w3, "partial", "x"), 450);
-    code(&begin_put(&mut w3, "x", Some(a.len() as u64), 10, false), 450);
+    code(
+        &begin_put(&mut w3, "x", Some(a.len() as u64), 10, false),
+        450,
+    );
     w1.send_raw(&a[..half]);
     w2.send_raw(&b[..half]);
     w1.send_raw(&a[half..]);
@@ -349,7 +383,11 @@ fn two_uploads_to_one_path_interleaved() {
     let fin = std::fs::read(home.join("x")).unwrap();
     assert!(fin == a || fin == b, "the result is neither upload whole");
     assert!(fin == b, "the upload that finished last should win");
-    assert!(partials_on_disk(&home).is_empty(), "{:?}", partials_on_disk(&home));
+    assert!(
+        partials_on_disk(&home).is_empty(),
+        "{:?}",
+        partials_on_disk(&home)
+    );
     assert_used_matches_disk(&mut w3, &home);
     assert_eq!(used(&mut w3), 2 << 20);
 }
@@ -377,8 +415,15 @@ fn racing_uploads_to_one_path() {
         }
     });
     let fin = std::fs::read(home.join("race.bin")).unwrap();
-    assert!(bodies.contains(&fin), "the result is none of the uploads whole");
-    assert!(partials_on_disk(&home).is_empty(), "{:?}", partials_on_disk(&home));
+    assert!(
+        bodies.contains(&fin),
+        "the result is none of the uploads whole"
+    );
+    assert!(
+        partials_on_disk(&home).is_empty(),
+        "{:?}",
+        partials_on_disk(&home)
+    );
     assert_used_matches_disk(&mut obs, &home);
     assert_eq!(used(&mut obs), 1 << 20);
 }
