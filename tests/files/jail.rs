@@ -34,7 +34,11 @@ impl Outside {
 
     #[track_caller]
     fn assert_unchanged(&self) {
-        assert_eq!(snapshot(&self.dir), self.before, "files outside the home changed");
+        assert_eq!(
+            snapshot(&self.dir),
+            self.before,
+            "files outside the home changed"
+        );
     }
 }
 
@@ -103,7 +107,10 @@ fn home_setup(s: &TestServer) -> (PathBuf, Wire) {
 
 #[track_caller]
 fn assert_home_untouched(home: &Path) {
-    assert_eq!(std::fs::read(home.join("victim")).unwrap(), b"victim content");
+    assert_eq!(
+        std::fs::read(home.join("victim")).unwrap(),
+        b"victim content"
+    );
     assert!(!home.join("moved").exists());
     assert!(!home.join("copied").exists());
 }
@@ -113,7 +120,15 @@ fn dotdot_above_the_home_is_refused() {
     let s = TestServer::start();
     let out = Outside::new(&s);
     let (home, mut w) = home_setup(&s);
-    for p in ["..", "../x", "/..", "/../x", "a/../../x", "../alice/victim", "./../../outside/f"] {
+    for p in [
+        "..",
+        "../x",
+        "/..",
+        "/../x",
+        "a/../../x",
+        "../alice/victim",
+        "./../../outside/f",
+    ] {
         all_refused(&mut w, p, 553);
     }
     assert_home_untouched(&home);
@@ -142,14 +157,20 @@ fn absolute_paths_are_home_relative() {
     let etc_passwd = std::fs::read("/etc/passwd").ok();
     let r = put_mkdirs(&mut w, &format!("/etc/{unique}"), b"jailed");
     code(&r, 226);
-    assert_eq!(std::fs::read(home.join("etc").join(&unique)).unwrap(), b"jailed");
+    assert_eq!(
+        std::fs::read(home.join("etc").join(&unique)).unwrap(),
+        b"jailed"
+    );
     assert!(!Path::new("/etc").join(&unique).exists());
     let r = put_mkdirs(&mut w, &format!("/tmp/{unique}/x"), b"jailed");
     code(&r, 226);
     assert!(home.join("tmp").join(&unique).join("x").is_file());
     assert!(!Path::new("/tmp").join(&unique).exists());
     code(&w.put("/etc/passwd", b"not the real one"), 226);
-    assert_eq!(std::fs::read(home.join("etc/passwd")).unwrap(), b"not the real one");
+    assert_eq!(
+        std::fs::read(home.join("etc/passwd")).unwrap(),
+        b"not the real one"
+    );
     assert_eq!(std::fs::read("/etc/passwd").ok(), etc_passwd);
     // The root of every listing is the home.
     assert_eq!(names(&op1(&mut w, "ls", "/")), ["etc", "tmp", "victim"]);
@@ -186,7 +207,13 @@ fn symlinks_leading_out_are_refused() {
     code(&w.put("victim", b"victim content"), 226);
 
     // Reading through a link that leads out.
-    for link in ["abs_passwd", "abs_canary", "rel_canary", "dangling_file", "loop"] {
+    for link in [
+        "abs_passwd",
+        "abs_canary",
+        "rel_canary",
+        "dangling_file",
+        "loop",
+    ] {
         let r = get_at(&mut w, link, 0).map(|x| x.0).unwrap_or_else(|e| e);
         code(&r, 553);
         code(&op1(&mut w, "stat", link), 553);
@@ -199,7 +226,14 @@ fn symlinks_leading_out_are_refused() {
     for dir in ["abs_dir", "rel_dir", "rel_up", "deep/up", "dangling_dir"] {
         code(&op1(&mut w, "ls", dir), 553);
         code(&op1(&mut w, "cd", dir), 553);
-        for below in ["canary.txt", "f", "sub", "sub/deep.txt", "new.txt", "newdir/x"] {
+        for below in [
+            "canary.txt",
+            "f",
+            "sub",
+            "sub/deep.txt",
+            "new.txt",
+            "newdir/x",
+        ] {
             all_refused(&mut w, &format!("{dir}/{below}"), 553);
         }
     }
@@ -253,7 +287,12 @@ fn put_with_mkdirs_through_a_link_leading_out_is_refused() {
     symlink("../../../outside", home.join("rel_dir")).unwrap();
     let mut w = alice(&s);
     let mut wrong = Vec::new();
-    for p in ["abs_dir/new.txt", "rel_dir/canary.txt", "abs_dir/sub/x", "rel_dir/newdir/x"] {
+    for p in [
+        "abs_dir/new.txt",
+        "rel_dir/canary.txt",
+        "abs_dir/sub/x",
+        "rel_dir/newdir/x",
+    ] {
         let r = begin_put(&mut w, p, Some(3), 0, true);
         assert_ne!(r["code"], 150, "put {p} was accepted: {r}");
         if r["code"] != 553 {
@@ -296,7 +335,10 @@ fn symlinks_swapped_in_after_login_are_refused() {
     code(&op1(&mut w, "cd", "/d_real"), 200);
     assert_eq!(fetch(&mut w, "f"), b"inside f");
     out.assert_unchanged();
-    assert_eq!(std::fs::read(home.join("victim")).unwrap(), b"victim content");
+    assert_eq!(
+        std::fs::read(home.join("victim")).unwrap(),
+        b"victim content"
+    );
 }
 
 #[test]
@@ -345,7 +387,11 @@ fn devices_and_fifos_are_refused_quickly() {
         let t = Instant::now();
         let r = get_at(&mut w, name, 0).map(|x| x.0).unwrap_or_else(|e| e);
         code(&r, 553);
-        assert!(t.elapsed() < Duration::from_secs(2), "get {name} took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "get {name} took {:?}",
+            t.elapsed()
+        );
         code(&get_at(&mut w, name, 5).unwrap_err(), 553);
         code(&cp(&mut w, name, "copy"), 553);
         assert!(!home.join("copy").exists());
@@ -423,7 +469,13 @@ fn reserved_partial_names_are_refused() {
     assert_eq!(names(&op1(&mut w, "ls", "/")), ["victim"]);
     assert_eq!(partial_settled(&mut w, "victim")["size"], 40);
     // Names that merely look alike are ordinary.
-    for p in ["x.miniftp-part", ".hidden", "..dots", ".miniftp", "a.miniftp-part.b"] {
+    for p in [
+        "x.miniftp-part",
+        ".hidden",
+        "..dots",
+        ".miniftp",
+        "a.miniftp-part.b",
+    ] {
         code(&w.put(p, b"ok"), 226);
         assert_eq!(std::fs::read(home.join(p)).unwrap(), b"ok");
     }

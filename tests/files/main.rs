@@ -6,7 +6,8 @@ mod util;
 mod fx;
 
 mod commands;
+mod jail;
+mod resume;
 mod names;
 mod quota;
-mod jail;
 mod transfers;
