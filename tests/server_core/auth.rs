@@ -56,12 +56,20 @@ fn failed_login_reply_is_delayed_and_the_delay_doubles() {
     }
     for (i, t) in took.iter().enumerate() {
         let min = Duration::from_millis(300 << i);
-        assert!(*t >= min, "failure {}: answered after {t:?}, want >= {min:?}", i + 1);
+        assert!(
+            *t >= min,
+            "failure {}: answered after {t:?}, want >= {min:?}",
+            i + 1
+        );
     }
     // A success is not delayed.
     let t = Instant::now();
     assert_eq!(w.call(login_req("alice", "alice-pw"))["code"], 230);
-    assert!(t.elapsed() < Duration::from_millis(1200), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -76,7 +84,11 @@ fn delayed_failure_does_not_hold_up_other_clients() {
     assert_served(&mut other, "while a failed login is being delayed");
     let mut fresh = s.login("alice", "alice-pw");
     assert_served(&mut fresh, "a new session while a failed login is delayed");
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(w.recv()["code"], 530);
 }
 
@@ -96,7 +108,9 @@ fn max_failed_logins_lock_the_address_out_with_429_and_retry_after() {
     // Now even the right password is refused, on this connection...
     let r = w.call(login_req("alice", "alice-pw"));
     assert_eq!(r["code"], 429, "{r}");
-    let retry = r["retry_after"].as_u64().unwrap_or_else(|| panic!("no retry_after: {r}"));
+    let retry = r["retry_after"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no retry_after: {r}"));
     assert!((1..=60).contains(&retry), "retry_after {retry}");
     // ...and on a new one from the same address, for another user too.
     let r = try_login(&s, "alice", "alice-pw");
@@ -106,7 +120,10 @@ fn max_failed_logins_lock_the_address_out_with_429_and_retry_after() {
     let mut o = wire_from(OTHER_IP, &s.addr);
     assert_eq!(o.recv()["code"], 220);
     let r = o.call(login_req("alice", "alice-pw"));
-    assert_eq!(r["code"], 230, "login from 127.0.0.2 during the lockout of 127.0.0.1: {r}");
+    assert_eq!(
+        r["code"], 230,
+        "login from 127.0.0.2 during the lockout of 127.0.0.1: {r}"
+    );
     assert_served(&mut o, "session from 127.0.0.2");
     // The locked-out connection still answers the pre-login basics.
     assert_eq!(w.call(json!({"op": "noop"}))["code"], 200);
@@ -124,14 +141,21 @@ fn lockout_ends_after_lockout_secs() {
     let r = w.call(login_req("alice", "alice-pw"));
     assert_eq!(r["code"], 429, "{r}");
     let retry = r["retry_after"].as_u64().expect("retry_after");
-    assert!((1..=2).contains(&retry), "retry_after {retry} with lockout_secs = 2");
+    assert!(
+        (1..=2).contains(&retry),
+        "retry_after {retry} with lockout_secs = 2"
+    );
     // Keep trying (attempts while locked don't extend the lockout).
     let mut last = r;
     let ok = eventually(Duration::from_secs(6), || {
         last = w.call(login_req("alice", "alice-pw"));
         last["code"] == 230
     });
-    assert!(ok, "still refused {:?} after the lockout: {last}", locked_at.elapsed());
+    assert!(
+        ok,
+        "still refused {:?} after the lockout: {last}",
+        locked_at.elapsed()
+    );
     assert!(locked_at.elapsed() >= Duration::from_millis(1500));
 }
 
@@ -171,7 +195,10 @@ fn failed_logins_are_logged_without_the_password() {
         s.log()
     );
     let log = s.log();
-    assert!(!log.contains("Wr0ng-Secret"), "a password is in the log:\n{log}");
+    assert!(
+        !log.contains("Wr0ng-Secret"),
+        "a password is in the log:\n{log}"
+    );
 }
 
 /// The lockout limits how many passwords an address may try. Logins sent

@@ -82,7 +82,9 @@ pub fn register_req(user: &str, pw: &str) -> Value {
 
 /// The code of a reply.
 pub fn code(v: &Value) -> u64 {
-    v["code"].as_u64().unwrap_or_else(|| panic!("reply without code: {v}"))
+    v["code"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("reply without code: {v}"))
 }
 
 /// One login attempt on a fresh connection; the reply.
@@ -131,12 +133,8 @@ pub fn useradd(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn useradd");
     if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
+        // useradd may exit before reading (a refused name): ignore EPIPE.
+        let _ = child.stdin.take().unwrap().write_all(text.as_bytes());
     }
     child.wait_with_output().expect("useradd output")
 }
@@ -292,4 +290,12 @@ pub fn wait_housekeeping(s: &TestServer) {
         probe.display(),
         s.log()
     );
+}
+
+/// Sends SIGTERM (`term`) or SIGINT directly (no `kill` process in
+/// between, so it arrives within microseconds).
+pub fn send_signal(child: &Child, term: bool) {
+    use rustix::process::{kill_process, Pid, Signal};
+    let sig = if term { Signal::TERM } else { Signal::INT };
+    kill_process(Pid::from_child(child), sig).expect("kill");
 }

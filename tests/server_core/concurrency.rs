@@ -59,7 +59,11 @@ fn two_hundred_clients_log_in_at_once_while_another_session_is_served() {
             )),
         }
     }
-    assert!(failures.is_empty(), "{} of {CLIENTS} clients failed: {failures:#?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {CLIENTS} clients failed: {failures:#?}",
+        failures.len()
+    );
     eprintln!("{round_trips} noop round trips during the logins");
     assert_served(&mut other, "after 200 logins");
     // All 200 are still open and served.

@@ -218,7 +218,11 @@ fn frames_split_across_writes_and_pipelined_are_all_answered() {
     assert_eq!(w.recv()["code"], 230);
     // Three frames in one write: three replies, in order.
     let mut buf = Vec::new();
-    for v in [json!({"op": "noop"}), json!({"op": "pwd"}), json!({"op": "bogus"})] {
+    for v in [
+        json!({"op": "noop"}),
+        json!({"op": "pwd"}),
+        json!({"op": "bogus"}),
+    ] {
         let p = v.to_string();
         buf.extend_from_slice(&header(p.len() as u64));
         buf.extend_from_slice(p.as_bytes());

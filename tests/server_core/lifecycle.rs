@@ -26,8 +26,13 @@ fn config_with(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 fn assert_config_refused(extra: &str, key: &str) {
     let (dir, config) = config_with(extra);
-    let (status, stderr) = serve_expecting_exit(&["--config", config.to_str().unwrap()], dir.path());
-    assert_eq!(status.code(), Some(2), "config {extra:?}: {status}, stderr: {stderr}");
+    let (status, stderr) =
+        serve_expecting_exit(&["--config", config.to_str().unwrap()], dir.path());
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "config {extra:?}: {status}, stderr: {stderr}"
+    );
     assert!(
         stderr.contains(key),
         "config {extra:?}: stderr doesn't name `{key}`: {stderr}"
@@ -54,10 +59,14 @@ fn serve_refuses_a_bad_config_value_with_exit_2_naming_the_key() {
     let config = dir.path().join("miniftp.toml");
     std::fs::write(
         &config,
-        format!("listen = \"nowhere\"\nroot = \"{}\"\n", dir.path().join("data").display()),
+        format!(
+            "listen = \"nowhere\"\nroot = \"{}\"\n",
+            dir.path().join("data").display()
+        ),
     )
     .unwrap();
-    let (status, stderr) = serve_expecting_exit(&["--config", config.to_str().unwrap()], dir.path());
+    let (status, stderr) =
+        serve_expecting_exit(&["--config", config.to_str().unwrap()], dir.path());
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("listen"), "{stderr}");
 }
@@ -67,7 +76,12 @@ fn serve_refuses_a_bad_listen_flag_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     let (status, stderr) = serve_expecting_exit(
-        &["--listen", "not-an-address", "--root", root.to_str().unwrap()],
+        &[
+            "--listen",
+            "not-an-address",
+            "--root",
+            root.to_str().unwrap(),
+        ],
         dir.path(),
     );
     assert_eq!(status.code(), Some(2), "{stderr}");
@@ -80,7 +94,14 @@ fn serve_runs_without_any_config_file_given_listen_and_root() {
     let root = dir.path().join("srv-data");
     // Users for a config-less server: --root (default argon2 cost).
     let mut add = Command::new(BIN)
-        .args(["useradd", "bob", "--quota", "3M", "--password-stdin", "--root"])
+        .args([
+            "useradd",
+            "bob",
+            "--quota",
+            "3M",
+            "--password-stdin",
+            "--root",
+        ])
         .arg(&root)
         .env_remove("MINIFTP_CONFIG")
         .stdin(std::process::Stdio::piped())
@@ -178,8 +199,15 @@ fn stop_idle_sessions(sig: &str) {
     assert_421_then_eof(&mut b, "pre-login connection at shutdown");
     let status = wait_timeout(&mut s.child, Duration::from_secs(10))
         .unwrap_or_else(|| panic!("server still running after SIG{sig}"));
-    assert_eq!(status.code(), Some(0), "exit status after SIG{sig}: {status}");
-    assert!(std::net::TcpStream::connect(&s.addr).is_err(), "still accepting");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIG{sig}: {status}"
+    );
+    assert!(
+        std::net::TcpStream::connect(&s.addr).is_err(),
+        "still accepting"
+    );
     assert!(
         log_lines_with(&s, &["session end user=alice"]).len() == 1,
         "{}",
@@ -200,10 +228,34 @@ fn sigint_sends_421_to_idle_sessions_and_exits_0() {
 #[test]
 fn sigterm_with_no_clients_exits_0_promptly() {
     let mut s = TestServer::start();
+    // A round trip first: the event loop is surely running.
+    let mut w = s.connect();
+    assert_eq!(w.call(json!({"op": "quit"}))["code"], 221);
+    assert!(w.closed());
     let t = Instant::now();
     let status = stop(&mut s, "TERM", 10);
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}
+
+/// Once the server has printed `listening on`, scripts and init systems
+/// take it as started, and a SIGTERM must stop it cleanly (exit 0). The
+/// handlers are installed only later (in server::run), so a SIGTERM right
+/// after the line kills the process with the default action.
+#[test]
+fn sigterm_right_after_listening_line_exits_0() {
+    for term in [true, false] {
+        let mut s = TestServer::with(opts("[workers]\nio_threads = 32\nauth_threads = 32\n"));
+        send_signal(&s.child, term);
+        let status = wait_timeout(&mut s.child, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("server still running after the signal:\n{}", s.log()));
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "SIG{} just after `listening on`: {status}",
+            if term { "TERM" } else { "INT" }
+        );
+    }
 }
 
 #[test]
@@ -219,7 +271,10 @@ fn upload_in_progress_at_sigterm_may_finish_within_the_grace() {
     // Shutdown has begun: idle sessions are told, new connections refused.
     assert_421_then_eof(&mut idle, "idle session during shutdown");
     assert!(
-        eventually(Duration::from_secs(5), || std::net::TcpStream::connect(&s.addr).is_err()),
+        eventually(Duration::from_secs(5), || std::net::TcpStream::connect(
+            &s.addr
+        )
+        .is_err()),
         "still accepting after SIGTERM"
     );
     // The transfer goes on to the end.
@@ -229,7 +284,10 @@ fn upload_in_progress_at_sigterm_may_finish_within_the_grace() {
     assert_421_then_eof(&mut w, "session after its transfer, during shutdown");
     let status = wait_timeout(&mut s.child, Duration::from_secs(10)).expect("server exits");
     assert_eq!(status.code(), Some(0), "{status}");
-    assert_eq!(std::fs::read(s.home("alice").join("late.bin")).unwrap(), body);
+    assert_eq!(
+        std::fs::read(s.home("alice").join("late.bin")).unwrap(),
+        body
+    );
     assert!(
         !log_lines_with(&s, &["transfer op=put", "late.bin", "result=ok"]).is_empty(),
         "{}",
@@ -250,7 +308,10 @@ fn download_in_progress_at_sigterm_may_finish_within_the_grace() {
     std::io::Read::read_exact(&mut w.stream, &mut got).unwrap();
     util::signal(&s.child, "TERM");
     assert!(
-        eventually(Duration::from_secs(5), || std::net::TcpStream::connect(&s.addr).is_err()),
+        eventually(Duration::from_secs(5), || std::net::TcpStream::connect(
+            &s.addr
+        )
+        .is_err()),
         "still accepting after SIGTERM"
     );
     let mut rest = vec![0u8; body.len() - got.len()];
@@ -274,7 +335,11 @@ fn upload_still_running_when_the_grace_ends_is_aborted_and_exit_is_0() {
     let t = Instant::now();
     let status = stop(&mut s, "TERM", 10);
     assert_eq!(status.code(), Some(0), "{status}");
-    assert!(t.elapsed() >= Duration::from_millis(900), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(w.try_recv().is_none_or(|r| r["code"] == 421));
     assert!(!s.home("alice").join("never.bin").exists());
 }

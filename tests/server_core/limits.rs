@@ -23,7 +23,10 @@ fn connection_beyond_max_connections_gets_421_and_is_closed() {
     ));
     let mut open: Vec<Wire> = (0..3).map(|_| s.connect()).collect();
     assert_refused(Wire::connect(&s.addr), "4th connection");
-    assert_refused(wire_from(OTHER_IP, &s.addr), "4th connection, other address");
+    assert_refused(
+        wire_from(OTHER_IP, &s.addr),
+        "4th connection, other address",
+    );
     // The admitted ones are served normally.
     assert_eq!(open[0].call(login_req("alice", "alice-pw"))["code"], 230);
     assert_served(&mut open[0], "an admitted connection at the limit");
@@ -106,7 +109,11 @@ fn login_timeout_is_not_reset_by_pre_login_traffic() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(got_421, "no 421 within {:?} of noops before login", t.elapsed());
+    assert!(
+        got_421,
+        "no 421 within {:?} of noops before login",
+        t.elapsed()
+    );
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert!(w.closed());
 }
@@ -131,12 +138,9 @@ fn idle_timeout_closes_an_idle_logged_in_session() {
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(900), "closed after {took:?}");
     assert!(took < Duration::from_secs(4), "closed only after {took:?}");
-    keep.join().expect("active session closed by the idle timeout");
-    assert!(
-        wait_for_log(&s, &["session end user=alice"]),
-        "{}",
-        s.log()
-    );
+    keep.join()
+        .expect("active session closed by the idle timeout");
+    assert!(wait_for_log(&s, &["session end user=alice"]), "{}", s.log());
 }
 
 #[test]
@@ -146,7 +150,11 @@ fn quota_request_reports_used_total_and_free() {
     let q = w.call(json!({"op": "quota"}));
     assert_eq!(q["code"], 200, "{q}");
     let total = 100u64 << 20;
-    assert_eq!(q["quota"], json!({"used": 0, "total": total, "free": total}), "{q}");
+    assert_eq!(
+        q["quota"],
+        json!({"used": 0, "total": total, "free": total}),
+        "{q}"
+    );
     let r = w.put("f.bin", &vec![7u8; 1000]);
     assert_eq!(r["code"], 226, "{r}");
     let q = w.call(json!({"op": "quota"}));
@@ -178,11 +186,7 @@ fn stalled_upload_is_aborted_by_the_idle_timeout() {
     }
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     assert!(!s.home("alice").join("stalled.bin").exists());
-    assert!(
-        wait_for_log(&s, &["session end user=alice"]),
-        "{}",
-        s.log()
-    );
+    assert!(wait_for_log(&s, &["session end user=alice"]), "{}", s.log());
     // Other sessions are fine.
     let mut fresh = s.login("alice", "alice-pw");
     assert_served(&mut fresh, "after a stalled upload was aborted");

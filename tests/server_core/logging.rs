@@ -110,7 +110,10 @@ fn passwords_never_appear_in_the_log() {
     let mut w = s.connect();
     assert_eq!(w.call(login_req("alice", "Wrong-Pass-Q2"))["code"], 530);
     assert_eq!(w.call(login_req("nobody", "Unknown-Pass-Q3"))["code"], 530);
-    assert_eq!(w.call(register_req("newbie", "Register-Pass-Q4"))["code"], 202);
+    assert_eq!(
+        w.call(register_req("newbie", "Register-Pass-Q4"))["code"],
+        202
+    );
     // Third failure: lockout, then a refused attempt.
     w.call(login_req("alice", "Wrong-Pass-Q2"));
     assert_eq!(w.call(login_req("alice", "Locked-Pass-Q5"))["code"], 429);
@@ -126,6 +129,9 @@ fn passwords_never_appear_in_the_log() {
     assert!(wait_for_log(&s, &["failed login", "nobody"]), "{}", s.log());
     let log = s.log();
     for secret in secrets {
-        assert!(!log.contains(secret), "password {secret} in the log:\n{log}");
+        assert!(
+            !log.contains(secret),
+            "password {secret} in the log:\n{log}"
+        );
     }
 }

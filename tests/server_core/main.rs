@@ -3,8 +3,8 @@
 #[path = "../integration/util.rs"]
 mod util;
 
-mod common;
 mod auth;
+mod common;
 mod concurrency;
 mod frames;
 mod lifecycle;

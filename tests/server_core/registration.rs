@@ -160,7 +160,15 @@ fn bad_registration_names_are_501() {
         let mut w = s.connect();
         let long = "x".repeat(33);
         for bad in [
-            "a/b", "..", "../evil", "with space", "tab\there", "ctl\u{1}x", "nl\n", &long, "",
+            "a/b",
+            "..",
+            "../evil",
+            "with space",
+            "tab\there",
+            "ctl\u{1}x",
+            "nl\n",
+            &long,
+            "",
             "back\\slash",
         ] {
             let r = w.call(register_req(bad, "some-pw"));
@@ -171,7 +179,10 @@ fn bad_registration_names_are_501() {
         assert_eq!(r["code"], 501, "{policy}: empty password: {r}");
         assert_eq!(w.call(json!({"op": "noop"}))["code"], 200);
         let users = users_file(&s);
-        assert!(!users.contains("evil") && !users.contains("space"), "{users}");
+        assert!(
+            !users.contains("evil") && !users.contains("space"),
+            "{users}"
+        );
         assert!(!pending_list(&s).contains("evil"));
         assert!(!s.root().join("evil").exists());
         assert!(!s.home("a").exists());
@@ -199,7 +210,10 @@ fn registrations_beyond_max_pending_are_531() {
 fn registration_passwords_are_not_logged() {
     let s = server("open", "");
     let mut w = s.connect();
-    assert_eq!(w.call(register_req("erin", "Erin-Reg-Secret-4"))["code"], 201);
+    assert_eq!(
+        w.call(register_req("erin", "Erin-Reg-Secret-4"))["code"],
+        201
+    );
     assert_eq!(w.call(login_req("erin", "Erin-Reg-Secret-4"))["code"], 230);
     assert!(wait_for_log(&s, &["login user=erin"]), "{}", s.log());
     let log = s.log();

@@ -26,7 +26,11 @@ fn wait_login_code(s: &TestServer, user: &str, pw: &str, want: u64) {
         last = try_login(s, user, pw);
         last["code"] == want
     });
-    assert!(ok, "login {user}/{pw}: wanted {want}, got {last}\n{}", s.log());
+    assert!(
+        ok,
+        "login {user}/{pw}: wanted {want}, got {last}\n{}",
+        s.log()
+    );
 }
 
 fn list_line(s: &TestServer, user: &str) -> Option<String> {
@@ -48,7 +52,10 @@ fn useradd_stores_an_argon2id_hash_in_an_owner_only_users_file() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("bob"), "{text}");
     assert!(text.contains("$argon2id$"), "{text}");
-    assert!(!text.contains("Bob-Plain-Secret-3"), "plain password in users file:\n{text}");
+    assert!(
+        !text.contains("Bob-Plain-Secret-3"),
+        "plain password in users file:\n{text}"
+    );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "users file mode {mode:o}");
     // The running server picks bob up.
@@ -127,9 +134,15 @@ fn useradd_remove_keeps_the_home_unless_delete_home() {
     }
     let out = useradd_ok(&s.config, &["bob", "--remove"], None);
     assert!(out.contains("bob"), "{out}");
-    assert!(s.home("bob").join("f.txt").exists(), "bob's home deleted without --delete-home");
+    assert!(
+        s.home("bob").join("f.txt").exists(),
+        "bob's home deleted without --delete-home"
+    );
     useradd_ok(&s.config, &["carol", "--remove", "--delete-home"], None);
-    assert!(!s.home("carol").exists(), "carol's home kept despite --delete-home");
+    assert!(
+        !s.home("carol").exists(),
+        "carol's home kept despite --delete-home"
+    );
     assert!(list_line(&s, "bob").is_none());
     assert!(list_line(&s, "carol").is_none());
     assert!(list_line(&s, "alice").is_some());
@@ -143,7 +156,15 @@ fn useradd_refuses_bad_names_with_a_clear_message() {
     let s = server();
     let before = std::fs::read(users_file(&s)).unwrap();
     let long = "x".repeat(33);
-    for bad in ["a/b", "..", "../evil", "with space", "ctl\u{7}x", &long, "-rf"] {
+    for bad in [
+        "a/b",
+        "..",
+        "../evil",
+        "with space",
+        "ctl\u{7}x",
+        &long,
+        "-rf",
+    ] {
         let out = useradd(&s.config, &["--password-stdin", "--", bad], Some("pw\n"));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "name {bad:?} accepted");
@@ -153,7 +174,11 @@ fn useradd_refuses_bad_names_with_a_clear_message() {
             "name {bad:?}: unclear message: {err}"
         );
     }
-    assert_eq!(std::fs::read(users_file(&s)).unwrap(), before, "users file changed");
+    assert_eq!(
+        std::fs::read(users_file(&s)).unwrap(),
+        before,
+        "users file changed"
+    );
     assert!(!s.root().join("evil").exists());
 }
 
@@ -177,7 +202,11 @@ fn useradd_refuses_duplicates_unknown_users_and_bad_input() {
     // An empty password.
     let out = useradd(&s.config, &["bob", "--password-stdin"], Some("\n"));
     assert!(!out.status.success(), "empty password accepted");
-    assert_eq!(std::fs::read(users_file(&s)).unwrap(), before, "users file changed");
+    assert_eq!(
+        std::fs::read(users_file(&s)).unwrap(),
+        before,
+        "users file changed"
+    );
     assert_eq!(try_login(&s, "alice", "alice-pw")["code"], 230);
 }
 
@@ -188,10 +217,17 @@ fn useradd_works_with_the_server_stopped() {
     let config = dir.path().join("miniftp.toml");
     std::fs::write(
         &config,
-        format!("listen = \"127.0.0.1:0\"\nroot = \"{}\"\n{CHEAP_AUTH}", root.display()),
+        format!(
+            "listen = \"127.0.0.1:0\"\nroot = \"{}\"\n{CHEAP_AUTH}",
+            root.display()
+        ),
     )
     .unwrap();
-    useradd_ok(&config, &["bob", "--quota", "1M", "--password-stdin"], Some("bob-pw\n"));
+    useradd_ok(
+        &config,
+        &["bob", "--quota", "1M", "--password-stdin"],
+        Some("bob-pw\n"),
+    );
     let out = useradd_ok(&config, &["--list"], None);
     assert!(out.contains("bob"), "{out}");
     let p = spawn_serve(
