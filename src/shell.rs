@@ -375,8 +375,9 @@ fn scripted(args: ShellArgs) -> Result<()> {
                         msg: "stopped at the first failure (use --keep-going to carry on)".into(),
                     });
                 }
+                let lost = is_connection_error(&e);
                 first_error.get_or_insert(e);
-                if is_connection_error(first_error.as_ref().expect("set")) {
+                if lost {
                     shell.reconnect()?;
                 }
             }
@@ -489,9 +490,11 @@ fn menu(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Resu
                     println!("error: {e}");
                     continue;
                 }
-                let reply = shell
-                    .client()?
-                    .request(&Request::Register { user, password });
+                let reply = shell.client()?.request(&Request::Register {
+                    user,
+                    password,
+                    protocol: Some(crate::proto::PROTOCOL_VERSION),
+                });
                 match reply {
                     Ok(r) => println!("{}", r.msg),
                     Err(e) => {
@@ -525,10 +528,18 @@ fn ask_credentials(
         (t, _) => t.to_string(),
     };
     let tty = |e| Error::local("terminal", e);
-    let password = if std::env::var("MINIFTP_PASSWORD").is_ok() && !twice {
-        std::env::var("MINIFTP_PASSWORD").unwrap_or_default()
+    // Logging in, the usual sources (MINIFTP_PASSWORD, --password-file,
+    // ~/.netrc) come before a prompt; a new account always asks.
+    let known = if twice {
+        None
     } else {
-        rpassword::prompt_password("password: ").map_err(tty)?
+        crate::client::auth::password(&shell.args.connect, &user, false)
+            .ok()
+            .map(|p| p.0)
+    };
+    let password = match known {
+        Some(p) => p,
+        None => rpassword::prompt_password("password: ").map_err(tty)?,
     };
     if twice {
         let again = rpassword::prompt_password("again: ").map_err(tty)?;

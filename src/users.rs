@@ -294,7 +294,10 @@ pub fn hash_password(password: &str, auth: &Auth) -> String {
     rand::Rng::fill(&mut rand::rng(), &mut salt_bytes);
     let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt");
     let a = argon2(auth);
-    let output_len = a.params().output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let output_len = a
+        .params()
+        .output_len()
+        .unwrap_or(Params::DEFAULT_OUTPUT_LEN);
     let output = Output::init_with(output_len, |out| {
         argon2_into(&a, password, &salt_bytes, out).map_err(|_| password_hash::Error::Password)
     })
@@ -319,8 +322,10 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
         return false;
     };
-    let (Ok(alg), Ok(params)) = (Algorithm::try_from(parsed.algorithm), Params::try_from(&parsed))
-    else {
+    let (Ok(alg), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
         return false;
     };
     let version = match parsed.version.map(Version::try_from) {

@@ -132,7 +132,10 @@ pub fn run(args: LoadArgs) -> Result<()> {
                     Ok(c)
                 }) {
                     Ok(c) => pre = Some(c),
-                    Err(e) => errors.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string()),
+                    Err(e) => errors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(e.to_string()),
                 }
             }
             barrier.wait();
@@ -144,15 +147,28 @@ pub fn run(args: LoadArgs) -> Result<()> {
                         c.quit();
                     }
                     Mode::Get => {
-                        let mut c = pre.take().ok_or_else(|| Error::Other("no connection".into()))?;
+                        let mut c = pre
+                            .take()
+                            .ok_or_else(|| Error::Other("no connection".into()))?;
                         let path = path.as_deref().unwrap_or("load.bin");
                         get_stream(&mut c, path, &mut std::io::sink(), &Progress::hidden())?;
                         c.quit();
                     }
                     Mode::Put => {
-                        let mut c = pre.take().ok_or_else(|| Error::Other("no connection".into()))?;
-                        let file = file.as_deref().ok_or_else(|| Error::Usage("--file".into()))?;
-                        put_file(&mut c, file, &format!("load/c{i}"), true, false, &Progress::hidden())?;
+                        let mut c = pre
+                            .take()
+                            .ok_or_else(|| Error::Other("no connection".into()))?;
+                        let file = file
+                            .as_deref()
+                            .ok_or_else(|| Error::Usage("--file".into()))?;
+                        put_file(
+                            &mut c,
+                            file,
+                            &format!("load/c{i}"),
+                            true,
+                            false,
+                            &Progress::hidden(),
+                        )?;
                         c.quit();
                     }
                     Mode::Idle => {}
@@ -160,7 +176,10 @@ pub fn run(args: LoadArgs) -> Result<()> {
                 Ok(())
             })();
             if let Err(e) = result {
-                errors.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
+                errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(e.to_string());
             }
         }));
     }
@@ -224,7 +243,7 @@ fn idle(args: &LoadArgs, password: &Password) -> Result<()> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let mut sink = String::new();
-    while std::io::stdin().read_line(&mut sink).map_or(false, |n| n > 0) {
+    while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
         sink.clear();
     }
     drop(conns);

@@ -129,6 +129,7 @@ impl Client {
         let reply = self.request(&Request::Login {
             user: user.to_string(),
             password: password.clone(),
+            protocol: Some(PROTOCOL_VERSION),
         })?;
         if reply.status() == Some(Status::LoggedIn) {
             self.user = Some(user.to_string());

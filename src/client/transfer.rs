@@ -16,7 +16,7 @@ use super::Client;
 use crate::error::{Error, Result};
 use crate::limits::FRAME_HEADER_LEN;
 use crate::proto::{Request, Status};
-use crate::storage::path::PARTIAL_MARK;
+use crate::storage::path::partial_name;
 
 /// Bytes per read/write of a body.
 const CHUNK: usize = 1 << 20;
@@ -375,7 +375,7 @@ pub fn local_partial(local: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "download".into());
-    local.with_file_name(format!(".{name}{PARTIAL_MARK}"))
+    local.with_file_name(partial_name(&name))
 }
 
 /// Downloads `remote` to the file `local`, atomically: the content goes to

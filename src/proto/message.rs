@@ -27,10 +27,21 @@ impl std::fmt::Debug for Password {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Log in; allowed only before login.
-    Login { user: String, password: Password },
+    /// Log in; allowed only before login. `protocol`, when sent, must be
+    /// the server's version (else 505).
+    Login {
+        user: String,
+        password: Password,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
+    },
     /// Ask for an account; allowed only before login.
-    Register { user: String, password: Password },
+    Register {
+        user: String,
+        password: Password,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
+    },
     /// Close the session (any state).
     Quit,
     /// Do nothing; answers 200 (any state). Useful as a ping.
@@ -334,6 +345,7 @@ mod tests {
         let r = Request::Login {
             user: "alice".into(),
             password: Password("hunter2".into()),
+            protocol: None,
         };
         assert!(!format!("{r:?}").contains("hunter2"));
     }

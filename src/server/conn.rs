@@ -20,7 +20,7 @@ use crate::config::RegistrationPolicy;
 use crate::limits::{FRAME_HEADER_LEN, MAX_PENDING_REPLY_BYTES, MAX_REQUEST_FRAME};
 use crate::proto::frame::{self, Check, FrameError};
 use crate::proto::message::decode_request;
-use crate::proto::{Reply, Request, Status};
+use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
 
 /// Where a connection stands.
 pub enum State {
@@ -201,12 +201,26 @@ impl Server {
                 unreachable!()
             };
             match req {
-                Request::Done { sha256 } => {
-                    if up.failure.is_some() {
-                        // Already answered when it failed; the trailer
-                        // only closes the body.
-                        return;
+                // Already answered when it failed: the trailer only closes
+                // the body.
+                Request::Done { .. } if up.failure.is_some() => {}
+                // A failed upload is over; anything else is a new request.
+                req if up.failure.is_some() => {
+                    drop(up);
+                    self.handle_request(token, req);
+                }
+                Request::Quit => {
+                    self.submit_orphan(move || up.abandon());
+                    let conn = &mut self.conns[token.0];
+                    if let Some(io) = conn.io.as_mut() {
+                        io.send(&Reply::new(
+                            Status::Bye,
+                            "goodbye (the unfinished upload was kept for resuming)",
+                        ));
                     }
+                    conn.closing = true;
+                }
+                Request::Done { sha256 } => {
                     conn.state = State::Busy;
                     let fsync = shared.config.storage.fsync;
                     let job = move || {
@@ -249,7 +263,21 @@ impl Server {
             Request::Login { .. } | Request::Register { .. } if logged_in => {
                 io.send(&Reply::new(Status::BadSequence, "already logged in"));
             }
-            Request::Login { user, password } => {
+            Request::Login {
+                protocol: Some(v), ..
+            }
+            | Request::Register {
+                protocol: Some(v), ..
+            } if v != PROTOCOL_VERSION => {
+                io.send(&Reply::new(
+                    Status::VersionMismatch,
+                    format!(
+                        "this server speaks protocol {PROTOCOL_VERSION}, the client {v}; \
+                         use a matching miniftp release"
+                    ),
+                ));
+            }
+            Request::Login { user, password, .. } => {
                 if let Some(left) = self.limiter.locked(peer.ip(), Instant::now()) {
                     io.send(&locked_out(left));
                     return;
@@ -259,7 +287,7 @@ impl Server {
                 let job = move || cmd::login::run(&shared, &user, &password);
                 self.submit(true, token, Box::new(job));
             }
-            Request::Register { user, password } => {
+            Request::Register { user, password, .. } => {
                 if shared.config.registration == RegistrationPolicy::Closed {
                     io.send(&Reply::new(
                         Status::RegistrationRefused,
@@ -267,6 +295,16 @@ impl Server {
                     ));
                     return;
                 }
+                // Each request costs an argon2 hash: registrations count
+                // toward the per-address failure limit like failed logins.
+                let now = Instant::now();
+                if let Some(left) = self.limiter.locked(peer.ip(), now) {
+                    io.send(&locked_out(left));
+                    return;
+                }
+                let _ = self
+                    .limiter
+                    .record_failure(peer.ip(), now, &shared.config.limits);
                 conn.state = State::Busy;
                 let job = move || cmd::register::run(&shared, &user, &password, peer);
                 self.submit(true, token, Box::new(job));
@@ -546,14 +584,13 @@ impl Server {
 }
 
 fn locked_out(left: Duration) -> Reply {
+    // Rounded up: a client that waits exactly this long is let in.
+    let secs = left.as_millis().div_ceil(1000).max(1) as u64;
     let mut r = Reply::new(
         Status::TooManyFailures,
-        format!(
-            "too many failed logins from your address; try again in {}s",
-            left.as_secs().max(1)
-        ),
+        format!("too many failed logins from your address; try again in {secs}s"),
     );
-    r.retry_after = Some(left.as_secs().max(1));
+    r.retry_after = Some(secs);
     r
 }
 

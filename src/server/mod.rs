@@ -392,7 +392,10 @@ impl Server {
             .filter_map(|(k, c)| {
                 if c.session.is_none() && now.duration_since(c.opened) > login {
                     Some((k, "login timed out"))
-                } else if now.duration_since(c.last_active) > idle {
+                } else if now.duration_since(c.last_active) > idle
+                    // A request still running on a worker is not idleness.
+                    && !matches!(c.state, State::Busy | State::Pumping)
+                {
                     Some((k, "idle timeout"))
                 } else {
                     None

@@ -29,6 +29,8 @@ pub struct Account {
     usage: Mutex<Usage>,
     /// Paths whose resumable partial a transfer is writing right now.
     uploads: Mutex<HashSet<VPath>>,
+    /// Uploads in progress per target path (resumable or not).
+    active: Mutex<HashMap<VPath, usize>>,
 }
 
 /// Refusal: the write would pass the quota.
@@ -48,6 +50,7 @@ impl Account {
             quota: AtomicU64::new(quota),
             usage: Mutex::new(Usage { used, reserved: 0 }),
             uploads: Mutex::new(HashSet::new()),
+            active: Mutex::new(HashMap::new()),
         }
     }
 
@@ -73,9 +76,19 @@ impl Account {
 
     /// Reserves `bytes` or refuses, saying how much is free.
     pub fn reserve(self: &Arc<Self>, bytes: u64) -> Result<Reservation, QuotaExceeded> {
+        self.reserve_with_credit(bytes, 0)
+    }
+
+    /// Reserves `bytes`, counting `credit` used bytes as free because the
+    /// caller is about to delete them (an old partial it will truncate).
+    pub fn reserve_with_credit(
+        self: &Arc<Self>,
+        bytes: u64,
+        credit: u64,
+    ) -> Result<Reservation, QuotaExceeded> {
         let total = self.quota.load(Ordering::Relaxed);
         let mut u = self.usage();
-        let free = total.saturating_sub(u.used + u.reserved);
+        let free = total.saturating_sub((u.used.saturating_sub(credit)) + u.reserved);
         if bytes > free {
             return Err(QuotaExceeded {
                 needed: bytes,
@@ -117,11 +130,49 @@ impl Account {
             .remove(path);
     }
 
-    pub fn upload_in_progress(&self, path: &VPath) -> bool {
+    /// Records an upload in progress to `path` (until `end_upload`).
+    pub fn begin_upload(&self, path: &VPath) {
+        *self
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(path.clone())
+            .or_default() += 1;
+    }
+
+    pub fn end_upload(&self, path: &VPath) {
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = active.get_mut(path) {
+            *n -= 1;
+            if *n == 0 {
+                active.remove(path);
+            }
+        }
+    }
+
+    /// Is an upload in progress at `path` or anywhere below it?
+    pub fn upload_under(&self, path: &VPath) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .any(|p| p.components().starts_with(path.components()))
+    }
+
+    /// Is a transfer writing the resumable partial of `path`?
+    pub fn partial_busy(&self, path: &VPath) -> bool {
         self.uploads
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(path)
+    }
+
+    /// Is any upload to `path` in progress (resumable or not)?
+    pub fn upload_in_progress(&self, path: &VPath) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(path)
     }
 }
 

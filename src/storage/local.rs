@@ -9,13 +9,15 @@
 //! for, so a changed file never serves a stale digest. Where the filesystem
 //! has no user xattrs, downloads simply hash as they send.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cap_std::fs::{Dir, Metadata, OpenOptions, OpenOptionsExt};
+use cap_std::fs::{Dir, Metadata, MetadataExt as _, OpenOptions, OpenOptionsExt};
 use sha2::{Digest, Sha256};
 
 use super::path::{display_name, is_internal_name, partial_name, PARTIAL_MARK};
@@ -61,57 +63,124 @@ impl LocalStorage {
         self.home.open_dir(path.rel()).map_err(self.err(path))
     }
 
-    /// Every regular file below `start` (not following symlinks), visited
-    /// iteratively with a depth cap; `visit` gets the file's directory,
-    /// virtual path, name and metadata.
+    /// Visits every non-directory entry below `start` without following
+    /// symlinks: `visit` gets the entry's directory handle, its name, its
+    /// display path and its metadata. Iterative, depth-capped, and opened
+    /// by handle, so names that are not UTF-8 are walked like any other.
+    ///
+    /// Pending subdirectories wait as (parent handle, name) and are opened
+    /// when their turn comes, so the open descriptors stay proportional to
+    /// the depth, not to the width of the tree.
     fn walk(
         &self,
         start: &VPath,
-        visit: &mut dyn FnMut(&Dir, &VPath, &str, &Metadata) -> FsResult<()>,
-        dirs_out: Option<&mut Vec<VPath>>,
+        visit: &mut dyn FnMut(&Dir, &OsStr, &VPath, &Metadata) -> FsResult<()>,
     ) -> FsResult<()> {
-        let mut stack = vec![(start.clone(), 0usize)];
-        let mut seen_dirs = Vec::new();
-        while let Some((dir_path, depth)) = stack.pop() {
-            let dir = match self.open_dir(&dir_path) {
-                Ok(d) => d,
-                // Removed under us: nothing to count.
-                Err(FsError::NotFound(_)) => continue,
-                Err(e) => return Err(e),
+        let root = match self.open_dir(start) {
+            Ok(d) => Arc::new(d),
+            // Removed under us: nothing to visit.
+            Err(FsError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut pending: Vec<(Arc<Dir>, Option<OsString>, VPath, usize)> =
+            vec![(root, None, start.clone(), 0)];
+        while let Some((parent, name, dir_path, depth)) = pending.pop() {
+            let dir = match name {
+                None => parent,
+                Some(name) => match parent.open_dir(&name) {
+                    Ok(d) => Arc::new(d),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.err(&dir_path)(e)),
+                },
             };
             for entry in dir.entries().map_err(self.err(&dir_path))? {
                 let entry = entry.map_err(self.err(&dir_path))?;
                 let os_name = entry.file_name();
-                let Some(name) = os_name.to_str() else {
-                    // Non-UTF-8 names can't be addressed by a VPath; count
-                    // them through their metadata only.
-                    if let Ok(md) = entry.metadata() {
-                        if md.is_file() {
-                            let fake = dir_path.join(&display_name(&os_name).0);
-                            visit(&dir, &fake, &display_name(&os_name).0, &md)?;
-                        }
-                    }
-                    continue;
+                let child = dir_path.join(&display_name(&os_name).0);
+                let ft = match entry.file_type() {
+                    Ok(ft) => ft,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.err(&child)(e)),
                 };
-                let ft = entry.file_type().map_err(self.err(&dir_path))?;
-                let child = dir_path.join(name);
                 if ft.is_dir() {
                     if depth + 1 < MAX_WALK_DEPTH {
-                        stack.push((child, depth + 1));
+                        pending.push((Arc::clone(&dir), Some(os_name), child, depth + 1));
                     } else {
                         log::warn!("walk: {child} is deeper than {MAX_WALK_DEPTH}; skipped");
                     }
-                } else if ft.is_file() {
-                    let md = entry.metadata().map_err(self.err(&child))?;
-                    visit(&dir, &child, name, &md)?;
+                    continue;
+                }
+                match entry.metadata() {
+                    Ok(md) => visit(&dir, &os_name, &child, &md)?,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(self.err(&child)(e)),
                 }
             }
-            seen_dirs.push(dir_path);
-        }
-        if let Some(out) = dirs_out {
-            *out = seen_dirs;
         }
         Ok(())
+    }
+
+    /// Removes the directory `name` in `parent` and everything below it,
+    /// depth first with one open handle per level; returns the bytes of
+    /// regular files removed.
+    fn remove_tree(&self, parent: Dir, name: &str, path: &VPath) -> FsResult<u64> {
+        struct Level {
+            dir: Dir,
+            entries: cap_std::fs::ReadDir,
+            name: OsString,
+            path: VPath,
+        }
+        let open = |parent: &Dir, name: &OsStr, path: &VPath| -> FsResult<Level> {
+            let dir = parent
+                .open_dir(name)
+                .map_err(|e| FsError::from_io(e, path))?;
+            let entries = dir.entries().map_err(|e| FsError::from_io(e, path))?;
+            Ok(Level {
+                dir,
+                entries,
+                name: name.to_owned(),
+                path: path.clone(),
+            })
+        };
+        let mut freed = 0u64;
+        let mut stack = vec![open(&parent, OsStr::new(name), path)?];
+        loop {
+            let depth = stack.len();
+            let Some(top) = stack.last_mut() else {
+                break;
+            };
+            match top.entries.next() {
+                Some(entry) => {
+                    let entry = entry.map_err(self.err(&top.path))?;
+                    let os_name = entry.file_name();
+                    let child = top.path.join(&display_name(&os_name).0);
+                    let md = entry.metadata().map_err(self.err(&child))?;
+                    if md.is_dir() {
+                        if depth >= MAX_WALK_DEPTH {
+                            return Err(FsError::Invalid {
+                                path: child.to_string(),
+                                why: format!("deeper than {MAX_WALK_DEPTH} levels"),
+                            });
+                        }
+                        let level = open(&top.dir, &os_name, &child)?;
+                        stack.push(level);
+                    } else {
+                        top.dir.remove_file(&os_name).map_err(self.err(&child))?;
+                        if md.is_file() {
+                            freed += md.len();
+                        }
+                    }
+                }
+                None => {
+                    let done = stack.pop().expect("non-empty");
+                    let parent_dir = stack.last().map_or(&parent, |l| &l.dir);
+                    parent_dir
+                        .remove_dir(&done.name)
+                        .map_err(self.err(&done.path))?;
+                }
+            }
+        }
+        Ok(freed)
     }
 }
 
@@ -205,9 +274,12 @@ impl Storage for LocalStorage {
             };
             out.push(entry_from(name, escaped, &md));
             if out.len() > MAX_DIR_ENTRIES {
-                return Err(FsError::Invalid {
+                return Err(FsError::Io {
                     path: dir_path.to_string(),
-                    why: format!("directory has more than {MAX_DIR_ENTRIES} entries"),
+                    source: io::Error::other(format!(
+                        "directory has more than {MAX_DIR_ENTRIES} entries, \
+                         too many to list; list a subdirectory"
+                    )),
                 });
             }
         }
@@ -237,12 +309,38 @@ impl Storage for LocalStorage {
                 Err(FsError::Exists("/".into()))
             };
         }
-        if parents {
+        let made = if parents {
             self.home.create_dir_all(path.rel())
         } else {
             self.home.create_dir(path.rel())
+        };
+        match made {
+            // "Exists" may be a symlink that leads out, or a file in the
+            // way: say which, rather than a bare "already exists".
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let exists = FsError::Exists(path.to_string());
+                for n in 1..=path.components().len() {
+                    let prefix = VPath::from_components(&path.components()[..n]);
+                    match self.home.metadata(prefix.rel()) {
+                        Ok(md) if md.is_dir() => {}
+                        Ok(_) if n < path.components().len() => {
+                            return Err(FsError::WrongType {
+                                path: prefix.to_string(),
+                                what: "not a directory",
+                            })
+                        }
+                        Ok(_) => return Err(exists),
+                        Err(e) => return Err(self.err(&prefix)(e)),
+                    }
+                }
+                if parents {
+                    Ok(())
+                } else {
+                    Err(exists)
+                }
+            }
+            other => other.map_err(self.err(path)),
         }
-        .map_err(self.err(path))
     }
 
     fn rmdir(&self, path: &VPath) -> FsResult<()> {
@@ -254,9 +352,21 @@ impl Storage for LocalStorage {
                 what: "not a directory",
             });
         }
-        // A directory holding only partial uploads looks empty to the user
-        // but isn't: say so rather than a bare ENOTEMPTY.
-        dir.remove_dir(name).map_err(self.err(path))
+        match dir.remove_dir(name) {
+            // A directory holding only partial uploads looks empty to the
+            // user but isn't: say so rather than a bare ENOTEMPTY.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => {
+                let visible = self.list(path).map(|l| l.len()).unwrap_or(1);
+                if visible == 0 {
+                    return Err(FsError::Invalid {
+                        path: path.to_string(),
+                        why: "holds only interrupted uploads; remove it with a recursive rm".into(),
+                    });
+                }
+                Err(FsError::NotEmpty(path.to_string()))
+            }
+            other => other.map_err(self.err(path)),
+        }
     }
 
     fn remove(&self, path: &VPath, recursive: bool) -> FsResult<u64> {
@@ -273,32 +383,7 @@ impl Storage for LocalStorage {
                 what: "is a directory (remove it recursively, or use rmdir)",
             });
         }
-        let mut freed = 0u64;
-        let mut dirs = Vec::new();
-        self.walk(
-            path,
-            &mut |d, child, name, md| {
-                d.remove_file(name)
-                    .map_err(|e| FsError::from_io(e, child))?;
-                freed += md.len();
-                Ok(())
-            },
-            Some(&mut dirs),
-        )?;
-        // Remove symlinks and other non-regular entries, then the (now
-        // empty) directories, deepest first.
-        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().len()));
-        for d in &dirs {
-            let handle = self.open_dir(d)?;
-            for entry in handle.entries().map_err(self.err(d))? {
-                let entry = entry.map_err(self.err(d))?;
-                if !entry.file_type().map_err(self.err(d))?.is_dir() {
-                    handle.remove_file(entry.file_name()).map_err(self.err(d))?;
-                }
-            }
-            self.home.remove_dir(d.rel()).map_err(self.err(d))?;
-        }
-        Ok(freed)
+        self.remove_tree(dir, name, path)
     }
 
     fn target_of(&self, from: &VPath, to: &VPath) -> FsResult<VPath> {
@@ -318,10 +403,13 @@ impl Storage for LocalStorage {
         let to = self.target_of(from, to)?;
         let (from_dir, from_name) = self.parent_of(from)?;
         let (to_dir, to_name) = self.parent_of(&to)?;
-        from_dir
+        let src = from_dir
             .symlink_metadata(from_name)
             .map_err(self.err(from))?;
         let replaced = match to_dir.symlink_metadata(to_name) {
+            // Onto itself (or another link to the same file): rename(2)
+            // does nothing, and nothing is freed.
+            Ok(md) if md.dev() == src.dev() && md.ino() == src.ino() => 0,
             Ok(md) if md.is_file() => md.len(),
             _ => 0,
         };
@@ -430,6 +518,16 @@ impl Storage for LocalStorage {
         }))
     }
 
+    fn partial_len(&self, path: &VPath) -> FsResult<u64> {
+        let (dir, name) = self.parent_of(path)?;
+        match dir.symlink_metadata(partial_name(name)) {
+            Ok(md) if md.is_file() => Ok(md.len()),
+            Ok(_) => Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(self.err(path)(e)),
+        }
+    }
+
     fn begin_upload(
         &self,
         path: &VPath,
@@ -448,7 +546,8 @@ impl Storage for LocalStorage {
         }
         let (dir, _) = self.parent_of(path).map_err(|e| match e {
             FsError::NotFound(_) => FsError::NotFound(format!(
-                "{} (the parent directory does not exist; create it first)",
+                "{}: parent directory {}",
+                path,
                 path.parent().unwrap_or_default()
             )),
             e => e,
@@ -570,47 +669,42 @@ impl Storage for LocalStorage {
 
     fn usage(&self) -> FsResult<u64> {
         let mut total = 0u64;
-        self.walk(
-            &VPath::root(),
-            &mut |_, _, _, md| {
+        self.walk(&VPath::root(), &mut |_, _, _, md| {
+            if md.is_file() {
                 total += md.len();
-                Ok(())
-            },
-            None,
-        )?;
+            }
+            Ok(())
+        })?;
         Ok(total)
     }
 
     fn sweep_partials(&self, max_age: Duration, in_use: &dyn Fn(&VPath) -> bool) -> FsResult<u64> {
         let now = SystemTime::now();
         let mut freed = 0;
-        self.walk(
-            &VPath::root(),
-            &mut |dir, child, name, md| {
-                if !(name.starts_with('.') && name.contains(PARTIAL_MARK)) {
-                    return Ok(());
-                }
-                let age = md
-                    .modified()
-                    .ok()
-                    .and_then(|t| now.duration_since(t.into_std()).ok())
-                    .unwrap_or_default();
-                // `.NAME.miniftp-part[.suffix]` belongs to `NAME`.
-                let target = name[1..]
-                    .split(PARTIAL_MARK)
-                    .next()
-                    .map(|t| child.parent().unwrap_or_default().join(t));
-                if age > max_age
-                    && !target.is_some_and(|t| in_use(&t))
-                    && dir.remove_file(name).is_ok()
-                {
-                    log::info!("removed stale partial upload {child} ({} bytes)", md.len());
-                    freed += md.len();
-                }
-                Ok(())
-            },
-            None,
-        )?;
+        self.walk(&VPath::root(), &mut |dir, os_name, child, md| {
+            let Some(name) = os_name.to_str() else {
+                return Ok(());
+            };
+            if !md.is_file() || !is_internal_name(name) {
+                return Ok(());
+            }
+            let age = md
+                .modified()
+                .ok()
+                .and_then(|t| now.duration_since(t.into_std()).ok())
+                .unwrap_or_default();
+            // `.NAME.miniftp-part[.suffix]` belongs to `NAME`.
+            let target = name[1..]
+                .split(PARTIAL_MARK)
+                .next()
+                .map(|t| child.parent().unwrap_or_default().join(t));
+            if age > max_age && !target.is_some_and(|t| in_use(&t)) && dir.remove_file(name).is_ok()
+            {
+                log::info!("removed stale partial upload {child} ({} bytes)", md.len());
+                freed += md.len();
+            }
+            Ok(())
+        })?;
         Ok(freed)
     }
 }

@@ -190,6 +190,8 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores the digest of a file hashed during a download, if unchanged.
     fn remember_digest(&self, handle: &ReadHandle, digest: &[u8; 32]);
     fn partial(&self, path: &VPath) -> FsResult<Option<PartialInfo>>;
+    /// Size of the resumable partial upload of `path` (0 if none), cheaply.
+    fn partial_len(&self, path: &VPath) -> FsResult<u64>;
     /// Opens the partial for `path`. `offset` > 0 continues the resumable
     /// partial from that byte (truncating anything after it); 0 starts over.
     fn begin_upload(

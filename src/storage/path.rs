@@ -121,6 +121,13 @@ impl VPath {
         }
     }
 
+    /// A path from already-validated components (prefixes of a VPath).
+    pub fn from_components(parts: &[String]) -> VPath {
+        VPath {
+            parts: parts.to_vec(),
+        }
+    }
+
     pub fn components(&self) -> &[String] {
         &self.parts
     }
@@ -145,9 +152,17 @@ pub fn is_internal_name(name: &str) -> bool {
     name.starts_with('.') && name.contains(PARTIAL_MARK)
 }
 
-/// The name of the resumable partial upload for `name`.
+/// The name of the resumable partial upload for `name`: `.NAME.miniftp-part`,
+/// or, when that (plus a 17-byte unique suffix) would pass the 255-byte name
+/// limit, `.` + the first 40 hex digits of NAME's SHA-256 + the mark.
 pub fn partial_name(name: &str) -> String {
-    format!(".{name}{PARTIAL_MARK}")
+    if name.len() + 1 + PARTIAL_MARK.len() + 17 <= MAX_NAME_LEN {
+        format!(".{name}{PARTIAL_MARK}")
+    } else {
+        use sha2::Digest;
+        let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+        format!(".{}{PARTIAL_MARK}", &digest[..40])
+    }
 }
 
 /// A name that is valid UTF-8 is shown as is; otherwise each byte that is
@@ -209,6 +224,16 @@ mod tests {
             r("/", ".f.miniftp-part"),
             Err(PathError::Reserved(_))
         ));
+    }
+
+    #[test]
+    fn partial_names_fit_the_name_limit() {
+        assert_eq!(partial_name("a.txt"), ".a.txt.miniftp-part");
+        let long = "n".repeat(MAX_NAME_LEN);
+        let p = partial_name(&long);
+        assert!(p.len() + 17 <= MAX_NAME_LEN, "{p}");
+        assert!(is_internal_name(&p));
+        assert_ne!(p, partial_name(&"m".repeat(MAX_NAME_LEN)));
     }
 
     #[test]

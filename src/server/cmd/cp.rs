@@ -8,6 +8,13 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
     let from = try_reply!(ctx.resolve(from));
     let to = try_reply!(ctx.resolve(to));
     let storage = &ctx.account.storage;
+    let target = try_reply!(storage.target_of(&from, &to).map_err(fs_reply));
+    if ctx.account.upload_in_progress(&target) {
+        return Reply::new(
+            Status::Busy,
+            format!("{target}: an upload to this name is in progress"),
+        );
+    }
     let src = try_reply!(storage.stat(&from).map_err(fs_reply));
     if src.kind == EntryKind::Dir {
         return Reply::new(
@@ -22,7 +29,6 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
     let delta = try_reply!(storage.copy(&from, &to).map_err(fs_reply));
     reservation.commit(delta.added);
     ctx.account.sub_used(delta.freed);
-    let target = storage.target_of(&from, &to).unwrap_or(to);
     let mut reply = Reply::new(Status::Ok, format!("{from} copied to {target}"));
     reply.size = Some(delta.added);
     reply

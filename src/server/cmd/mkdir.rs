@@ -10,5 +10,10 @@ pub fn run(ctx: &Ctx, path: &str, parents: bool) -> Reply {
         .storage
         .mkdir(&target, parents)
         .map_err(fs_reply));
-    Reply::new(Status::Ok, format!("{target}: directory created"))
+    let done = if parents {
+        "directory exists"
+    } else {
+        "directory created"
+    };
+    Reply::new(Status::Ok, format!("{target}: {done}"))
 }

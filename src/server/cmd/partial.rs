@@ -7,7 +7,7 @@ use crate::proto::{Reply, Status};
 
 pub fn run(ctx: &Ctx, path: &str) -> Reply {
     let target = try_reply!(ctx.resolve(path));
-    if ctx.account.upload_in_progress(&target) {
+    if ctx.account.partial_busy(&target) {
         return Reply::new(
             Status::Busy,
             format!("{target}: an upload to this name is in progress"),

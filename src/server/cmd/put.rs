@@ -32,12 +32,6 @@ pub fn begin(ctx: &Ctx, path: &str, size: Option<u64>, offset: u64, mkdirs: bool
         }
     }
     let account = &ctx.account;
-    // Unknown sizes reserve chunk by chunk as the body arrives.
-    let needed = size.map_or(0, |s| s - offset);
-    let reservation = match account.reserve(needed) {
-        Ok(r) => r,
-        Err(e) => return fail(Reply::new(Status::QuotaExceeded, format!("{target}: {e}"))),
-    };
     // One transfer at a time owns the resumable partial of a path; a
     // concurrent upload of the same path writes a private partial instead,
     // and whichever completes last wins.
@@ -48,6 +42,29 @@ pub fn begin(ctx: &Ctx, path: &str, size: Option<u64>, offset: u64, mkdirs: bool
             format!("{target}: another transfer is writing the partial upload"),
         ));
     }
+    // Bytes of an older partial that starting at `offset` will truncate
+    // away count as free; nothing is created (not even `mkdirs`' parents)
+    // before the reservation succeeds.
+    let credit = if claimed {
+        account
+            .storage
+            .partial_len(&target)
+            .unwrap_or(0)
+            .saturating_sub(offset)
+    } else {
+        0
+    };
+    // Unknown sizes reserve chunk by chunk as the body arrives.
+    let needed = size.map_or(0, |s| s - offset);
+    let reservation = match account.reserve_with_credit(needed, credit) {
+        Ok(r) => r,
+        Err(e) => {
+            if claimed {
+                account.release_upload(&target);
+            }
+            return fail(Reply::new(Status::QuotaExceeded, format!("{target}: {e}")));
+        }
+    };
     let handle = match account
         .storage
         .begin_upload(&target, offset, mkdirs, claimed)
@@ -61,6 +78,7 @@ pub fn begin(ctx: &Ctx, path: &str, size: Option<u64>, offset: u64, mkdirs: bool
         }
     };
     account.sub_used(handle.truncated);
+    account.begin_upload(&target);
     let body = match size {
         Some(s) if s == offset => Body::Done,
         Some(s) => Body::Sized {
@@ -89,6 +107,7 @@ pub fn begin(ctx: &Ctx, path: &str, size: Option<u64>, offset: u64, mkdirs: bool
             claimed,
             started: Instant::now(),
             failure: None,
+            ended: false,
         }),
         reply,
     )))

@@ -13,6 +13,12 @@ pub fn run(ctx: &Ctx, path: &str, recursive: bool) -> Reply {
             "/: the home directory can't be removed",
         );
     }
+    if ctx.account.upload_under(&target) {
+        return Reply::new(
+            Status::Busy,
+            format!("{target}: an upload into it is in progress"),
+        );
+    }
     let freed = try_reply!(ctx
         .account
         .storage

@@ -58,6 +58,8 @@ pub struct Upload {
     pub started: Instant,
     /// The error already sent to the client, if the upload failed.
     pub failure: Option<Status>,
+    /// Whether the in-progress mark was given back.
+    pub ended: bool,
 }
 
 impl Upload {
@@ -139,7 +141,8 @@ impl Upload {
         }
         if let Some(r) = self.reservation.as_mut() {
             if let Err(e) = r.grow(len) {
-                self.fail(Reply::new(Status::QuotaExceeded, e.to_string()), io);
+                let msg = format!("{}: {e}", self.path);
+                self.fail(Reply::new(Status::QuotaExceeded, msg), io);
             }
         }
     }
@@ -178,10 +181,16 @@ impl Upload {
         self.release_claim();
     }
 
+    /// Gives back the resumable-partial claim and the in-progress mark.
+    /// Runs once, whichever way the upload ends.
     fn release_claim(&mut self) {
         if self.claimed {
             self.account.release_upload(&self.path);
             self.claimed = false;
+        }
+        if !self.ended {
+            self.account.end_upload(&self.path);
+            self.ended = true;
         }
     }
 
