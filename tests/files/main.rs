@@ -7,7 +7,7 @@ mod fx;
 
 mod commands;
 mod jail;
-mod resume;
 mod names;
 mod quota;
+mod resume;
 mod transfers;

@@ -24,7 +24,8 @@ fn put_partly(s: &TestServer, path: &str, body: &[u8], sent: usize, chunked: boo
         None => (s.home("alice"), path.to_string()),
     };
     assert!(
-        wait_for(5.0, || partial_size_on_disk(&dir, &name) == Some(sent as u64)),
+        wait_for(5.0, || partial_size_on_disk(&dir, &name)
+            == Some(sent as u64)),
         "{path}: the server never stored the {sent} bytes sent"
     );
     w
@@ -78,7 +79,10 @@ fn dropped_upload_keeps_the_old_file_and_resumes() {
     assert_eq!(used(&mut obs), 100_000 + sent as u64);
 
     // Past the partial's end: refused, the partial kept.
-    code(&begin_put(&mut obs, "f", Some(1 << 20), sent as u64 + 1, false), 501);
+    code(
+        &begin_put(&mut obs, "f", Some(1 << 20), sent as u64 + 1, false),
+        501,
+    );
     assert_eq!(partial_settled(&mut obs, "f")["size"], sent);
     // Resuming from before its end drops the bytes after the offset.
     let r = resume(&mut obs, "f", &new, 200_000, false);
@@ -126,11 +130,18 @@ fn resume_with_a_wrong_whole_digest_changes_nothing_visible() {
     code(&partial_settled(&mut obs, "f"), 200);
     // The rest of another file: the whole digest can't match.
     let other = data(400_000, 3);
-    code(&begin_put(&mut obs, "f", Some(400_000), 100_000, false), 150);
+    code(
+        &begin_put(&mut obs, "f", Some(400_000), 100_000, false),
+        150,
+    );
     obs.send_raw(&other[100_000..]);
     code(&done(&mut obs, &sha(&other)), 554);
     assert_eq!(std::fs::read(home.join("f")).unwrap(), old);
-    assert!(partials_on_disk(&home).is_empty(), "{:?}", partials_on_disk(&home));
+    assert!(
+        partials_on_disk(&home).is_empty(),
+        "{:?}",
+        partials_on_disk(&home)
+    );
     assert_eq!(names(&op1(&mut obs, "ls", "/")), ["f"]);
     assert_used_matches_disk(&mut obs, &home);
     assert_eq!(used(&mut obs), 5_000);
@@ -195,7 +206,11 @@ fn sigkill_during_uploads_then_resume() {
     assert!(std::fs::read(home.join("dir x/b ü.bin")).unwrap() == new_b);
     assert!(std::fs::read(home.join("c.bin")).unwrap() == new_c);
     assert_eq!(fetch(&mut w, "c.bin"), new_c);
-    assert!(partials_on_disk(&home).is_empty(), "{:?}", partials_on_disk(&home));
+    assert!(
+        partials_on_disk(&home).is_empty(),
+        "{:?}",
+        partials_on_disk(&home)
+    );
     assert_used_matches_disk(&mut w, &home);
     assert_eq!(used(&mut w), (3 << 20) + (2 << 20) + (1 << 20));
 }
@@ -208,8 +223,20 @@ fn stale_partials_are_swept() {
     let home = s.home("alice");
     let mut obs = alice(&s);
     code(&obs.put("keep.bin", &data(10_000, 1)), 226);
-    drop(put_partly(&s, "stale.bin", &data(200_000, 2), 100_000, false));
-    drop(put_partly(&s, "sub/deep.bin", &data(200_000, 3), 50_000, true));
+    drop(put_partly(
+        &s,
+        "stale.bin",
+        &data(200_000, 2),
+        100_000,
+        false,
+    ));
+    drop(put_partly(
+        &s,
+        "sub/deep.bin",
+        &data(200_000, 3),
+        50_000,
+        true,
+    ));
     // Present at first (younger than two seconds)...
     code(&partial_settled(&mut obs, "stale.bin"), 200);
     assert_used_matches_disk(&mut obs, &home);
@@ -224,8 +251,14 @@ fn stale_partials_are_swept() {
     code(&op1(&mut obs, "partial", "sub/deep.bin"), 550);
     assert_used_matches_disk(&mut obs, &home);
     assert_eq!(used(&mut obs), 10_000);
-    assert_eq!(std::fs::read(home.join("keep.bin")).unwrap(), data(10_000, 1));
-    code(&begin_put(&mut obs, "stale.bin", Some(200_000), 100_000, false), 501);
+    assert_eq!(
+        std::fs::read(home.join("keep.bin")).unwrap(),
+        data(10_000, 1)
+    );
+    code(
+        &begin_put(&mut obs, "stale.bin", Some(200_000), 100_000, false),
+        501,
+    );
 }
 
 #[test]
@@ -275,8 +308,14 @@ fn stalled_second_upload_of_a_path_is_not_swept() {
     let second = data(300_000, 3);
     let mut wa = alice(&s);
     let mut wb = alice(&s);
-    code(&begin_put(&mut wa, "shared.bin", Some(300_000), 0, false), 150);
-    code(&begin_put(&mut wb, "shared.bin", Some(300_000), 0, false), 150);
+    code(
+        &begin_put(&mut wa, "shared.bin", Some(300_000), 0, false),
+        150,
+    );
+    code(
+        &begin_put(&mut wb, "shared.bin", Some(300_000), 0, false),
+        150,
+    );
     wb.send_raw(&second[..100_000]);
     wa.send_raw(&first);
     code(&done(&mut wa, &sha(&first)), 226);
@@ -292,4 +331,25 @@ fn stalled_second_upload_of_a_path_is_not_swept() {
     );
     assert!(std::fs::read(home.join("shared.bin")).unwrap() == second);
     assert!(partials_on_disk(&home).is_empty());
+}
+
+/// A directory whose only content is an interrupted upload looks empty;
+/// rmdir must not remove it silently (the partial would be lost without
+/// its bytes leaving the books), and `rm -r` removes it and frees them.
+#[test]
+fn directory_holding_only_a_partial() {
+    let s = TestServer::start();
+    let home = s.home("alice");
+    let mut obs = alice(&s);
+    drop(put_partly(&s, "d/p.bin", &data(100_000, 1), 40_000, false));
+    code(&partial_settled(&mut obs, "d/p.bin"), 200);
+    assert!(names(&op1(&mut obs, "ls", "d")).is_empty());
+    let r = op1(&mut obs, "rmdir", "d");
+    assert_ne!(r["code"], 200, "{r}");
+    assert_eq!(partial_size_on_disk(&home.join("d"), "p.bin"), Some(40_000));
+    assert_used_matches_disk(&mut obs, &home);
+    code(&rm(&mut obs, "d", true), 200);
+    assert!(!home.join("d").exists());
+    assert_used_matches_disk(&mut obs, &home);
+    assert_eq!(used(&mut obs), 0);
 }

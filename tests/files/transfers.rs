@@ -427,3 +427,71 @@ fn racing_uploads_to_one_path() {
     assert_used_matches_disk(&mut obs, &home);
     assert_eq!(used(&mut obs), 1 << 20);
 }
+
+/// The body and the `done` trailer arriving together (one write, as any
+/// buffered client may send them): the server must still see the trailer
+/// sitting behind the body and answer at once.
+#[test]
+fn body_and_trailer_in_one_write() {
+    let s = TestServer::start();
+    let home = s.home("alice");
+    let mut w = alice(&s);
+    w.stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    for (i, size) in [1usize, 1000, 100_000, 3 << 20].into_iter().enumerate() {
+        let body = data(size, i as u64);
+        let trailer = json!({"op": "done", "sha256": sha(&body)}).to_string();
+        for chunked in [false, true] {
+            let name = format!("f{i}{}", if chunked { "c" } else { "s" });
+            let size_field = (!chunked).then_some(size as u64);
+            code(&begin_put(&mut w, &name, size_field, 0, false), 150);
+            let mut all = Vec::new();
+            if chunked {
+                for piece in body.chunks(40_000) {
+                    all.extend_from_slice(&(piece.len() as u64).to_be_bytes());
+                    all.extend_from_slice(piece);
+                }
+                all.extend_from_slice(&0u64.to_be_bytes());
+            } else {
+                all.extend_from_slice(&body);
+            }
+            all.extend_from_slice(&(trailer.len() as u64).to_be_bytes());
+            all.extend_from_slice(trailer.as_bytes());
+            w.send_raw(&all);
+            let r = w
+                .try_recv()
+                .unwrap_or_else(|| panic!("{name}: no reply to a done sent with the body"));
+            code(&r, 226);
+            assert!(std::fs::read(home.join(&name)).unwrap() == body);
+        }
+    }
+}
+
+/// A download the client starts reading only after the server's socket
+/// buffer has filled: the rest of the body and the trailer still come,
+/// and the session answers the next request.
+#[test]
+fn slow_reader_gets_the_whole_download_and_trailer() {
+    let s = TestServer::start();
+    let mut w = alice(&s);
+    let body = data(16 << 20, 5);
+    code(&w.put("big", &body), 226);
+    w.stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    for _ in 0..2 {
+        w.send(json!({"op": "get", "path": "big"}));
+        // Let the server run into a full socket before reading anything.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let r = w.recv();
+        code(&r, 150);
+        let mut got = vec![0u8; body.len()];
+        use std::io::Read;
+        w.stream.read_exact(&mut got).unwrap();
+        assert!(got == body);
+        let t = w.try_recv().expect("trailer after a slowly read download");
+        code(&t, 226);
+        noop_ok(&mut w);
+    }
+}
