@@ -23,6 +23,8 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     config.validate()?;
     std::fs::create_dir_all(config.homes_dir()).map_err(|e| Error::local(config.homes_dir(), e))?;
     raise_fd_limit();
+    // Taken before the load: a change racing with it is seen as a change.
+    let users_seen = housekeeping::fingerprint(&config.users_file());
     let users = UserDb::load(&config.users_file())?;
     if users.users.is_empty() {
         log::warn!(
@@ -40,7 +42,9 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
     let shared = Arc::new(Shared::new(config, users));
-    housekeeping::spawn(Arc::clone(&shared)).map_err(|e| Error::Other(e.to_string()))?;
+    housekeeping::spawn(Arc::clone(&shared), users_seen)
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
     let _ = std::io::stdout().flush();
     log::info!(
@@ -48,7 +52,8 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         shared.config.root.display(),
         shared.config.registration
     );
-    server::run(listener, shared, true).map_err(|e| Error::Other(format!("event loop: {e}")))?;
+    server::run(listener, shared, Some(signals))
+        .map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
     Ok(())
 }

@@ -52,6 +52,8 @@ pub struct Conn {
     pub writable: bool,
     /// Close once the queued replies are written.
     pub closing: bool,
+    /// The peer closed its sending side (EOF read).
+    pub peer_closed: bool,
     /// A reply held back until a timer fires (failed-login delay).
     pub held: Option<Reply>,
     /// The user name of a login in flight, for the log.
@@ -72,6 +74,7 @@ impl Conn {
             readable: false,
             writable: true,
             closing: false,
+            peer_closed: false,
             held: None,
             trying: None,
         }
@@ -147,6 +150,12 @@ impl Server {
                 }
                 Ok(Check::Incomplete { .. }) => {
                     if !conn.readable {
+                        // The peer half-closed: what it sent is answered,
+                        // then the connection ends.
+                        if conn.peer_closed {
+                            conn.closing = true;
+                            continue;
+                        }
                         return;
                     }
                     match io.fill(MAX_REQUEST_FRAME + FRAME_HEADER_LEN) {
@@ -157,7 +166,8 @@ impl Server {
                             return;
                         }
                         Ok(Fill::Eof) => {
-                            conn.closing = true;
+                            conn.peer_closed = true;
+                            conn.readable = false;
                         }
                         Err(_) => return self.close(token, "connection lost"),
                     }
@@ -483,6 +493,13 @@ impl Server {
                             s.cwd = cwd;
                         }
                         io.send(&reply);
+                    }
+                    Outcome::Login(Ok((_, _))) if self.limiter.locked(peer.ip(), now).is_some() => {
+                        // Other logins from this address failed while this
+                        // one was hashing, and locked it out: it loses too.
+                        let left = self.limiter.locked(peer.ip(), now).unwrap_or_default();
+                        conn.trying = None;
+                        io.send(&locked_out(left));
                     }
                     Outcome::Login(Ok((session, reply))) => {
                         self.limiter.record_success(peer.ip());

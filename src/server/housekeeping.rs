@@ -24,7 +24,7 @@ fn sweep_every(max_age_secs: u64) -> Duration {
 }
 
 /// (mtime ns, size, inode): changes whenever the file is rewritten.
-fn fingerprint(path: &Path) -> Option<(i128, u64, u64)> {
+pub fn fingerprint(path: &Path) -> Option<(i128, u64, u64)> {
     let md = std::fs::metadata(path).ok()?;
     Some((
         md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
@@ -33,12 +33,13 @@ fn fingerprint(path: &Path) -> Option<(i128, u64, u64)> {
     ))
 }
 
-pub fn spawn(shared: Arc<Shared>) -> std::io::Result<()> {
+/// `seen`: the users file's fingerprint when the server loaded it.
+pub fn spawn(shared: Arc<Shared>, seen: Option<(i128, u64, u64)>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("housekeeping".into())
         .spawn(move || {
             let path = shared.config.users_file();
-            let mut seen = fingerprint(&path);
+            let mut seen = seen;
             let mut next_sweep = Instant::now();
             loop {
                 let now = fingerprint(&path);

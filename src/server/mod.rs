@@ -135,7 +135,7 @@ pub struct Server {
     next_id: u64,
     /// Set on SIGINT/SIGTERM: when running transfers must be done.
     shutdown: Option<Instant>,
-    signals: Option<signal_hook_mio::v1_0::Signals>,
+    signals: Option<Signals>,
     /// Cleanup jobs in flight for connections already closed.
     orphans: usize,
     accept_paused: bool,
@@ -143,10 +143,19 @@ pub struct Server {
 
 /// Runs the server on an already-bound listener until SIGINT/SIGTERM (when
 /// `handle_signals`) and every connection has ended.
+/// SIGINT and SIGTERM, caught for a clean shutdown. Create it before
+/// announcing the port: from then on a signal must not kill the process.
+pub type Signals = signal_hook_mio::v1_0::Signals;
+
+pub fn catch_signals() -> std::io::Result<Signals> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    Signals::new([SIGINT, SIGTERM])
+}
+
 pub fn run(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
-    handle_signals: bool,
+    signals: Option<Signals>,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let mut listener = TcpListener::from_std(listener);
@@ -168,15 +177,10 @@ pub fn run(
         done_tx,
         Arc::clone(&waker),
     )?;
-    let signals = if handle_signals {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut s = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
-        poll.registry()
-            .register(&mut s, SIGNALS, Interest::READABLE)?;
-        Some(s)
-    } else {
-        None
-    };
+    let mut signals = signals;
+    if let Some(s) = signals.as_mut() {
+        poll.registry().register(s, SIGNALS, Interest::READABLE)?;
+    }
     let mut server = Server {
         poll,
         listener: Some(listener),
