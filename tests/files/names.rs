@@ -180,4 +180,18 @@ fn put_accepts_names_of_255_bytes() {
     assert!(home.join(&name255).is_file());
     code(&w.put(&wide, b"y"), 226);
     assert!(home.join(&wide).is_file());
+    // cp and a second concurrent upload use longer temporary names.
+    let name240 = "c".repeat(240);
+    code(&cp(&mut w, &name255, &name240), 200);
+    assert_eq!(std::fs::read(home.join(&name240)).unwrap(), b"x");
+    let name230 = "u".repeat(230);
+    let mut w2 = alice(&s);
+    code(&begin_put(&mut w, &name230, Some(1), 0, false), 150);
+    code(&begin_put(&mut w2, &name230, Some(1), 0, false), 150);
+    w.send_raw(b"1");
+    w2.send_raw(b"2");
+    code(&done(&mut w, &sha(b"1")), 226);
+    code(&done(&mut w2, &sha(b"2")), 226);
+    assert_eq!(std::fs::read(home.join(&name230)).unwrap(), b"2");
+    assert!(partials_on_disk(&home).is_empty());
 }
