@@ -343,3 +343,96 @@ fn malformed_input_from_many_clients_at_once_leaves_a_session_served() {
     }
     assert_served(&mut other, "after 20 clients sent garbage");
 }
+
+#[test]
+fn malformed_frames_pipelined_with_good_ones_are_answered_in_order() {
+    let s = TestServer::start();
+    let mut w = s.connect();
+    let mut buf = Vec::new();
+    let frame = |buf: &mut Vec<u8>, p: &[u8]| {
+        buf.extend_from_slice(&header(p.len() as u64));
+        buf.extend_from_slice(p);
+    };
+    buf.extend_from_slice(&header(0));
+    frame(&mut buf, &[0xff, 0xff]);
+    frame(&mut buf, b"not json");
+    frame(&mut buf, br#"{"op":"noop"}"#);
+    frame(&mut buf, br#"{"op":"nope"}"#);
+    frame(&mut buf, br#"{"op":"login","user":"alice","password":"alice-pw"}"#);
+    frame(&mut buf, br#"{"op":"pwd"}"#);
+    w.send_raw(&buf);
+    let codes: Vec<u64> = (0..7).map(|_| code(&w.recv())).collect();
+    assert_eq!(codes, [500, 500, 500, 200, 502, 230, 200]);
+}
+
+#[test]
+fn truncated_frame_in_a_session_is_closed_by_the_idle_timeout() {
+    let s = TestServer::with(opts("[limits]\nidle_timeout_secs = 1\n"));
+    let mut w = s.login("alice", "alice-pw");
+    let t = Instant::now();
+    w.send_raw(&header(1000));
+    w.send_raw(br#"{"op":"#);
+    assert_421_then_eof(&mut w, "half a frame in a session");
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    let mut fresh = s.login("alice", "alice-pw");
+    assert_served(&mut fresh, "after the half-frame session was closed");
+}
+
+/// Small requests with big replies, written without reading the replies:
+/// the server stops reading when replies pile up (backpressure) instead of
+/// buffering them without bound, answers every one once the client reads,
+/// and serves others meanwhile.
+#[test]
+fn replies_a_client_does_not_read_are_not_buffered_without_bound() {
+    let s = TestServer::start();
+    let mut other = s.login("alice", "alice-pw");
+    let mut w = s.login("alice", "alice-pw");
+    // A directory whose listing is ~125 KB.
+    let dir = s.home("alice").join("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..500 {
+        std::fs::write(dir.join(format!("{i:04}-{}", "n".repeat(200))), b"").unwrap();
+    }
+    let first = w.call(json!({"op": "ls", "path": "many"}));
+    assert_eq!(first["entries"].as_array().map(Vec::len), Some(500), "{first}");
+    let reply_len = first.to_string().len();
+    let rss = || -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
+    let before = rss();
+    // 1000 requests (~30 KB) asking for ~125 MB of replies.
+    const N: usize = 1000;
+    let p = json!({"op": "ls", "path": "many"}).to_string();
+    let mut all = Vec::new();
+    for _ in 0..N {
+        all.extend_from_slice(&header(p.len() as u64));
+        all.extend_from_slice(p.as_bytes());
+    }
+    w.send_raw(&all);
+    // Give the server time to do its worst, watching its memory.
+    let mut peak = before;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(2) {
+        peak = peak.max(rss());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_served(&mut other, "while a client doesn't read its replies");
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    let asked_mib = (N * reply_len) >> 20;
+    assert!(
+        grown_mib < 40,
+        "server memory grew by {grown_mib} MiB for {asked_mib} MiB of unread replies"
+    );
+    for i in 0..N {
+        let r = w.recv();
+        assert_eq!(r["code"], 200, "reply {i}: {r}");
+        assert_eq!(r["entries"].as_array().map(Vec::len), Some(500));
+    }
+    assert_served(&mut w, "after reading all the replies");
+}
