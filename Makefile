@@ -4,7 +4,7 @@ DESTDIR ?=
 CARGO   ?= cargo
 BIN      = target/release/miniftp
 
-.PHONY: quickstart help build test lint unit-and-integration smoke-bench install uninstall run bench \
+.PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench \
         bench-peers stress fuzz completions clean
 
 help: ## this list
@@ -13,7 +13,7 @@ help: ## this list
 build: ## release build of the one binary
 	$(CARGO) build --release --locked
 
-test: lint unit-and-integration ## everything CI runs: fmt, clippy (warnings denied), all tests
+test: lint unit-and-integration bench-smoke ## everything CI runs: fmt, clippy (warnings denied), all tests, smoke bench
 	@echo "make test: all passed"
 
 lint:
@@ -22,6 +22,18 @@ lint:
 
 unit-and-integration:
 	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
+
+bench-smoke: ## seconds-long bench run that checks digests and counts (part of make test)
+	$(CARGO) build --locked
+	MINIFTP_BIN=target/debug/miniftp bash bench/run.sh --smoke
+
+bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
+	bash bench/run.sh
+
+bench-peers: ## install vsftpd, curl, lftp (and the other peers) for make bench
+	bash ../shared/bench/install-peers.sh || { apt-get update -q && apt-get install -y -q vsftpd lftp curl hyperfine; }
+	id benchuser >/dev/null 2>&1 || { useradd -m -d /dev/shm/ftpbench/home -s /bin/bash benchuser && echo benchuser:benchpw | chpasswd; }
+	grep -qx /bin/bash /etc/shells || echo /bin/bash >> /etc/shells
 
 install: build completions ## install binary, man page, help text, sample config, completions
 	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/miniftp
