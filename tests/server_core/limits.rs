@@ -213,3 +213,16 @@ fn download_the_client_never_reads_is_aborted_by_the_idle_timeout() {
     assert_served(&mut fresh, "after a stalled download was aborted");
     drop(w);
 }
+
+#[test]
+fn login_timeout_during_a_delayed_login_failure_still_sends_421() {
+    let s = TestServer::with(opts(
+        "[limits]\nlogin_timeout_secs = 1\nfailed_login_delay_ms = 4000\nmax_failed_logins = 10\n",
+    ));
+    let mut w = s.connect();
+    let t = Instant::now();
+    w.send(login_req("alice", "wrong"));
+    // The 530 is held back for 4 s; the login timeout comes first.
+    assert_421_then_eof(&mut w, "login timeout while a failure is delayed");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+}

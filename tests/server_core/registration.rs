@@ -1,6 +1,7 @@
 //! Registration from clients under the three policies, the operator's
 //! approval with `useradd`, and the refusals (duplicates, bad names, cap).
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use serde_json::json;
@@ -66,6 +67,12 @@ fn registration_approval_is_202_and_listed_by_useradd_pending() {
     let pending = std::fs::read_to_string(s.root().join("pending.toml")).unwrap();
     assert!(pending.contains("$argon2id$"), "{pending}");
     assert!(!pending.contains("Carol-Secret-9"), "{pending}");
+    let mode = std::fs::metadata(s.root().join("pending.toml"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "pending.toml mode {mode:o}");
     // Not an account yet.
     assert!(!users_file(&s).contains("carol"));
     assert_eq!(w.call(login_req("carol", "Carol-Secret-9"))["code"], 530);
@@ -124,6 +131,12 @@ fn registration_open_is_201_and_login_works_at_once() {
     assert!(users.contains("dave"), "{users}");
     assert!(users.contains("$argon2id$"), "{users}");
     assert!(!users.contains("Dave-Secret-7"), "{users}");
+    let mode = std::fs::metadata(s.root().join("users.toml"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "users.toml mode {mode:o} after a registration");
     // The registering connection itself can log in too.
     assert_eq!(w.call(login_req("dave", "Dave-Secret-7"))["code"], 230);
     assert_served(&mut w, "dave's session");
