@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::cli::PutArgs;
 use crate::client::progress::Progress;
-use crate::client::transfer::{put_file, put_stream, Done};
+use crate::client::transfer::{put_file, put_files, put_stream, Done};
 use crate::client::{open, Client, Login};
 use crate::error::{Error, Result};
 use crate::proto::{EntryKind, Request};
@@ -70,8 +70,50 @@ pub fn run(args: PutArgs) -> Result<()> {
         })?;
     }
     let mut first_error: Option<Error> = None;
-    for item in plan {
-        let result = match &item {
+    let mut fail = |e: Error| {
+        eprintln!("miniftp: {e}");
+        first_error.get_or_insert(e);
+    };
+    let mut i = 0;
+    while i < plan.len() {
+        // A run of files goes out pipelined on one connection (fresh
+        // uploads only: resuming asks the server about each file first).
+        let run: Vec<(PathBuf, String)> = plan[i..]
+            .iter()
+            .map_while(|item| match item {
+                Item::File(l, t) => Some((l.clone(), t.clone())),
+                Item::Dir(_) => None,
+            })
+            .collect();
+        if run.len() > 1 && !args.opts.resume {
+            let started = Instant::now();
+            let mut confirmed = 0;
+            let result = put_files(&mut client, &run, args.parents, &mut |k, r| {
+                confirmed = k + 1;
+                match r {
+                    Ok(done) => report(&args, &run[k].0.display().to_string(), &run[k].1, &done, started),
+                    Err(e) => fail(e),
+                }
+            });
+            if let Err(e) = result {
+                if !e.is_transient() {
+                    fail(e);
+                    break;
+                }
+                // The connection dropped mid-run: reconnect and finish the
+                // rest one by one, resuming the file that was cut off.
+                eprintln!("miniftp: {e}; reconnecting");
+                client = open(&args.connect, &login)?;
+                for (local, target) in &run[confirmed..] {
+                    if let Err(e) = upload_with_retry(&args, &login, &mut client, local, target, true) {
+                        fail(e);
+                    }
+                }
+            }
+            i += run.len();
+            continue;
+        }
+        let result = match &plan[i] {
             Item::Dir(target) => client
                 .call(&Request::Mkdir {
                     path: target.clone(),
@@ -79,15 +121,13 @@ pub fn run(args: PutArgs) -> Result<()> {
                 })
                 .map(|_| ()),
             Item::File(local, target) => {
-                upload_with_retry(&args, &login, &mut client, local, target)
+                upload_with_retry(&args, &login, &mut client, local, target, args.opts.resume)
             }
         };
         if let Err(e) = result {
-            eprintln!("miniftp: {e}");
-            if first_error.is_none() {
-                first_error = Some(e);
-            }
+            fail(e);
         }
+        i += 1;
     }
     client.quit();
     match first_error {
@@ -110,9 +150,10 @@ fn upload_with_retry(
     client: &mut Client,
     local: &Path,
     target: &str,
+    resume: bool,
 ) -> Result<()> {
     let mut attempt = 0;
-    let mut resume = args.opts.resume;
+    let mut resume = resume;
     loop {
         let started = Instant::now();
         let size = std::fs::metadata(local).map(|m| m.len()).ok();

@@ -137,6 +137,63 @@ fn finish(client: &mut Client, ours: &str, what: &str) -> Result<String> {
     }
 }
 
+/// Opens a local file for upload; directories are refused.
+fn open_local(local: &Path) -> Result<(File, u64)> {
+    let file = File::open(local).map_err(|e| Error::local(local, e))?;
+    let md = file.metadata().map_err(|e| Error::local(local, e))?;
+    if md.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: is a directory (use -r)",
+            local.display()
+        )));
+    }
+    Ok((file, md.len()))
+}
+
+/// Streams bytes `offset..size` of `file` as a put body; `hasher` has seen
+/// the bytes before `offset`. Returns the whole file's digest and the bytes
+/// sent.
+fn send_body(
+    client: &mut Client,
+    file: &mut File,
+    local: &Path,
+    size: u64,
+    offset: u64,
+    hasher: Sha256,
+    progress: &Progress,
+) -> Result<(String, u64)> {
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::local(local, e))?;
+    let mut remaining = size - offset;
+    let mut sent = offset;
+    let mut fill = |buf: &mut [u8]| -> Result<usize> {
+        let want = buf.len().min(remaining as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = file
+            .read(&mut buf[..want])
+            .map_err(|e| Error::local(local, e))?;
+        if n == 0 {
+            return Err(Error::Other(format!(
+                "{}: the file shrank during the upload",
+                local.display()
+            )));
+        }
+        remaining -= n as u64;
+        Ok(n)
+    };
+    let writer = client.writer();
+    let mut drain = |chunk: &[u8]| -> Result<()> {
+        writer.write_all(chunk).map_err(Error::ConnectionLost)?;
+        sent += chunk.len() as u64;
+        progress.set(sent);
+        Ok(())
+    };
+    let (hasher, moved) = copy_hashed(hasher, Some(size - offset), &mut fill, &mut drain)?;
+    Ok((hex::encode(hasher.finalize()), moved))
+}
+
 /// Uploads a local regular file to `remote`. With `resume`, continues the
 /// server's partial upload when its bytes match the start of the local file.
 pub fn put_file(
@@ -147,15 +204,7 @@ pub fn put_file(
     resume: bool,
     progress: &Progress,
 ) -> Result<Done> {
-    let mut file = File::open(local).map_err(|e| Error::local(local, e))?;
-    let md = file.metadata().map_err(|e| Error::local(local, e))?;
-    if md.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: is a directory (use -r)",
-            local.display()
-        )));
-    }
-    let size = md.len();
+    let (mut file, size) = open_local(local)?;
     let mut offset = 0;
     let mut hasher = Sha256::new();
     if resume {
@@ -190,38 +239,7 @@ pub fn put_file(
     if reply.status() != Some(Status::Ready) {
         return Err(Error::remote(&reply));
     }
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| Error::local(local, e))?;
-    let mut remaining = size - offset;
-    let mut sent = offset;
-    let (hasher, moved) = {
-        let mut fill = |buf: &mut [u8]| -> Result<usize> {
-            let want = buf.len().min(remaining as usize);
-            if want == 0 {
-                return Ok(0);
-            }
-            let n = file
-                .read(&mut buf[..want])
-                .map_err(|e| Error::local(local, e))?;
-            if n == 0 {
-                return Err(Error::Other(format!(
-                    "{}: the file shrank during the upload",
-                    local.display()
-                )));
-            }
-            remaining -= n as u64;
-            Ok(n)
-        };
-        let writer = client.writer();
-        let mut drain = |chunk: &[u8]| -> Result<()> {
-            writer.write_all(chunk).map_err(Error::ConnectionLost)?;
-            sent += chunk.len() as u64;
-            progress.set(sent);
-            Ok(())
-        };
-        copy_hashed(hasher, Some(size - offset), &mut fill, &mut drain)?
-    };
-    let ours = hex::encode(hasher.finalize());
+    let (ours, moved) = send_body(client, &mut file, local, size, offset, hasher, progress)?;
     client.send(&Request::Done {
         sha256: ours.clone(),
     })?;
@@ -232,6 +250,69 @@ pub fn put_file(
         offset,
         sha256,
     })
+}
+
+/// Uploads many files over one connection, pipelined: the next file's
+/// `put` goes out right behind the previous file's `done`, so each file
+/// costs one round trip instead of two. `report` gets each file's result
+/// in order; a failed file doesn't stop the others, a lost connection does.
+pub fn put_files(
+    client: &mut Client,
+    items: &[(std::path::PathBuf, String)],
+    mkdirs: bool,
+    report: &mut dyn FnMut(usize, Result<Done>),
+) -> Result<()> {
+    // The upload whose 226 hasn't been read yet: (index, digest, size, sent).
+    let mut unconfirmed: Option<(usize, String, u64, u64)> = None;
+    let confirm = |client: &mut Client,
+                   pending: &mut Option<(usize, String, u64, u64)>,
+                   report: &mut dyn FnMut(usize, Result<Done>)|
+     -> Result<()> {
+        if let Some((i, ours, size, moved)) = pending.take() {
+            match finish(client, &ours, &items[i].1) {
+                Err(e @ (Error::ConnectionLost(_) | Error::Protocol(_))) => return Err(e),
+                result => report(
+                    i,
+                    result.map(|sha256| Done {
+                        bytes: moved,
+                        size,
+                        offset: 0,
+                        sha256,
+                    }),
+                ),
+            }
+        }
+        Ok(())
+    };
+    for (i, (local, remote)) in items.iter().enumerate() {
+        let (mut file, size) = match open_local(local) {
+            Ok(x) => x,
+            Err(e) => {
+                confirm(client, &mut unconfirmed, report)?;
+                report(i, Err(e));
+                continue;
+            }
+        };
+        client.send(&Request::Put {
+            path: remote.clone(),
+            size: Some(size),
+            offset: 0,
+            mkdirs,
+        })?;
+        confirm(client, &mut unconfirmed, report)?;
+        let reply = client.recv()?;
+        if reply.status() != Some(Status::Ready) {
+            report(i, Err(Error::remote(&reply)));
+            continue;
+        }
+        let progress = Progress::hidden();
+        let (ours, moved) = send_body(client, &mut file, local, size, 0, Sha256::new(), &progress)?;
+        client.send(&Request::Done {
+            sha256: ours.clone(),
+        })?;
+        unconfirmed = Some((i, ours, size, moved));
+    }
+    confirm(client, &mut unconfirmed, report)
 }
 
 /// Uploads a stream of unknown length (standard input) in chunks.
