@@ -436,3 +436,19 @@ fn replies_a_client_does_not_read_are_not_buffered_without_bound() {
     }
     assert_served(&mut w, "after reading all the replies");
 }
+
+#[test]
+fn deeply_nested_json_gets_500_and_the_server_survives() {
+    let s = TestServer::start();
+    let mut other = s.login("alice", "alice-pw");
+    let mut w = s.connect();
+    let deep = "[".repeat(60_000);
+    w.send_frame(deep.as_bytes());
+    assert_eq!(w.recv()["code"], 500);
+    let nested = format!(r#"{{"op":"noop","x":{}{}}}"#, "[".repeat(30_000), "]".repeat(30_000));
+    w.send_frame(nested.as_bytes());
+    let r = w.recv();
+    assert!(r["code"] == 500 || r["code"] == 200, "{r}");
+    assert_eq!(w.call(json!({"op": "noop"}))["code"], 200);
+    assert_served(&mut other, "after deeply nested JSON");
+}

@@ -135,3 +135,22 @@ fn passwords_never_appear_in_the_log() {
         );
     }
 }
+
+#[test]
+fn user_names_cannot_forge_log_lines() {
+    let s = TestServer::with(Opts {
+        toml: "registration = \"open\"\n[limits]\nfailed_login_delay_ms = 0\nmax_failed_logins = 100\n"
+            .into(),
+        ..Opts::default()
+    });
+    let mut w = s.connect();
+    let forged = "x\n[2026-01-01T00:00:00.000Z INFO  miniftp::server::conn] login user=root peer=forged";
+    assert_eq!(w.call(login_req(forged, "pw"))["code"], 530);
+    assert_eq!(w.call(register_req(forged, "pw"))["code"], 501);
+    assert!(wait_for_log(&s, &["failed login"]), "{}", s.log());
+    let log = s.log();
+    assert!(
+        !log.lines().any(|l| l.contains("login user=root") && !l.contains("failed login")),
+        "a client forged a log line:\n{log}"
+    );
+}
