@@ -154,3 +154,20 @@ fn user_names_cannot_forge_log_lines() {
         "a client forged a log line:\n{log}"
     );
 }
+
+#[test]
+fn interrupted_upload_is_logged_as_not_ok() {
+    let s = TestServer::start();
+    let mut w = s.login("alice", "alice-pw");
+    let r = w.call(json!({"op": "put", "path": "cut.bin", "size": 100_000}));
+    assert_eq!(r["code"], 150, "{r}");
+    w.send_raw(&[5u8; 40_000]);
+    drop(w);
+    assert!(
+        wait_for_log(&s, &["transfer op=put", "user=alice", "cut.bin"]),
+        "no transfer line for an interrupted upload:\n{}",
+        s.log()
+    );
+    assert!(log_lines_with(&s, &["cut.bin", "result=ok"]).is_empty(), "{}", s.log());
+    assert!(wait_for_log(&s, &["session end user=alice"]), "{}", s.log());
+}
