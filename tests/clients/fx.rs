@@ -182,3 +182,18 @@ pub fn sha_in(line: &str) -> Option<&str> {
     let hex = line.get(i..i + 64)?;
     hex.bytes().all(|b| b.is_ascii_hexdigit()).then_some(hex)
 }
+
+/// Runs a client subcommand as alice (user and password from the
+/// environment).
+pub fn run(srv: &TestServer, args: &[&str]) -> Output {
+    run_in(srv, args, None)
+}
+
+/// The same with bytes on standard input.
+pub fn run_in(srv: &TestServer, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    srv.cli_env(
+        args,
+        &[("MINIFTP_USER", "alice"), ("MINIFTP_PASSWORD", PW)],
+        stdin,
+    )
+}

@@ -1,1 +1,454 @@
-//! placeholder
+//! `miniftp put` and `miniftp get`: single files, several files and globs,
+//! recursive trees, `-p`, `-` for standard input and output, `-c` resume
+//! both ways, `-q` and `-v`.
+
+use serde_json::json;
+
+use crate::fx::*;
+use crate::util::*;
+
+#[test]
+fn put_then_get_a_single_file() {
+    let srv = TestServer::start();
+    let dir = local(&srv, "l");
+    let body = data(300_000, 1);
+    let f = write(&dir.join("a.bin"), &body);
+    let o = run(&srv, &["put", s(&f), "a.bin"]);
+    exit_is(&o, 0);
+    assert_eq!(stdout(&o), "");
+    assert_eq!(stderr(&o), "");
+    same(&srv.home("alice").join("a.bin"), &body);
+
+    // Under another remote name, then into an existing remote directory
+    // named without a trailing slash.
+    exit_is(&run(&srv, &["put", s(&f), "/b.bin"]), 0);
+    same(&srv.home("alice").join("b.bin"), &body);
+    seed(&srv, &[("docs/keep.txt", b"k")]);
+    exit_is(&run(&srv, &["put", s(&f), "docs"]), 0);
+    same(&srv.home("alice").join("docs/a.bin"), &body);
+
+    // Back: to a new local name, and into an existing local directory.
+    let out = local(&srv, "out");
+    let o = run(&srv, &["get", "a.bin", s(&out.join("copy.bin"))]);
+    exit_is(&o, 0);
+    assert_eq!(stdout(&o), "");
+    assert_eq!(stderr(&o), "");
+    same(&out.join("copy.bin"), &body);
+    exit_is(&run(&srv, &["get", "/docs/a.bin", s(&out)]), 0);
+    same(&out.join("a.bin"), &body);
+    // An existing local file is replaced.
+    write(&out.join("copy.bin"), b"old content");
+    exit_is(&run(&srv, &["get", "b.bin", s(&out.join("copy.bin"))]), 0);
+    same(&out.join("copy.bin"), &body);
+    assert_eq!(names(&out), ["a.bin", "copy.bin"], "no partial left behind");
+}
+
+#[test]
+fn put_several_files_and_globs_into_a_remote_directory() {
+    let srv = TestServer::start();
+    let dir = local(&srv, "l");
+    let a = write(&dir.join("a.txt"), b"alpha\n");
+    let b = write(&dir.join("b.txt"), b"bravo\n");
+    write(&dir.join("c.log"), b"charlie\n");
+    let home = srv.home("alice");
+
+    // Several files: REMOTE is a directory; -p creates it.
+    let o = run(&srv, &["put", "-p", s(&a), s(&b), "in"]);
+    exit_is(&o, 0);
+    assert_eq!(read(&home.join("in/a.txt")), b"alpha\n");
+    assert_eq!(read(&home.join("in/b.txt")), b"bravo\n");
+
+    // A glob (quoted from the shell) expanded by miniftp itself, into an
+    // existing directory given with a trailing slash.
+    let pattern = format!("{}/*.txt", s(&dir));
+    let o = run(&srv, &["put", &pattern, "in2/"]);
+    exit_is(&o, 5); // in2 does not exist and there is no -p
+    let o = run(&srv, &["put", "-p", &pattern, "in2/"]);
+    exit_is(&o, 0);
+    let mut got: Vec<String> = std::fs::read_dir(home.join("in2"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    got.sort();
+    assert_eq!(got, ["a.txt", "b.txt"]);
+    assert_eq!(read(&home.join("in2/b.txt")), b"bravo\n");
+
+    // A pattern that matches nothing: exit 5 before anything is sent.
+    let o = run(&srv, &["put", "-p", s(&a), &format!("{}/*.none", s(&dir)), "in3/"]);
+    exit_is(&o, 5);
+    assert!(!home.join("in3").exists(), "something was sent");
+
+    // Several files onto an existing remote *file*: nothing changes.
+    seed(&srv, &[("plain", b"plain file")]);
+    let o = run(&srv, &["put", s(&a), s(&b), "plain"]);
+    exit_is(&o, 1);
+    assert_eq!(read(&home.join("plain")), b"plain file");
+}
+
+#[test]
+fn get_several_files_and_globs_into_a_local_directory() {
+    let srv = TestServer::start();
+    let (ga, gb) = (data(70_000, 2), data(10, 3));
+    seed(
+        &srv,
+        &[
+            ("logs/a.gz", &ga),
+            ("logs/b.gz", &gb),
+            ("logs/c.txt", b"text"),
+            ("top.txt", b"top"),
+        ],
+    );
+    let base = local(&srv, "l");
+
+    // A glob on the server's listing, into a new directory named with a
+    // trailing slash (created).
+    let out = base.join("out");
+    let o = run(&srv, &["get", "logs/*.gz", &format!("{}/", s(&out))]);
+    exit_is(&o, 0);
+    assert_eq!(names(&out), ["a.gz", "b.gz"]);
+    same(&out.join("a.gz"), &ga);
+    same(&out.join("b.gz"), &gb);
+
+    // Several files: LOCAL is a directory, created if missing.
+    let out2 = base.join("out2");
+    let o = run(&srv, &["get", "logs/c.txt", "/top.txt", s(&out2)]);
+    exit_is(&o, 0);
+    assert_eq!(names(&out2), ["c.txt", "top.txt"]);
+    assert_eq!(read(&out2.join("top.txt")), b"top");
+
+    // A glob that matches nothing, or a missing remote among others: exit
+    // 5 before anything is downloaded.
+    let out3 = base.join("out3");
+    exit_is(&run(&srv, &["get", "logs/*.zip", s(&out3)]), 5);
+    exit_is(&run(&srv, &["get", "top.txt", "missing.txt", s(&out3)]), 5);
+    assert!(!out3.exists(), "something was downloaded");
+}
+
+/// A local tree with nested directories and an empty one.
+fn make_tree(root: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let files = vec![
+        ("a.txt".to_string(), b"top file\n".to_vec()),
+        ("sub/b.bin".to_string(), data(150_000, 4)),
+        ("sub/deeper/c.bin".to_string(), data(5_000_000, 5)),
+        ("sub/deeper/d e.txt".to_string(), b"spaces".to_vec()),
+        ("z/zero".to_string(), Vec::new()),
+    ];
+    for (rel, body) in &files {
+        write(&root.join(rel), body);
+    }
+    std::fs::create_dir_all(root.join("sub/empty")).unwrap();
+    files
+}
+
+#[test]
+fn put_recursive_tree() {
+    let srv = TestServer::start();
+    let base = local(&srv, "l");
+    let tree = base.join("proj");
+    let files = make_tree(&tree);
+    let home = srv.home("alice");
+
+    // Without -r a directory is a usage error, and nothing is sent.
+    let o = run(&srv, &["put", s(&tree), "backup"]);
+    exit_is(&o, 2);
+    assert!(stderr(&o).contains("-r"), "{}", stderr(&o));
+
+    // The tree goes into REMOTE under its own name.
+    let o = run(&srv, &["put", "-r", s(&tree), "backup"]);
+    exit_is(&o, 0);
+    for (rel, body) in &files {
+        same(&home.join("backup/proj").join(rel), body);
+    }
+    assert!(home.join("backup/proj/sub/empty").is_dir());
+    assert!(partials(&home).is_empty());
+}
+
+#[test]
+fn get_recursive_tree() {
+    let srv = TestServer::start();
+    let src = local(&srv, "src");
+    let files = make_tree(&src.join("proj"));
+    exit_is(&run(&srv, &["put", "-r", s(&src.join("proj")), "/"]), 0);
+    let base = local(&srv, "l");
+
+    let copy = base.join("copy");
+    let o = run(&srv, &["get", "proj", s(&copy)]);
+    exit_is(&o, 2);
+    assert!(!copy.exists());
+
+    let o = run(&srv, &["get", "-r", "proj", s(&copy)]);
+    exit_is(&o, 0);
+    for (rel, body) in &files {
+        same(&copy.join("proj").join(rel), body);
+    }
+    assert!(copy.join("proj/sub/empty").is_dir());
+    assert!(partials(&copy).is_empty());
+}
+
+#[test]
+fn put_parents_creates_missing_remote_directories() {
+    let srv = TestServer::start();
+    let f = write(&local(&srv, "l").join("r.pdf"), &data(20_000, 6));
+    let home = srv.home("alice");
+    // Without -p the missing parent is "not found".
+    let o = run(&srv, &["put", s(&f), "x/y/z/r.pdf"]);
+    exit_is(&o, 5);
+    assert!(!home.join("x").exists());
+    let o = run(&srv, &["put", "-p", s(&f), "x/y/z/r.pdf"]);
+    exit_is(&o, 0);
+    same(&home.join("x/y/z/r.pdf"), &read(&f));
+    // REMOTE as a directory: -p creates it.
+    let o = run(&srv, &["put", "-p", s(&f), "backups/2026/"]);
+    exit_is(&o, 0);
+    same(&home.join("backups/2026/r.pdf"), &read(&f));
+}
+
+/// Bytes that look like a tar stream: 512-byte headers and padded bodies.
+fn tar_like() -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, len) in [(0u64, 1000usize), (1, 3_000_000), (2, 0), (3, 77)] {
+        let mut header = vec![0u8; 512];
+        let name = format!("project/file{i}.dat");
+        header[..name.len()].copy_from_slice(name.as_bytes());
+        header[124..135].copy_from_slice(format!("{len:011o}").as_bytes());
+        out.extend(header);
+        out.extend(data(len, 10 + i));
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend(vec![0u8; 1024]);
+    out
+}
+
+#[test]
+fn put_from_standard_input() {
+    let srv = TestServer::start();
+    let home = srv.home("alice");
+    let stream = tar_like();
+    let o = run_in(&srv, &["put", "-p", "-", "backups/project.tgz"], Some(&stream));
+    exit_is(&o, 0);
+    assert_eq!(stdout(&o), "");
+    assert_eq!(stderr(&o), "");
+    same(&home.join("backups/project.tgz"), &stream);
+
+    // -v reports the stream's digest.
+    let o = run_in(&srv, &["put", "-v", "-", "again.tgz"], Some(&stream));
+    exit_is(&o, 0);
+    let err = stderr(&o);
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert_eq!(sha_in(&err), Some(sha256_hex(&stream).as_str()), "{err}");
+    same(&home.join("again.tgz"), &stream);
+
+    // An empty stream stores an empty file.
+    let o = run_in(&srv, &["put", "-", "empty"], Some(b""));
+    exit_is(&o, 0);
+    assert_eq!(read(&home.join("empty")), b"");
+    assert!(partials(&home).is_empty());
+}
+
+#[test]
+fn get_to_standard_output() {
+    let srv = TestServer::start();
+    let body = data(2_500_000, 7);
+    seed(&srv, &[("backups/project.tgz", &body), ("other", b"x")]);
+    let o = run(&srv, &["get", "backups/project.tgz", "-"]);
+    exit_is(&o, 0);
+    assert!(o.stdout == body, "stdout is not exactly the file");
+    assert_eq!(stderr(&o), "");
+
+    // Diagnostics only on stderr.
+    let o = run(&srv, &["get", "-v", "backups/project.tgz", "-"]);
+    exit_is(&o, 0);
+    assert!(o.stdout == body, "stdout is not exactly the file with -v");
+    let err = stderr(&o);
+    assert_eq!(lines(&err).len(), 1, "{err}");
+    assert_eq!(sha_in(&err), Some(sha256_hex(&body).as_str()), "{err}");
+
+    // `-` takes exactly one remote file.
+    let o = run(&srv, &["get", "backups/project.tgz", "other", "-"]);
+    exit_is(&o, 2);
+    assert_eq!(o.stdout, b"");
+    let o = run(&srv, &["get", "backups", "-"]);
+    exit_is(&o, 2);
+    assert_eq!(o.stdout, b"");
+    // A missing file: nothing on stdout.
+    let o = run(&srv, &["get", "nope", "-"]);
+    exit_is(&o, 5);
+    assert_eq!(o.stdout, b"");
+}
+
+#[test]
+fn get_continue_finishes_a_local_partial() {
+    let srv = TestServer::start();
+    let body = data(3_000_000, 8);
+    seed(&srv, &[("big.bin", &body)]);
+    let out = local(&srv, "dl");
+    // What an interrupted download leaves: the first MiB in the hidden
+    // partial beside the destination.
+    write(&out.join(".big.bin.miniftp-part"), &body[..1 << 20]);
+    let o = run(&srv, &["get", "-c", "-v", "big.bin", s(&out.join("big.bin"))]);
+    exit_is(&o, 0);
+    same(&out.join("big.bin"), &body);
+    assert_eq!(names(&out), ["big.bin"]);
+    let err = stderr(&o);
+    assert!(err.contains("(resumed at 1 MiB)"), "{err}");
+    assert_eq!(sha_in(&err), Some(sha256_hex(&body).as_str()), "{err}");
+
+    // A partial holding the whole file: nothing left to send.
+    write(&out.join(".big.bin.miniftp-part"), &body);
+    std::fs::remove_file(out.join("big.bin")).unwrap();
+    let o = run(&srv, &["get", "-c", "big.bin", s(&out)]);
+    exit_is(&o, 0);
+    same(&out.join("big.bin"), &body);
+    assert_eq!(names(&out), ["big.bin"]);
+}
+
+#[test]
+fn get_continue_with_a_wrong_partial_starts_over() {
+    // docs/PROTOCOL.md 8.7: a mismatch at the end of a resumed download
+    // "means the file changed on the server or the kept part was wrong, and
+    // the client starts over from 0".
+    let srv = TestServer::start();
+    let body = data(1_500_000, 9);
+    seed(&srv, &[("f.bin", &body)]);
+    let out = local(&srv, "dl");
+    write(&out.join(".f.bin.miniftp-part"), &data(500_000, 99));
+    let o = run(&srv, &["get", "-c", "f.bin", s(&out.join("f.bin"))]);
+    // Whatever happens, a wrong file never appears under the real name.
+    if let Ok(got) = std::fs::read(out.join("f.bin")) {
+        assert!(got == body, "a corrupt file was renamed into place");
+    }
+    exit_is(&o, 0);
+    same(&out.join("f.bin"), &body);
+    assert_eq!(names(&out), ["f.bin"]);
+}
+
+#[test]
+fn put_continue_finishes_a_server_partial() {
+    let srv = TestServer::start();
+    let home = srv.home("alice");
+    let body = data(2 << 20, 11);
+    let f = write(&local(&srv, "l").join("big.bin"), &body);
+    // An interrupted upload: half the body, then the connection drops.
+    drop(upload_partly(&srv, "up/big.bin", &body, 1 << 20));
+    let p = wait_partial(&srv, "up/big.bin", 1 << 20);
+    assert_eq!(p["sha256"], sha256_hex(&body[..1 << 20]));
+
+    let o = run(&srv, &["put", "-c", "-v", s(&f), "up/big.bin"]);
+    exit_is(&o, 0);
+    let err = stderr(&o);
+    assert!(err.contains("(resumed at 1 MiB)"), "{err}");
+    assert_eq!(sha_in(&err), Some(sha256_hex(&body).as_str()), "{err}");
+    same(&home.join("up/big.bin"), &body);
+    assert!(partials(&home).is_empty(), "{:?}", partials(&home));
+    let mut w = srv.login("alice", PW);
+    assert_eq!(op(&mut w, "partial", "up/big.bin")["code"], 550);
+    let q = w.call(json!({"op": "quota"}));
+    assert_eq!(q["quota"]["used"], body.len(), "{q}");
+}
+
+#[test]
+fn put_continue_starts_over_when_the_partial_differs() {
+    let srv = TestServer::start();
+    let home = srv.home("alice");
+    let body = data(1 << 20, 12);
+    let f = write(&local(&srv, "l").join("f.bin"), &body);
+    let other = data(1 << 20, 13);
+    drop(upload_partly(&srv, "f.bin", &other, 400_000));
+    wait_partial(&srv, "f.bin", 400_000);
+    let o = run(&srv, &["put", "-c", "-v", s(&f), "f.bin"]);
+    exit_is(&o, 0);
+    let err = stderr(&o);
+    assert!(!err.contains("resumed"), "{err}");
+    same(&home.join("f.bin"), &body);
+    assert!(partials(&home).is_empty());
+
+    // -c with no partial at all is a plain upload.
+    let o = run(&srv, &["put", "-c", s(&f), "g.bin"]);
+    exit_is(&o, 0);
+    same(&home.join("g.bin"), &body);
+}
+
+#[test]
+fn quiet_prints_nothing() {
+    let srv = TestServer::start();
+    let dir = local(&srv, "l");
+    let a = write(&dir.join("a"), &data(100_000, 14));
+    let b = write(&dir.join("b"), b"b");
+    let o = run(&srv, &["put", "-q", "-p", s(&a), s(&b), "q/"]);
+    exit_is(&o, 0);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
+    let o = run(&srv, &["get", "-q", "q/*", s(&dir.join("back"))]);
+    exit_is(&o, 0);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
+    same(&dir.join("back/a"), &read(&a));
+    // -q and -v conflict.
+    exit_is(&run(&srv, &["put", "-q", "-v", s(&a), "x"]), 2);
+    exit_is(&run(&srv, &["get", "-q", "-v", "q/a", s(&dir)]), 2);
+}
+
+#[test]
+fn verbose_prints_a_line_per_file_with_its_digest() {
+    let srv = TestServer::start();
+    let dir = local(&srv, "l");
+    let files: Vec<_> = (0..3)
+        .map(|i| {
+            let body = data(50_000 * (i + 1), 20 + i as u64);
+            (write(&dir.join(format!("f{i}.dat")), &body), body)
+        })
+        .collect();
+    let mut args = vec!["put", "-v", "-p"];
+    args.extend(files.iter().map(|(p, _)| s(p)));
+    args.push("v/");
+    let o = run(&srv, &args);
+    exit_is(&o, 0);
+    assert_eq!(stdout(&o), "");
+    let err = stderr(&o);
+    let got = lines(&err);
+    assert_eq!(got.len(), files.len(), "one line per file:\n{err}");
+    for ((path, body), line) in files.iter().zip(&got) {
+        assert!(
+            line.starts_with(&format!("put {} -> v/", s(path))),
+            "{line}"
+        );
+        assert_eq!(sha_in(line), Some(sha256_hex(body).as_str()), "{line}");
+    }
+
+    let back = dir.join("back");
+    let o = run(&srv, &["get", "-v", "v/*.dat", s(&back)]);
+    exit_is(&o, 0);
+    assert_eq!(stdout(&o), "");
+    let err = stderr(&o);
+    let got = lines(&err);
+    assert_eq!(got.len(), files.len(), "one line per file:\n{err}");
+    for ((_, body), line) in files.iter().zip(&got) {
+        assert!(line.starts_with("get v/f"), "{line}");
+        assert_eq!(sha_in(line), Some(sha256_hex(body).as_str()), "{line}");
+    }
+}
+
+#[test]
+fn no_progress_output_without_a_terminal() {
+    let srv = TestServer::start();
+    let body = data(20 << 20, 30);
+    let dir = local(&srv, "l");
+    let f = write(&dir.join("big"), &body);
+    let o = run(&srv, &["put", s(&f), "big"]);
+    exit_is(&o, 0);
+    assert_eq!(stderr(&o), "", "progress output on a pipe");
+    let o = run(&srv, &["get", "big", s(&dir.join("back"))]);
+    exit_is(&o, 0);
+    assert_eq!(stderr(&o), "", "progress output on a pipe");
+    same(&dir.join("back"), &body);
+    // The scripted shell too.
+    let script = format!("put {} big2\nget big2 {}\n", s(&f), s(&dir.join("back2")));
+    let o = run_in(&srv, &["shell", "--user", "alice"], Some(script.as_bytes()),
+    );
+    exit_is(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        !err.contains('\r') && !err.contains('\x1b') && !err.contains("=>") && !err.contains("ETA"),
+        "progress output on a pipe: {err:?}"
+    );
+    assert_eq!(err, "");
+    same(&dir.join("back2"), &body);
+}
