@@ -74,7 +74,10 @@ fn put_several_files_and_globs_into_a_remote_directory() {
     assert_eq!(read(&home.join("in2/b.txt")), b"bravo\n");
 
     // A pattern that matches nothing: exit 5 before anything is sent.
-    let o = run(&srv, &["put", "-p", s(&a), &format!("{}/*.none", s(&dir)), "in3/"]);
+    let o = run(
+        &srv,
+        &["put", "-p", s(&a), &format!("{}/*.none", s(&dir)), "in3/"],
+    );
     exit_is(&o, 5);
     assert!(!home.join("in3").exists(), "something was sent");
 
@@ -224,7 +227,11 @@ fn put_from_standard_input() {
     let srv = TestServer::start();
     let home = srv.home("alice");
     let stream = tar_like();
-    let o = run_in(&srv, &["put", "-p", "-", "backups/project.tgz"], Some(&stream));
+    let o = run_in(
+        &srv,
+        &["put", "-p", "-", "backups/project.tgz"],
+        Some(&stream),
+    );
     exit_is(&o, 0);
     assert_eq!(stdout(&o), "");
     assert_eq!(stderr(&o), "");
@@ -285,7 +292,10 @@ fn get_continue_finishes_a_local_partial() {
     // What an interrupted download leaves: the first MiB in the hidden
     // partial beside the destination.
     write(&out.join(".big.bin.miniftp-part"), &body[..1 << 20]);
-    let o = run(&srv, &["get", "-c", "-v", "big.bin", s(&out.join("big.bin"))]);
+    let o = run(
+        &srv,
+        &["get", "-c", "-v", "big.bin", s(&out.join("big.bin"))],
+    );
     exit_is(&o, 0);
     same(&out.join("big.bin"), &body);
     assert_eq!(names(&out), ["big.bin"]);
@@ -441,8 +451,7 @@ fn no_progress_output_without_a_terminal() {
     same(&dir.join("back"), &body);
     // The scripted shell too.
     let script = format!("put {} big2\nget big2 {}\n", s(&f), s(&dir.join("back2")));
-    let o = run_in(&srv, &["shell", "--user", "alice"], Some(script.as_bytes()),
-    );
+    let o = run_in(&srv, &["shell", "--user", "alice"], Some(script.as_bytes()));
     exit_is(&o, 0);
     let err = stderr(&o);
     assert!(

@@ -167,7 +167,10 @@ impl Pty {
             if ok(t.local_modes) {
                 return;
             }
-            assert!(Instant::now() < deadline, "the terminal never got to {what}");
+            assert!(
+                Instant::now() < deadline,
+                "the terminal never got to {what}"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
     }

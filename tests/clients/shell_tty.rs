@@ -163,7 +163,10 @@ fn history_up_arrow_and_history_file() {
     t.send("\x1b[A");
     t.expect("alice:/>>> pwd");
     let out = run(&mut t, "", "alice:/>>> ");
-    assert!(out.contains("\r\n/\r\n"), "the recalled pwd printed {out:?}");
+    assert!(
+        out.contains("\r\n/\r\n"),
+        "the recalled pwd printed {out:?}"
+    );
     t.send("quit\r");
     assert_eq!(t.wait_exit().code(), Some(0));
 
@@ -226,7 +229,10 @@ fn tab_completes_commands_and_remote_names() {
     t.send("stat my\t");
     t.expect("alice:/>>> stat 'my report.txt'");
     let out = run(&mut t, "", "alice:/>>> ");
-    assert!(out.contains("6 B  ") && out.contains("my report.txt"), "{out:?}");
+    assert!(
+        out.contains("6 B  ") && out.contains("my report.txt"),
+        "{out:?}"
+    );
 
     // A directory name, then cd into it.
     t.send("cd do\t");
@@ -304,7 +310,14 @@ fn cannot_connect_exits_3() {
     let addr = format!("127.0.0.1:{port}");
     let mut t = shell(
         &srv,
-        &["--server", &addr, "--retries", "0", "--connect-timeout", "2"],
+        &[
+            "--server",
+            &addr,
+            "--retries",
+            "0",
+            "--connect-timeout",
+            "2",
+        ],
     );
     let st = t.wait_exit();
     assert_eq!(st.code(), Some(3), "{}", t.transcript());
