@@ -50,7 +50,12 @@ fn stored(srv: &TestServer, user: &str, name: &str) {
 #[test]
 fn password_from_the_environment() {
     let srv = TestServer::start();
-    let o = put_as(&srv, &[], "e1", &[("MINIFTP_USER", "alice"), ("MINIFTP_PASSWORD", PW)]);
+    let o = put_as(
+        &srv,
+        &[],
+        "e1",
+        &[("MINIFTP_USER", "alice"), ("MINIFTP_PASSWORD", PW)],
+    );
     exit_is(&o, 0);
     stored(&srv, "alice", "e1");
     let o = put_as(
@@ -101,11 +106,17 @@ fn netrc_gives_user_and_password() {
     exit_is(&put_as(&srv, &[], "n1", &[]), 0);
     stored(&srv, "alice", "n1");
     // The multi-line layout.
-    write(&netrc, b"machine 127.0.0.1\n  login bob\n  password bob-pw\n");
+    write(
+        &netrc,
+        b"machine 127.0.0.1\n  login bob\n  password bob-pw\n",
+    );
     exit_is(&put_as(&srv, &[], "n2", &[]), 0);
     stored(&srv, "bob", "n2");
     // A `default` entry.
-    write(&netrc, b"machine elsewhere login x password y\ndefault login alice password alice-pw\n");
+    write(
+        &netrc,
+        b"machine elsewhere login x password y\ndefault login alice password alice-pw\n",
+    );
     exit_is(&put_as(&srv, &[], "n3", &[]), 0);
     stored(&srv, "alice", "n3");
     // The password is used only for its own login (or when it has none).
@@ -154,7 +165,12 @@ fn no_password_and_no_terminal_exits_4() {
     let o = put_as(&srv, &[], "p1", &user);
     exit_is(&o, 4);
     let err = stderr(&o);
-    for hint in ["no password", "MINIFTP_PASSWORD", "--password-file", ".netrc"] {
+    for hint in [
+        "no password",
+        "MINIFTP_PASSWORD",
+        "--password-file",
+        ".netrc",
+    ] {
         assert!(err.contains(hint), "message lacks {hint:?}: {err}");
     }
     assert_eq!(stdout(&o), "");

@@ -126,7 +126,10 @@ fn exit_3_connection() {
         );
         let _ = read_frame(&mut c);
     });
-    let o = run(&srv, &[&["put", "--server", &addr][..], &NET, &[s(&f), "f"]].concat());
+    let o = run(
+        &srv,
+        &[&["put", "--server", &addr][..], &NET, &[s(&f), "f"]].concat(),
+    );
     exit_is(&o, 3);
     assert!(stderr(&o).contains("protocol"), "{}", stderr(&o));
 
@@ -135,7 +138,10 @@ fn exit_3_connection() {
         let _ = c.write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
         let _ = read_frame(&mut c);
     });
-    let o = run(&srv, &[&["get", "--server", &addr][..], &NET, &["f", "-"]].concat());
+    let o = run(
+        &srv,
+        &[&["get", "--server", &addr][..], &NET, &["f", "-"]].concat(),
+    );
     exit_is(&o, 3);
     assert_eq!(o.stdout, b"");
 
@@ -152,7 +158,10 @@ fn exit_3_connection() {
         );
         let _ = read_frame(&mut c);
     });
-    let o = run(&srv, &[&["get", "--server", &addr][..], &NET, &["f", "-"]].concat());
+    let o = run(
+        &srv,
+        &[&["get", "--server", &addr][..], &NET, &["f", "-"]].concat(),
+    );
     exit_is(&o, 3);
     assert_eq!(o.stdout, b"");
 }
@@ -175,7 +184,11 @@ fn exit_4_authentication() {
     // Locked out now (429): even the right password gets 4.
     let o = run(&srv, &["get", "f", "-"]);
     exit_is(&o, 4);
-    assert!(stderr(&o).contains("too many failed logins"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("too many failed logins"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!srv.home("alice").join("g").exists());
 }
 
