@@ -91,7 +91,13 @@ pub fn run(args: PutArgs) -> Result<()> {
             let result = put_files(&mut client, &run, args.parents, &mut |k, r| {
                 confirmed = k + 1;
                 match r {
-                    Ok(done) => report(&args, &run[k].0.display().to_string(), &run[k].1, &done, started),
+                    Ok(done) => report(
+                        &args,
+                        &run[k].0.display().to_string(),
+                        &run[k].1,
+                        &done,
+                        started,
+                    ),
                     Err(e) => fail(e),
                 }
             });
@@ -105,7 +111,9 @@ pub fn run(args: PutArgs) -> Result<()> {
                 eprintln!("miniftp: {e}; reconnecting");
                 client = open(&args.connect, &login)?;
                 for (local, target) in &run[confirmed..] {
-                    if let Err(e) = upload_with_retry(&args, &login, &mut client, local, target, true) {
+                    if let Err(e) =
+                        upload_with_retry(&args, &login, &mut client, local, target, true)
+                    {
                         fail(e);
                     }
                 }

@@ -235,6 +235,7 @@ pub fn put_file(
         size: Some(size),
         offset,
         mkdirs,
+        eager: false,
     })?;
     if reply.status() != Some(Status::Ready) {
         return Err(Error::remote(&reply));
@@ -252,67 +253,111 @@ pub fn put_file(
     })
 }
 
-/// Uploads many files over one connection, pipelined: the next file's
-/// `put` goes out right behind the previous file's `done`, so each file
-/// costs one round trip instead of two. `report` gets each file's result
-/// in order; a failed file doesn't stop the others, a lost connection does.
+/// Files up to this size go out `eager` (body right behind the request).
+const EAGER_MAX: u64 = 1 << 20;
+/// Eager uploads in flight before the client stops to read replies; the
+/// replies of a full window fit easily in the socket buffers, so neither
+/// side can block the other.
+const WINDOW: usize = 64;
+
+/// An eager upload whose replies are not read yet.
+struct InFlight {
+    index: usize,
+    sha256: String,
+    size: u64,
+}
+
+/// Uploads many files over one connection without a round trip per file:
+/// small files go `eager` (request, body and `done` in one write, up to
+/// `WINDOW` files ahead of their replies); larger ones go one by one.
+/// `report` gets each file's result in order; a failed file doesn't stop
+/// the others, a lost connection does.
 pub fn put_files(
     client: &mut Client,
     items: &[(std::path::PathBuf, String)],
     mkdirs: bool,
     report: &mut dyn FnMut(usize, Result<Done>),
 ) -> Result<()> {
-    // The upload whose 226 hasn't been read yet: (index, digest, size, sent).
-    let mut unconfirmed: Option<(usize, String, u64, u64)> = None;
+    let mut inflight: std::collections::VecDeque<InFlight> = Default::default();
     let confirm = |client: &mut Client,
-                   pending: &mut Option<(usize, String, u64, u64)>,
+                   inflight: &mut std::collections::VecDeque<InFlight>,
+                   keep: usize,
                    report: &mut dyn FnMut(usize, Result<Done>)|
      -> Result<()> {
-        if let Some((i, ours, size, moved)) = pending.take() {
-            match finish(client, &ours, &items[i].1) {
-                Err(e @ (Error::ConnectionLost(_) | Error::Protocol(_))) => return Err(e),
-                result => report(
-                    i,
-                    result.map(|sha256| Done {
-                        bytes: moved,
-                        size,
+        while inflight.len() > keep {
+            let f = inflight.pop_front().expect("non-empty");
+            let reply = client.recv()?;
+            let result = if reply.status() == Some(Status::Ready) {
+                match finish(client, &f.sha256, &items[f.index].1) {
+                    Err(e @ (Error::ConnectionLost(_) | Error::Protocol(_))) => return Err(e),
+                    r => r.map(|sha256| Done {
+                        bytes: f.size,
+                        size: f.size,
                         offset: 0,
                         sha256,
                     }),
-                ),
-            }
+                }
+            } else {
+                Err(Error::remote(&reply))
+            };
+            report(f.index, result);
         }
         Ok(())
     };
+    let mut frame = Vec::new();
     for (i, (local, remote)) in items.iter().enumerate() {
-        let (mut file, size) = match open_local(local) {
+        let opened = open_local(local).and_then(|(mut file, size)| {
+            if size > EAGER_MAX {
+                return Ok((file, size, None));
+            }
+            let mut body = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut body)
+                .map_err(|e| Error::local(local, e))?;
+            Ok((file, size, Some(body)))
+        });
+        let (_, size, body) = match opened {
             Ok(x) => x,
             Err(e) => {
-                confirm(client, &mut unconfirmed, report)?;
+                confirm(client, &mut inflight, 0, report)?;
                 report(i, Err(e));
                 continue;
             }
         };
-        client.send(&Request::Put {
+        let Some(body) = body else {
+            confirm(client, &mut inflight, 0, report)?;
+            match put_file(client, local, remote, mkdirs, false, &Progress::hidden()) {
+                Err(e @ (Error::ConnectionLost(_) | Error::Protocol(_))) => return Err(e),
+                r => report(i, r),
+            }
+            continue;
+        };
+        let sha256 = hex::encode(Sha256::digest(&body));
+        let put = Request::Put {
             path: remote.clone(),
-            size: Some(size),
+            size: Some(body.len() as u64),
             offset: 0,
             mkdirs,
-        })?;
-        confirm(client, &mut unconfirmed, report)?;
-        let reply = client.recv()?;
-        if reply.status() != Some(Status::Ready) {
-            report(i, Err(Error::remote(&reply)));
-            continue;
-        }
-        let progress = Progress::hidden();
-        let (ours, moved) = send_body(client, &mut file, local, size, 0, Sha256::new(), &progress)?;
-        client.send(&Request::Done {
-            sha256: ours.clone(),
-        })?;
-        unconfirmed = Some((i, ours, size, moved));
+            eager: true,
+        };
+        frame.clear();
+        crate::proto::frame::encode(put.to_json().as_bytes(), &mut frame);
+        frame.extend_from_slice(&body);
+        let done = Request::Done {
+            sha256: sha256.clone(),
+        };
+        crate::proto::frame::encode(done.to_json().as_bytes(), &mut frame);
+        client
+            .writer()
+            .write_all(&frame)
+            .map_err(Error::ConnectionLost)?;
+        inflight.push_back(InFlight {
+            index: i,
+            sha256,
+            size: size.min(body.len() as u64),
+        });
+        confirm(client, &mut inflight, WINDOW - 1, report)?;
     }
-    confirm(client, &mut unconfirmed, report)
+    confirm(client, &mut inflight, 0, report)
 }
 
 /// Uploads a stream of unknown length (standard input) in chunks.
@@ -328,6 +373,7 @@ pub fn put_stream(
         size: None,
         offset: 0,
         mkdirs,
+        eager: false,
     })?;
     if reply.status() != Some(Status::Ready) {
         return Err(Error::remote(&reply));

@@ -82,6 +82,9 @@ pub enum Request {
     Quota,
     /// Upload. `size` is the whole file's size, or absent for a body of
     /// unknown length (sent in chunks). `offset` > 0 resumes a partial upload.
+    /// With `eager`, the body follows this request at once, without waiting
+    /// for the 150: if the server refuses the upload, it reads and discards
+    /// the body and its `done` (one reply either way).
     Put {
         path: String,
         #[serde(default)]
@@ -90,6 +93,8 @@ pub enum Request {
         offset: u64,
         #[serde(default)]
         mkdirs: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        eager: bool,
     },
     /// The trailer after a put body: the SHA-256 of the whole file, in hex.
     Done { sha256: String },
@@ -285,6 +290,7 @@ mod tests {
             size: Some(5 << 32),
             offset: 0,
             mkdirs: true,
+            eager: false,
         };
         let text = r.to_json();
         assert!(text.contains("\"op\":\"put\""));

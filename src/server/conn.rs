@@ -319,6 +319,15 @@ impl Server {
                 let job = move || cmd::register::run(&shared, &user, &password, peer);
                 self.submit(true, token, Box::new(job));
             }
+            Request::Put { eager: true, .. } if !logged_in => {
+                // Its body is already on the way and can't be told apart
+                // from requests: the stream is lost.
+                io.send(&Reply::new(
+                    Status::BadSequence,
+                    "log in first (an eager put before login ends the connection)",
+                ));
+                conn.closing = true;
+            }
             _ if !logged_in => {
                 io.send(&Reply::new(Status::BadSequence, "log in first"));
             }

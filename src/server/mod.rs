@@ -418,7 +418,9 @@ impl Server {
         log::info!("closing {} ({})", conn.peer, why);
         match (&conn.state, conn.io.as_mut()) {
             (_, None) => conn.closing = true,
-            (State::Ready | State::Trailer(_) | State::Upload(_), Some(io)) if !conn.closing => {
+            (State::Ready | State::Busy | State::Trailer(_) | State::Upload(_), Some(io))
+                if !conn.closing =>
+            {
                 io.send(&Reply::new(Status::Unavailable, format!("{why}, closing")));
                 conn.closing = true;
                 conn.writable = true;

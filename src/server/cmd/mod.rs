@@ -72,7 +72,8 @@ pub fn run(ctx: Ctx, req: Request) -> Outcome {
             size,
             offset,
             mkdirs,
-        } => return put::begin(&ctx, &path, size, offset, mkdirs),
+            eager,
+        } => return put::begin(&ctx, &path, size, offset, mkdirs, eager),
         Request::Get { path, offset } => return get::begin(&ctx, &path, offset),
         other => Reply::new(
             Status::BadSequence,

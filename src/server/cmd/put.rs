@@ -14,8 +14,25 @@ use crate::server::transfer::upload::Body;
 use crate::server::transfer::Upload;
 use crate::server::Outcome;
 
-pub fn begin(ctx: &Ctx, path: &str, size: Option<u64>, offset: u64, mkdirs: bool) -> Outcome {
-    let fail = |r: Reply| Outcome::UploadBegun(Err(r));
+pub fn begin(
+    ctx: &Ctx,
+    path: &str,
+    size: Option<u64>,
+    offset: u64,
+    mkdirs: bool,
+    eager: bool,
+) -> Outcome {
+    // Refused: an eager client is already sending the body, which must be
+    // read and discarded to keep the stream in step.
+    let fail = |r: Reply| {
+        if eager {
+            let body = body_of(size, offset);
+            let up = Upload::discarding(Arc::clone(&ctx.account), path, body, &r);
+            Outcome::UploadBegun(Ok((Box::new(up), r)))
+        } else {
+            Outcome::UploadBegun(Err(r))
+        }
+    };
     let target = match ctx.resolve(path) {
         Ok(t) => t,
         Err(r) => return fail(r),
@@ -79,16 +96,7 @@ pub fn begin(ctx: &Ctx, path: &str, size: Option<u64>, offset: u64, mkdirs: bool
     };
     account.sub_used(handle.truncated);
     account.begin_upload(&target);
-    let body = match size {
-        Some(s) if s == offset => Body::Done,
-        Some(s) => Body::Sized {
-            remaining: s - offset,
-        },
-        None => Body::ChunkHeader {
-            header: [0; FRAME_HEADER_LEN],
-            have: 0,
-        },
-    };
+    let body = body_of(size, offset);
     let mut reply = Reply::new(
         Status::Ready,
         format!("{target}: send the body from byte {offset}"),
@@ -111,4 +119,18 @@ pub fn begin(ctx: &Ctx, path: &str, size: Option<u64>, offset: u64, mkdirs: bool
         }),
         reply,
     )))
+}
+
+/// The body a put announces: `size - offset` raw bytes, or chunks.
+fn body_of(size: Option<u64>, offset: u64) -> Body {
+    match size {
+        Some(s) if s <= offset => Body::Done,
+        Some(s) => Body::Sized {
+            remaining: s - offset,
+        },
+        None => Body::ChunkHeader {
+            header: [0; FRAME_HEADER_LEN],
+            have: 0,
+        },
+    }
 }

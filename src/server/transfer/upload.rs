@@ -63,6 +63,26 @@ pub struct Upload {
 }
 
 impl Upload {
+    /// An upload that was refused while its body is on the way (`eager`):
+    /// it reads and discards the body and its trailer; `reply` is the
+    /// refusal already sent.
+    pub fn discarding(account: Arc<Account>, path: &str, body: Body, reply: &Reply) -> Upload {
+        Upload {
+            account,
+            handle: None,
+            hasher: Sha256::new(),
+            body,
+            received: 0,
+            reservation: None,
+            path: VPath::resolve(&VPath::root(), path).unwrap_or_default(),
+            offset: 0,
+            claimed: false,
+            started: Instant::now(),
+            failure: Some(reply.status().unwrap_or(Status::BadArguments)),
+            ended: true,
+        }
+    }
+
     /// Feeds body bytes; returns how many belonged to the body (it stops at
     /// the body's end). Errors are answered through `io`.
     fn feed(&mut self, data: &[u8], io: &mut Io) -> usize {
