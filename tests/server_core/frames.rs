@@ -358,7 +358,10 @@ fn malformed_frames_pipelined_with_good_ones_are_answered_in_order() {
     frame(&mut buf, b"not json");
     frame(&mut buf, br#"{"op":"noop"}"#);
     frame(&mut buf, br#"{"op":"nope"}"#);
-    frame(&mut buf, br#"{"op":"login","user":"alice","password":"alice-pw"}"#);
+    frame(
+        &mut buf,
+        br#"{"op":"login","user":"alice","password":"alice-pw"}"#,
+    );
     frame(&mut buf, br#"{"op":"pwd"}"#);
     w.send_raw(&buf);
     let codes: Vec<u64> = (0..7).map(|_| code(&w.recv())).collect();
@@ -394,7 +397,11 @@ fn replies_a_client_does_not_read_are_not_buffered_without_bound() {
         std::fs::write(dir.join(format!("{i:04}-{}", "n".repeat(200))), b"").unwrap();
     }
     let first = w.call(json!({"op": "ls", "path": "many"}));
-    assert_eq!(first["entries"].as_array().map(Vec::len), Some(500), "{first}");
+    assert_eq!(
+        first["entries"].as_array().map(Vec::len),
+        Some(500),
+        "{first}"
+    );
     let reply_len = first.to_string().len();
     let rss = || -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
@@ -445,7 +452,11 @@ fn deeply_nested_json_gets_500_and_the_server_survives() {
     let deep = "[".repeat(60_000);
     w.send_frame(deep.as_bytes());
     assert_eq!(w.recv()["code"], 500);
-    let nested = format!(r#"{{"op":"noop","x":{}{}}}"#, "[".repeat(30_000), "]".repeat(30_000));
+    let nested = format!(
+        r#"{{"op":"noop","x":{}{}}}"#,
+        "[".repeat(30_000),
+        "]".repeat(30_000)
+    );
     w.send_frame(nested.as_bytes());
     let r = w.recv();
     assert!(r["code"] == 500 || r["code"] == 200, "{r}");

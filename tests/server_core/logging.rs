@@ -144,13 +144,15 @@ fn user_names_cannot_forge_log_lines() {
         ..Opts::default()
     });
     let mut w = s.connect();
-    let forged = "x\n[2026-01-01T00:00:00.000Z INFO  miniftp::server::conn] login user=root peer=forged";
+    let forged =
+        "x\n[2026-01-01T00:00:00.000Z INFO  miniftp::server::conn] login user=root peer=forged";
     assert_eq!(w.call(login_req(forged, "pw"))["code"], 530);
     assert_eq!(w.call(register_req(forged, "pw"))["code"], 501);
     assert!(wait_for_log(&s, &["failed login"]), "{}", s.log());
     let log = s.log();
     assert!(
-        !log.lines().any(|l| l.contains("login user=root") && !l.contains("failed login")),
+        !log.lines()
+            .any(|l| l.contains("login user=root") && !l.contains("failed login")),
         "a client forged a log line:\n{log}"
     );
 }
@@ -168,6 +170,10 @@ fn interrupted_upload_is_logged_as_not_ok() {
         "no transfer line for an interrupted upload:\n{}",
         s.log()
     );
-    assert!(log_lines_with(&s, &["cut.bin", "result=ok"]).is_empty(), "{}", s.log());
+    assert!(
+        log_lines_with(&s, &["cut.bin", "result=ok"]).is_empty(),
+        "{}",
+        s.log()
+    );
     assert!(wait_for_log(&s, &["session end user=alice"]), "{}", s.log());
 }
