@@ -71,7 +71,10 @@ fn roff_plain(line: &str) -> String {
 /// (name, code, meaning) of every status in src/proto/status.rs.
 fn statuses() -> Vec<(String, u16, String)> {
     let src = repo_file("src/proto/status.rs");
-    let table = src.split("statuses! {").nth(1).expect("the statuses! table");
+    let table = src
+        .split("statuses! {")
+        .nth(1)
+        .expect("the statuses! table");
     let mut out = Vec::new();
     for line in table.lines().map(str::trim) {
         if line.starts_with("//") || !line.ends_with("\";") {
@@ -122,7 +125,10 @@ fn exit_table() -> Vec<(u8, String)> {
 
 #[test]
 fn every_long_flag_is_in_the_man_page() {
-    let o = Command::new(BIN).args(["generate", "flags"]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["generate", "flags"])
+        .output()
+        .unwrap();
     exit_is(&o, 0);
     let flags = stdout(&o);
     let man = man_text();
@@ -134,8 +140,7 @@ fn every_long_flag_is_in_the_man_page() {
         n += 1;
         // Mentioned as the flag itself, not as the prefix of a longer one.
         let found = man.match_indices(flag).any(|(i, _)| {
-            !man[i + flag.len()..]
-                .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            !man[i + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
         });
         if !found {
             missing.push(format!("{sub} {flag}"));
@@ -148,7 +153,10 @@ fn every_long_flag_is_in_the_man_page() {
 #[test]
 fn every_long_flag_has_an_item_in_the_man_page() {
     // Each flag is described in a tagged paragraph (.TP) of the page.
-    let o = Command::new(BIN).args(["generate", "flags"]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["generate", "flags"])
+        .output()
+        .unwrap();
     let raw = repo_file("man/miniftp.1");
     let lines: Vec<&str> = raw.lines().collect();
     let tags: Vec<String> = lines
@@ -168,7 +176,10 @@ fn every_long_flag_has_an_item_in_the_man_page() {
         }
     }
     missing.dedup();
-    assert!(missing.is_empty(), "no .TP item in man/miniftp.1 for {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "no .TP item in man/miniftp.1 for {missing:?}"
+    );
 }
 
 #[test]
@@ -193,7 +204,10 @@ fn every_status_code_is_in_the_protocol_document() {
     for line in section.lines().filter(|l| l.starts_with("| ")) {
         let first = line[2..].split(' ').next().unwrap();
         if let Ok(code) = first.parse::<u16>() {
-            assert!(known.contains(&code), "PROTOCOL.md lists unknown code {code}");
+            assert!(
+                known.contains(&code),
+                "PROTOCOL.md lists unknown code {code}"
+            );
         }
     }
 }
@@ -211,7 +225,10 @@ fn every_exit_code_is_in_readme_and_man_page() {
         let row = format!("| {code} | {meaning} |");
         assert!(readme.contains(&row), "README.md lacks {row:?}");
         let item = format!(".TP\n.B {code}\n{meaning}\n");
-        assert!(man.contains(&item), "man/miniftp.1 EXIT STATUS lacks {item:?}");
+        assert!(
+            man.contains(&item),
+            "man/miniftp.1 EXIT STATUS lacks {item:?}"
+        );
     }
 }
 
@@ -228,7 +245,12 @@ fn status_to_exit_mapping_in_the_man_page_matches_the_code() {
             .map(str::trim)
             .find(|l| l.starts_with(&format!("{name} = ")))
             .unwrap_or_else(|| panic!("Exit::{name}"));
-        l.trim_end_matches(',').split(" = ").nth(1).unwrap().parse().unwrap()
+        l.trim_end_matches(',')
+            .split(" = ")
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let body = src.split("pub fn for_status").nth(1).unwrap();
     let body = body.split("_ => Exit::Failure").next().unwrap();
@@ -303,7 +325,9 @@ fn every_configuration_key_is_in_the_man_page_with_its_default() {
                 format!("{section}.{key}")
             };
             if man.contains(key) {
-                problems.push(format!("{name}: not documented as {item:?} under {heading}"));
+                problems.push(format!(
+                    "{name}: not documented as {item:?} under {heading}"
+                ));
             } else {
                 problems.push(format!("{name}: not in the man page"));
             }
@@ -334,11 +358,7 @@ fn shell_commands_of_the_man_page_and_readme_are_those_help_lists() {
     let o = run_in(&srv, &["shell"], Some(b"help\n"));
     exit_is(&o, 0);
     let out = stdout(&o);
-    let usages: Vec<String> = out
-        .lines()
-        .skip(1)
-        .map(|l| l.trim().to_string())
-        .collect();
+    let usages: Vec<String> = out.lines().skip(1).map(|l| l.trim().to_string()).collect();
     assert!(usages.len() >= 17, "{out}");
 
     // man page: the tags of SHELL COMMANDS.
@@ -355,13 +375,25 @@ fn shell_commands_of_the_man_page_and_readme_are_those_help_lists() {
 
     // README: "Commands: `put [-c] LOCAL [REMOTE]`, ..., `quit`."
     let readme = repo_file("README.md");
-    let text = readme.split("\nCommands: ").nth(1).expect("README Commands:");
+    let text = readme
+        .split("\nCommands: ")
+        .nth(1)
+        .expect("README Commands:");
     let text = text.split('.').next().unwrap();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let listed: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
-    let names: Vec<&str> = usages.iter().map(|u| u.split(' ').next().unwrap()).collect();
-    let readme_names: Vec<&str> = listed.iter().map(|u| u.split(' ').next().unwrap()).collect();
-    assert_eq!(readme_names, names, "README's command list vs the shell's help");
+    let names: Vec<&str> = usages
+        .iter()
+        .map(|u| u.split(' ').next().unwrap())
+        .collect();
+    let readme_names: Vec<&str> = listed
+        .iter()
+        .map(|u| u.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        readme_names, names,
+        "README's command list vs the shell's help"
+    );
     // Each README form is the usage line or its beginning (placeholder
     // names aside: README's `help [CMD]` is help's `help [COMMAND]`).
     let shape = |u: &str| -> String {

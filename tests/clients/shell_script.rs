@@ -159,7 +159,10 @@ fn stops_at_the_first_failure_with_its_exit_code() {
     assert!(err.starts_with("miniftp: line 2: cd nope: "), "{err}");
     assert!(!err.contains("line 3"), "{err}");
     assert!(srv.home("alice").join("one").is_dir());
-    assert!(!srv.home("alice").join("two").exists(), "ran past the failure");
+    assert!(
+        !srv.home("alice").join("two").exists(),
+        "ran past the failure"
+    );
 
     // Other codes: the jail (6), a bad line (2), an existing directory (1).
     for (line, code) in [
@@ -230,10 +233,17 @@ fn names_with_spaces_in_quotes() {
 fn quit_ends_early_and_aliases_work() {
     let srv = TestServer::start();
     for quit in ["quit", "exit", "q", "bye"] {
-        let o = script(&srv, &[], &format!("mkdir {quit}-dir\n{quit}\nmkdir after\n"));
+        let o = script(
+            &srv,
+            &[],
+            &format!("mkdir {quit}-dir\n{quit}\nmkdir after\n"),
+        );
         exit_is(&o, 0);
         assert!(srv.home("alice").join(format!("{quit}-dir")).is_dir());
-        assert!(!srv.home("alice").join("after").exists(), "{quit} did not quit");
+        assert!(
+            !srv.home("alice").join("after").exists(),
+            "{quit} did not quit"
+        );
     }
     // `dir` is `ls`, `?` is `help`, `rm -rf` is `rm -r`.
     let o = script(&srv, &[], "mkdir -p t/u\ndir t\n? quota\nrm -rf t\nls\n");
@@ -259,11 +269,7 @@ fn transfers_resume_and_need_existing_directories() {
     wait_partial(&srv, "big.bin", 700_000);
     let dl = local(&srv, "dl");
     write(&dl.join(".big.bin.miniftp-part"), &body[..300_000]);
-    let text = format!(
-        "put -c {} big.bin\nlcd {}\nget -c big.bin\n",
-        s(&f),
-        s(&dl)
-    );
+    let text = format!("put -c {} big.bin\nlcd {}\nget -c big.bin\n", s(&f), s(&dl));
     let o = script(&srv, &[], &text);
     exit_is(&o, 0);
     let out = stdout(&o);
