@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Data directory (users, registrations, homes), overriding the config.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Serve plain TCP without TLS (same as `tls.enabled = false`).
+    #[arg(long)]
+    pub plaintext: bool,
 }
 
 /// Where the users file is: a data directory, or the config that names one.
@@ -91,6 +94,22 @@ pub struct ConnectArgs {
     /// Attempts after a transient network error (connect refused, reset).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub retries: u32,
+    /// Trust only the server certificate with this SHA-256 fingerprint
+    /// (as the server prints it: SHA256:HEX; colons allowed).
+    #[arg(long, value_name = "SHA256:HEX", env = "MINIFTP_FINGERPRINT")]
+    pub fingerprint: Option<String>,
+    /// Verify the server certificate against the CAs in this PEM bundle.
+    #[arg(long, value_name = "FILE", env = "MINIFTP_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Speak plain TCP, without TLS (only for a server run with TLS
+    /// turned off; warns loudly unless the server is on this machine).
+    #[arg(
+        long,
+        env = "MINIFTP_PLAINTEXT",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::SetTrue
+    )]
+    pub plaintext: bool,
 }
 
 #[derive(Args, Debug)]

@@ -53,6 +53,7 @@ pub struct Config {
     pub auth: Auth,
     pub storage: Storage,
     pub workers: Workers,
+    pub tls: Tls,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -98,6 +99,29 @@ pub struct Storage {
     pub fsync: bool,
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// TLS 1.3 on every connection. Turning it off (plaintext) is the
+    /// operator's explicit choice.
+    pub enabled: bool,
+    /// PEM certificate chain. With neither `cert` nor `key`, a self-signed
+    /// pair is generated in ROOT/tls on first start.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            enabled: true,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Workers {
@@ -118,6 +142,7 @@ impl Default for Config {
             auth: Auth::default(),
             storage: Storage::default(),
             workers: Workers::default(),
+            tls: Tls::default(),
         }
     }
 }

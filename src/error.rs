@@ -124,6 +124,11 @@ pub enum Error {
     #[error("{0}")]
     Auth(String),
     #[error("{0}")]
+    Tls(String),
+    /// A certificate no CA vouches for, and no fingerprint to compare with.
+    #[error("the certificate of {server} is not trusted (fingerprint {fingerprint}).\nIf that is the fingerprint the server printed at start, trust it with\n  --fingerprint {fingerprint}   (or MINIFTP_FINGERPRINT={fingerprint})\nor connect once with `miniftp shell` from a terminal and accept it.")]
+    Untrusted { server: String, fingerprint: String },
+    #[error("{0}")]
     Other(String),
     /// Failures already reported one by one; `exit` is the first one's.
     #[error("{msg}")]
@@ -135,9 +140,11 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Config(_) => Exit::Usage,
             Error::Users(_) => Exit::Failure,
-            Error::Connect { .. } | Error::ConnectionLost(_) | Error::Protocol(_) => {
-                Exit::Connection
-            }
+            Error::Connect { .. }
+            | Error::ConnectionLost(_)
+            | Error::Protocol(_)
+            | Error::Tls(_)
+            | Error::Untrusted { .. } => Exit::Connection,
             Error::Remote { code, .. } => Exit::for_status(Status::from_code(*code)),
             Error::Local { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 Exit::NotFound

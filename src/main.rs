@@ -21,6 +21,7 @@ mod server;
 mod shell;
 mod size;
 mod storage;
+mod tls;
 mod useradd;
 mod users;
 

@@ -41,7 +41,25 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
-    let shared = Arc::new(Shared::new(config, users));
+    if args.plaintext {
+        config.tls.enabled = false;
+    }
+    let tls = if config.tls.enabled {
+        let tls = crate::tls::server::load(&config)?;
+        if let Some(dir) = &tls.generated {
+            log::info!(
+                "generated a self-signed certificate in {} (clients trust it by fingerprint)",
+                dir.display()
+            );
+        }
+        // On a line of its own, for people and scripts to copy.
+        println!("fingerprint {}", tls.fingerprint);
+        Some(tls.config)
+    } else {
+        log::warn!("TLS is off: passwords and files cross the network in clear");
+        None
+    };
+    let shared = Arc::new(Shared::new(config, users, tls));
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;

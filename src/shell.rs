@@ -444,7 +444,7 @@ fn read(rl: &mut Editor<ShellHelper, DefaultHistory>, prompt: &str) -> Result<Op
 
 fn ensure_connected(shell: &mut Shell) -> Result<()> {
     if shell.conn.borrow().is_none() {
-        let c = Client::connect(&shell.args.connect.server, shell.args.connect.timeouts())?;
+        let c = crate::client::connect(&shell.args.connect)?;
         *shell.conn.borrow_mut() = Some(c);
     }
     Ok(())

@@ -17,6 +17,7 @@ use crate::client::transfer::{get_stream, put_file};
 use crate::client::{Client, Timeouts};
 use crate::error::{Error, Result};
 use crate::proto::{Password, Request};
+use crate::tls::client::Trust;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Mode {
@@ -56,6 +57,24 @@ pub struct LoadArgs {
     /// Run a `pwd` latency probe during the load.
     #[arg(long)]
     pub probe: bool,
+    /// Speak TLS, trusting this fingerprint (plain TCP without it).
+    #[arg(long)]
+    pub fingerprint: Option<String>,
+}
+
+impl LoadArgs {
+    fn trust(&self) -> Result<Option<Trust>> {
+        let Some(f) = &self.fingerprint else {
+            return Ok(None);
+        };
+        let pin = crate::tls::parse_fingerprint(f)
+            .ok_or_else(|| Error::Usage(format!("bad fingerprint {f:?}")))?;
+        Ok(Some(Trust {
+            pin: Some(pin),
+            ca_file: None,
+            known: std::path::PathBuf::new(),
+        }))
+    }
 }
 
 #[derive(Serialize, Default)]
@@ -83,13 +102,14 @@ pub fn run(args: LoadArgs) -> Result<()> {
         std::env::var(&args.password_env)
             .map_err(|_| Error::Usage(format!("set {} to the password", args.password_env)))?,
     );
+    let trust = args.trust()?;
     if let Mode::Idle = args.mode {
-        return idle(&args, &password);
+        return idle(&args, &password, trust.as_ref());
     }
     let stop = Arc::new(AtomicBool::new(false));
     let samples = Arc::new(Mutex::new(Vec::<f64>::new()));
     let probe = if args.probe {
-        let mut c = Client::connect(&args.server, timeouts())?;
+        let mut c = Client::connect(&args.server, timeouts(), trust.as_ref())?;
         c.login(&args.user, &password)?;
         let stop = Arc::clone(&stop);
         let samples = Arc::clone(&samples);
@@ -122,12 +142,13 @@ pub fn run(args: LoadArgs) -> Result<()> {
         let mode = args.mode;
         let path = args.path.clone();
         let file = args.file.clone();
+        let trust = trust.clone();
         handles.push(std::thread::spawn(move || {
             // Transfers connect and log in before the barrier, so the
             // timed part is the transfer; `logins` times the login itself.
             let mut pre = None;
             if !matches!(mode, Mode::Logins) {
-                match Client::connect(&server, timeouts()).and_then(|mut c| {
+                match Client::connect(&server, timeouts(), trust.as_ref()).and_then(|mut c| {
                     c.login(&user, &password)?;
                     Ok(c)
                 }) {
@@ -142,7 +163,7 @@ pub fn run(args: LoadArgs) -> Result<()> {
             let result = (|| -> Result<()> {
                 match mode {
                     Mode::Logins => {
-                        let mut c = Client::connect(&server, timeouts())?;
+                        let mut c = Client::connect(&server, timeouts(), trust.as_ref())?;
                         c.login(&user, &password)?;
                         c.quit();
                     }
@@ -230,10 +251,10 @@ pub fn run(args: LoadArgs) -> Result<()> {
 
 /// Opens the connections one after another (no thread per connection, so
 /// 10,000 are cheap here), says `ready N`, and holds them until stdin closes.
-fn idle(args: &LoadArgs, password: &Password) -> Result<()> {
+fn idle(args: &LoadArgs, password: &Password, trust: Option<&Trust>) -> Result<()> {
     let mut conns = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
-        let mut c = Client::connect(&args.server, timeouts())?;
+        let mut c = Client::connect(&args.server, timeouts(), trust)?;
         if args.login {
             c.login(&args.user, password)?;
         }

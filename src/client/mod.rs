@@ -6,20 +6,52 @@ pub mod auth;
 pub mod progress;
 pub mod transfer;
 
-use std::io::BufReader;
+use std::io::{BufReader, ErrorKind, IsTerminal, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::limits::MAX_REPLY_FRAME;
 use crate::proto::{frame, Entry, Password, Reply, Request, Status, PROTOCOL_VERSION};
+use crate::tls::client::{Trust, Verdict};
 
 /// Socket buffer asked of the kernel for transfers.
 const SOCKET_BUF: usize = 4 * 1024 * 1024;
 
+/// The byte stream under a client connection: TLS by default, plain TCP
+/// when asked for with `--plaintext`.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 pub struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    /// Reads go through the buffer; writes go straight to the stream.
+    conn: BufReader<Stream>,
     pub greeting: Reply,
     pub user: Option<String>,
 }
@@ -31,44 +63,119 @@ pub struct Timeouts {
     pub io: Duration,
 }
 
-impl Client {
-    /// Connects, reads the greeting and checks the protocol version.
-    pub fn connect(addr: &str, t: Timeouts) -> Result<Client> {
-        let conn_err = |source| Error::Connect {
-            addr: addr.to_string(),
-            source,
-        };
-        let addrs: Vec<_> = addr
-            .to_socket_addrs()
-            .map_err(|e| Error::Usage(format!("bad server address {addr:?}: {e}")))?
-            .collect();
-        let mut last = None;
-        let mut stream = None;
-        for a in addrs {
-            match TcpStream::connect_timeout(&a, t.connect) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
+/// How long a `--plaintext` client waits for the greeting: a TLS server
+/// says nothing until it hears a TLS hello.
+const PLAINTEXT_GREETING_WAIT: Duration = Duration::from_secs(5);
+
+fn tcp_connect(addr: &str, t: Timeouts) -> Result<TcpStream> {
+    let conn_err = |source| Error::Connect {
+        addr: addr.to_string(),
+        source,
+    };
+    let addrs: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(|e| Error::Usage(format!("bad server address {addr:?}: {e}")))?
+        .collect();
+    let mut last = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, t.connect) {
+            Ok(s) => {
+                s.set_nodelay(true).map_err(conn_err)?;
+                s.set_read_timeout(Some(t.io)).map_err(conn_err)?;
+                s.set_write_timeout(Some(t.io)).map_err(conn_err)?;
+                let _ = rustix::net::sockopt::set_socket_send_buffer_size(&s, SOCKET_BUF);
+                let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&s, SOCKET_BUF);
+                return Ok(s);
             }
+            Err(e) => last = Some(e),
         }
-        let stream = stream.ok_or_else(|| {
-            conn_err(last.unwrap_or_else(|| std::io::Error::other("no address to connect to")))
-        })?;
-        stream.set_nodelay(true).map_err(conn_err)?;
-        stream.set_read_timeout(Some(t.io)).map_err(conn_err)?;
-        stream.set_write_timeout(Some(t.io)).map_err(conn_err)?;
-        let _ = rustix::net::sockopt::set_socket_send_buffer_size(&stream, SOCKET_BUF);
-        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&stream, SOCKET_BUF);
-        let writer = stream.try_clone().map_err(conn_err)?;
+    }
+    Err(conn_err(last.unwrap_or_else(|| {
+        std::io::Error::other("no address to connect to")
+    })))
+}
+
+/// Runs the TLS handshake now, so that trust problems surface as such
+/// rather than as a failed first read.
+fn handshake(addr: &str, tcp: TcpStream, trust: &Trust) -> Result<Stream> {
+    let (config, verdict) = crate::tls::client::config(trust, addr)?;
+    let name = crate::tls::client::server_name(addr)?;
+    let conn = rustls::ClientConnection::new(config, name)
+        .map_err(|e| Error::Tls(format!("{addr}: TLS setup: {e}")))?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    while s.conn.is_handshaking() {
+        if let Err(e) = s.conn.complete_io(&mut s.sock) {
+            let verdict = verdict.lock().unwrap_or_else(|p| p.into_inner()).take();
+            return Err(match verdict {
+                Some(Verdict::Unknown { fingerprint }) => Error::Untrusted {
+                    server: addr.to_string(),
+                    fingerprint,
+                },
+                Some(Verdict::Changed { expected, got }) => Error::Tls(format!(
+                    "WARNING: THE CERTIFICATE OF {addr} HAS CHANGED!\n\
+                     expected {expected}\n     got {got}\n\
+                     Someone may be intercepting the connection, or the server got a new \
+                     certificate. Refusing to connect. If the change is expected, remove \
+                     {addr}'s line from {}.",
+                    trust.known.display()
+                )),
+                Some(Verdict::NotPinned { expected, got }) => Error::Tls(format!(
+                    "{addr}: certificate fingerprint {got} is not the expected {expected}; refusing"
+                )),
+                None => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                    Some(rustls::Error::InvalidCertificate(c)) => {
+                        Error::Tls(format!("{addr}: certificate rejected: {c:?}"))
+                    }
+                    Some(rustls::Error::InvalidMessage(_)) => Error::Tls(format!(
+                        "{addr} did not answer with TLS: if that server runs with TLS \
+                         turned off, connect with --plaintext"
+                    )),
+                    Some(other) => Error::Tls(format!("{addr}: TLS handshake failed: {other}")),
+                    None => Error::ConnectionLost(e),
+                },
+            });
+        }
+    }
+    Ok(Stream::Tls(Box::new(s)))
+}
+
+impl Client {
+    /// Connects (TLS with `trust`, or plain TCP when None), reads the
+    /// greeting and checks the protocol version.
+    pub fn connect(addr: &str, t: Timeouts, trust: Option<&Trust>) -> Result<Client> {
+        let tcp = tcp_connect(addr, t)?;
+        let stream = match trust {
+            Some(trust) => handshake(addr, tcp, trust)?,
+            None => {
+                let _ = tcp.set_read_timeout(Some(t.io.min(PLAINTEXT_GREETING_WAIT)));
+                Stream::Plain(tcp)
+            }
+        };
         let mut client = Client {
-            reader: BufReader::with_capacity(64 * 1024, stream),
-            writer,
+            conn: BufReader::with_capacity(64 * 1024, stream),
             greeting: Reply::default(),
             user: None,
         };
-        let greeting = client.recv()?;
+        let greeting = match client.recv() {
+            Err(Error::ConnectionLost(e))
+                if trust.is_none()
+                    && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                return Err(Error::Tls(format!(
+                    "{addr} sent no greeting: it probably requires TLS (connect without --plaintext)"
+                )))
+            }
+            Err(Error::Protocol(_)) if trust.is_none() => {
+                return Err(Error::Tls(format!(
+                    "{addr} answered with something other than miniftp frames: \
+                     it probably requires TLS (connect without --plaintext)"
+                )))
+            }
+            other => other?,
+        };
+        if let Stream::Plain(s) = client.conn.get_ref() {
+            let _ = s.set_read_timeout(Some(t.io));
+        }
         if greeting.status() != Some(Status::Greeting) {
             return Err(Error::remote(&greeting));
         }
@@ -92,13 +199,13 @@ impl Client {
 
     /// Sends one request frame.
     pub fn send(&mut self, req: &Request) -> Result<()> {
-        frame::write_frame(&mut self.writer, req.to_json().as_bytes())
+        frame::write_frame(self.conn.get_mut(), req.to_json().as_bytes())
             .map_err(Error::ConnectionLost)
     }
 
     /// Reads one reply frame.
     pub fn recv(&mut self) -> Result<Reply> {
-        let text = frame::read_frame(&mut self.reader, MAX_REPLY_FRAME).map_err(|e| {
+        let text = frame::read_frame(&mut self.conn, MAX_REPLY_FRAME).map_err(|e| {
             if e.kind() == std::io::ErrorKind::InvalidData {
                 Error::Protocol(format!("bad frame from the server: {e}"))
             } else {
@@ -176,12 +283,14 @@ impl Client {
         let _ = self.recv();
     }
 
-    pub(crate) fn writer(&mut self) -> &mut TcpStream {
-        &mut self.writer
+    /// The stream, for writing file bodies (unbuffered).
+    pub(crate) fn writer(&mut self) -> &mut Stream {
+        self.conn.get_mut()
     }
 
-    pub(crate) fn reader(&mut self) -> &mut BufReader<TcpStream> {
-        &mut self.reader
+    /// The buffered reader, for reading file bodies.
+    pub(crate) fn reader(&mut self) -> &mut BufReader<Stream> {
+        &mut self.conn
     }
 }
 
@@ -210,12 +319,81 @@ impl Login {
     }
 }
 
+impl crate::cli::ConnectArgs {
+    /// What to trust for TLS, or None with --plaintext (which warns loudly
+    /// when the server is not on this machine: the password would cross
+    /// the network in clear).
+    pub fn trust(&self) -> Result<Option<Trust>> {
+        if self.plaintext {
+            let host = auth::host_of(&self.server);
+            let local = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !local {
+                eprintln!(
+                    "miniftp: WARNING: --plaintext to {}: your password and files cross the \
+                     network UNENCRYPTED",
+                    self.server
+                );
+            }
+            return Ok(None);
+        }
+        let pin = match &self.fingerprint {
+            Some(f) => Some(crate::tls::parse_fingerprint(f).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--fingerprint {f:?}: expected SHA256: and 64 hex digits (colons allowed)"
+                ))
+            })?),
+            None => None,
+        };
+        Ok(Some(Trust {
+            pin,
+            ca_file: self.ca_file.clone(),
+            known: crate::tls::client::default_known_servers(),
+        }))
+    }
+}
+
+/// Connects to the server the flags name. A certificate nobody vouches for
+/// is shown and, with a terminal, offered for trust (stored in the
+/// known-servers file, like ssh); without one it is an error that says how
+/// to trust it.
+pub fn connect(args: &crate::cli::ConnectArgs) -> Result<Client> {
+    let trust = args.trust()?;
+    match Client::connect(&args.server, args.timeouts(), trust.as_ref()) {
+        Err(Error::Untrusted {
+            server,
+            fingerprint,
+        }) if std::io::stdin().is_terminal() => {
+            let trust = trust.expect("only TLS connections are untrusted");
+            eprintln!(
+                "The certificate of {server} is not signed by a CA this machine trusts.\n\
+                 Its fingerprint is {fingerprint}\n\
+                 Compare it with the `fingerprint` line the server printed when it started."
+            );
+            eprint!(
+                "Trust it and remember it in {}? [y/N] ",
+                trust.known.display()
+            );
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+                return Err(Error::Tls(format!("{server}: certificate not trusted")));
+            }
+            crate::tls::client::remember(&trust.known, &server, &fingerprint)?;
+            Client::connect(&args.server, args.timeouts(), Some(&trust))
+        }
+        other => other,
+    }
+}
+
 /// Connects and logs in, retrying transient network errors (refused,
 /// reset, a server that is full or restarting) with a short back-off.
 pub fn open(args: &crate::cli::ConnectArgs, login: &Login) -> Result<Client> {
     let mut attempt = 0;
     loop {
-        let result = Client::connect(&args.server, args.timeouts()).and_then(|mut c| {
+        let result = connect(args).and_then(|mut c| {
             c.login(&login.user, &login.password)?;
             Ok(c)
         });

@@ -96,7 +96,7 @@ impl Server {
             let Some(io) = conn.io.as_mut() else {
                 return;
             };
-            if !io.wbuf.is_empty() && conn.writable {
+            if io.has_output() && conn.writable {
                 match io.flush() {
                     Ok(true) => {}
                     Ok(false) => conn.writable = false,
@@ -104,7 +104,7 @@ impl Server {
                 }
             }
             if conn.closing {
-                if io.wbuf.is_empty() {
+                if !io.has_output() {
                     self.close(token, "closed");
                 }
                 return;

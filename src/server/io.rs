@@ -41,6 +41,11 @@ impl Io {
         }
     }
 
+    /// Whether anything waits to be written (replies, or TLS records).
+    pub fn has_output(&self) -> bool {
+        !self.wbuf.is_empty() || self.transport.pending_out()
+    }
+
     /// Queues a reply frame.
     pub fn send(&mut self, reply: &Reply) {
         frame::encode(reply.to_json().as_bytes(), &mut self.wbuf);
@@ -66,7 +71,10 @@ impl Io {
         if self.wbuf.is_empty() && self.wbuf.capacity() > KEEP_CAPACITY {
             self.wbuf = Vec::new();
         }
-        result
+        match result {
+            Ok(true) => self.transport.flush_out(),
+            other => other,
+        }
     }
 
     /// Reads into `rbuf` until the socket is drained or `rbuf` holds `cap`

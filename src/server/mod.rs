@@ -57,10 +57,12 @@ pub struct Shared {
     /// A hash with the configured cost, checked for unknown users so that a
     /// wrong name costs as long as a wrong password.
     pub dummy_hash: String,
+    /// TLS for every connection, unless the operator turned it off.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
-    pub fn new(config: Config, users: UserDb) -> Shared {
+    pub fn new(config: Config, users: UserDb, tls: Option<Arc<rustls::ServerConfig>>) -> Shared {
         let dummy_hash =
             crate::users::hash_password(&format!("{:x}", rand::random::<u128>()), &config.auth);
         Shared {
@@ -68,6 +70,7 @@ impl Shared {
             users: RwLock::new(Arc::new(users)),
             accounts: Accounts::default(),
             dummy_hash,
+            tls,
         }
     }
 
@@ -311,7 +314,17 @@ impl Server {
         )?;
         let id = self.next_id;
         self.next_id += 1;
-        let mut io = Box::new(Io::new(Transport::Plain(stream)));
+        let transport = match &self.shared.tls {
+            None => Transport::Plain(stream),
+            Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                Ok(tls) => Transport::tls(stream, tls),
+                Err(e) => {
+                    let _ = self.poll.registry().deregister(&mut stream);
+                    return Err(std::io::Error::other(e));
+                }
+            },
+        };
+        let mut io = Box::new(Io::new(transport));
         let mut greeting = Reply::new(
             Status::Greeting,
             format!("miniftp {} ready", env!("CARGO_PKG_VERSION")),

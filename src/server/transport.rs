@@ -1,39 +1,79 @@
-//! The byte pipe under a connection. Today plain TCP; the enum is where TLS
-//! slots in, so that framing, commands and transfers above it have one code
-//! path whatever the wire carries. A `Transport` is owned by the connection
-//! and moves, whole, into a worker's transfer job and back.
+//! The byte pipe under a connection: plain TCP or TLS 1.3 (rustls, which
+//! is sans-I/O: it only ever touches the socket through our non-blocking
+//! reads and writes here). Framing, commands and transfers above it have one
+//! code path whatever the wire carries. A `Transport` is owned by the
+//! connection and moves, whole, into a worker's transfer job and back.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 
 use mio::net::TcpStream;
+use rustls::ServerConnection;
+
+/// Plaintext plus ciphertext rustls may hold for one connection: bounds
+/// memory per connection and gives backpressure.
+const TLS_BUFFER_LIMIT: usize = 256 * 1024;
 
 pub enum Transport {
     Plain(TcpStream),
+    Tls(Box<TlsStream>),
+}
+
+pub struct TlsStream {
+    sock: TcpStream,
+    tls: ServerConnection,
 }
 
 impl Transport {
+    pub fn tls(sock: TcpStream, mut tls: ServerConnection) -> Transport {
+        tls.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+        Transport::Tls(Box::new(TlsStream { sock, tls }))
+    }
+
     pub fn stream_mut(&mut self) -> &mut TcpStream {
         match self {
             Transport::Plain(s) => s,
+            Transport::Tls(t) => &mut t.sock,
         }
     }
 
+    /// Reads plaintext. `WouldBlock` only when nothing is buffered in TLS
+    /// and the socket is drained, so edge-triggered readiness stays exact.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.read(buf),
+            Transport::Tls(t) => t.read(buf),
         }
     }
 
+    /// Writes plaintext; with TLS, `WouldBlock` while earlier records are
+    /// still waiting for the socket.
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Transport::Plain(s) => s.write(buf),
+            Transport::Tls(t) => t.write(buf),
+        }
+    }
+
+    /// Whether encrypted bytes wait for the socket.
+    pub fn pending_out(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(t) => t.tls.wants_write(),
+        }
+    }
+
+    /// Pushes waiting encrypted bytes out: Ok(true) once none are left.
+    pub fn flush_out(&mut self) -> io::Result<bool> {
+        match self {
+            Transport::Plain(_) => Ok(true),
+            Transport::Tls(t) => t.flush_out(),
         }
     }
 
     /// Zero-copy send of up to `count` bytes of `file` from `*offset`
     /// (advanced by what was sent). `None` when this transport can't do it
-    /// (e.g. once it encrypts), and the caller copies through a buffer.
+    /// (TLS encrypts in user space), and the caller copies through a buffer.
     pub fn sendfile(
         &mut self,
         file: &File,
@@ -44,6 +84,56 @@ impl Transport {
             Transport::Plain(s) => {
                 Some(rustix::fs::sendfile(&*s, file, Some(offset), count).map_err(io::Error::from))
             }
+            Transport::Tls(_) => None,
         }
+    }
+}
+
+impl TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            match self.tls.read_tls(&mut self.sock) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {
+                    let processed = self.tls.process_new_packets();
+                    // Handshake replies and alerts go out at once.
+                    let _ = self.flush_out();
+                    if let Err(e) = processed {
+                        return Err(io::Error::new(ErrorKind::InvalidData, e));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.flush_out()? {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let n = self.tls.writer().write(buf)?;
+        let _ = self.flush_out()?;
+        if n == 0 && !buf.is_empty() {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    fn flush_out(&mut self) -> io::Result<bool> {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.sock) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
     }
 }

@@ -14,14 +14,18 @@ use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_miniftp");
 
-/// Cheap argon2 settings so tests don't spend seconds hashing.
-pub const CHEAP_AUTH: &str = "[auth]\nargon2_memory_kib = 256\nargon2_iterations = 1\n";
+/// Cheap argon2 settings so tests don't spend seconds hashing, and TLS off
+/// (tests speak raw frames; a test opts in with `[tls] enabled = true`).
+pub const CHEAP_AUTH: &str =
+    "[auth]\nargon2_memory_kib = 256\nargon2_iterations = 1\n[tls]\nenabled = false\n";
 
 pub struct TestServer {
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub addr: String,
     pub config: PathBuf,
+    /// `SHA256:...` when the server runs TLS.
+    pub fingerprint: Option<String>,
     stderr_path: PathBuf,
 }
 
@@ -67,11 +71,12 @@ impl TestServer {
         let mut s = TestServer {
             child: spawn_server(&config, &dir.path().join("stderr.log"), &opts.env),
             addr: String::new(),
+            fingerprint: None,
             stderr_path: dir.path().join("stderr.log"),
             dir,
             config,
         };
-        s.addr = read_listen_line(&mut s.child);
+        (s.addr, s.fingerprint) = read_listen_line(&mut s.child);
         s
     }
 
@@ -121,7 +126,17 @@ impl TestServer {
             .env("MINIFTP_SERVER", &self.addr)
             .env_remove("MINIFTP_USER")
             .env_remove("MINIFTP_PASSWORD")
-            .env("HOME", self.dir.path())
+            .env_remove("MINIFTP_FINGERPRINT")
+            .env_remove("XDG_CONFIG_HOME");
+        // The client speaks what the server speaks: TLS trusting the
+        // printed fingerprint, or plain TCP.
+        match &self.fingerprint {
+            Some(fp) => cmd
+                .env("MINIFTP_FINGERPRINT", fp)
+                .env_remove("MINIFTP_PLAINTEXT"),
+            None => cmd.env("MINIFTP_PLAINTEXT", "1"),
+        };
+        cmd.env("HOME", self.dir.path())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -154,7 +169,7 @@ impl TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = spawn_server(&self.config, &self.stderr_path, &[]);
-        self.addr = read_listen_line(&mut self.child);
+        (self.addr, self.fingerprint) = read_listen_line(&mut self.child);
     }
 }
 
@@ -257,15 +272,20 @@ fn spawn_server(config: &Path, stderr: &Path, env: &[(&'static str, String)]) ->
     cmd.spawn().expect("spawn server")
 }
 
-/// Reads stdout up to the `listening on HOST:PORT` line.
-fn read_listen_line(child: &mut Child) -> String {
+/// Reads stdout up to the `listening on HOST:PORT` line; also returns the
+/// `fingerprint SHA256:...` line's value when TLS is on.
+fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
+    let mut fingerprint = None;
     loop {
         line.clear();
         let n = reader.read_line(&mut line).unwrap();
         assert!(n > 0, "server exited before listening");
+        if let Some(fp) = line.trim().strip_prefix("fingerprint ") {
+            fingerprint = Some(fp.to_string());
+        }
         if let Some(i) = line.find("listening on ") {
             let addr = line[i + "listening on ".len()..].trim().to_string();
             // Keep draining stdout so the server never blocks on it.
@@ -273,7 +293,7 @@ fn read_listen_line(child: &mut Child) -> String {
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink);
             });
-            return addr;
+            return (addr, fingerprint);
         }
     }
 }

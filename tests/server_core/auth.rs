@@ -221,6 +221,9 @@ fn login_still_in_flight_when_the_lockout_starts_is_refused() {
     for w in &mut conns[..3] {
         w.send(login_req("alice", "guess"));
     }
+    // Let the three guesses reach the server (and the auth queue) first:
+    // which of four connections the loop reads first is not defined.
+    std::thread::sleep(Duration::from_millis(50));
     conns[3].send(login_req("alice", "alice-pw"));
     let replies: Vec<_> = conns.iter_mut().map(|w| w.recv()).collect();
     eprintln!("four logins answered in {:?}: {replies:?}", t.elapsed());

@@ -112,7 +112,13 @@ fn serve_runs_without_any_config_file_given_listen_and_root() {
     add.stdin.take().unwrap().write_all(b"bob-pw\n").unwrap();
     assert!(add.wait().unwrap().success());
     let p = spawn_serve(
-        &["--listen", "127.0.0.1:0", "--root", root.to_str().unwrap()],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            root.to_str().unwrap(),
+            "--plaintext",
+        ],
         dir.path(),
         &dir.path().join("stderr.log"),
     )

@@ -316,7 +316,8 @@ fn users_file_changed_while_the_server_starts_is_picked_up() {
         format!(
             "listen = \"127.0.0.1:0\"\nroot = \"{}\"\n\
              [limits]\nfailed_login_delay_ms = 0\nmax_failed_logins = 100000\n\
-             [auth]\nargon2_memory_kib = 65536\nargon2_iterations = 12\n",
+             [auth]\nargon2_memory_kib = 65536\nargon2_iterations = 12\n\
+             [tls]\nenabled = false\n",
             root.display()
         ),
     )
