@@ -461,3 +461,72 @@ fn no_progress_output_without_a_terminal() {
     assert_eq!(err, "");
     same(&dir.join("back2"), &body);
 }
+
+#[test]
+fn recursive_transfers_skip_symlinks_and_special_files() {
+    let srv = TestServer::start();
+    let base = local(&srv, "l");
+    let tree = base.join("t");
+    write(&tree.join("real.txt"), b"real");
+    write(&tree.join("d/inner.txt"), b"inner");
+    std::os::unix::fs::symlink(tree.join("real.txt"), tree.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc", tree.join("etc-link")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        tree.join("fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let o = run(&srv, &["put", "-r", s(&tree), "/"]);
+    exit_is(&o, 0);
+    let home = srv.home("alice");
+    assert_eq!(names(&home.join("t")), ["d", "real.txt"]);
+    assert_eq!(read(&home.join("t/d/inner.txt")), b"inner");
+
+    // Remote symlinks and non-UTF-8 names are skipped by get -r.
+    std::os::unix::fs::symlink("real.txt", home.join("t/rlink")).unwrap();
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"bad\xffname");
+        std::fs::write(home.join("t/d").join(name), b"x").unwrap();
+    }
+    let copy = base.join("copy");
+    let o = run(&srv, &["get", "-r", "t", s(&copy)]);
+    exit_is(&o, 0);
+    assert_eq!(names(&copy.join("t")), ["d", "real.txt"]);
+    assert_eq!(names(&copy.join("t/d")), ["inner.txt"]);
+    assert!(stderr(&o).contains("not UTF-8"), "{}", stderr(&o));
+}
+
+#[test]
+fn retries_a_full_server() {
+    // --retries: a server answering 421 (full) is tried again.
+    let srv = TestServer::with(Opts {
+        toml: "[limits]\nmax_connections = 1\n".into(),
+        ..Opts::default()
+    });
+    let f = write(&local(&srv, "l").join("f"), b"retried");
+    let holder = srv.connect();
+    let child = std::process::Command::new(BIN)
+        .args(["put", "--retries", "2", s(&f), "f"])
+        .env("MINIFTP_SERVER", &srv.addr)
+        .env("MINIFTP_USER", "alice")
+        .env("MINIFTP_PASSWORD", PW)
+        .env("HOME", srv.dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(10.0, || srv.log().contains("refused connection from")),
+        "{}",
+        srv.log()
+    );
+    drop(holder);
+    let o = child.wait_with_output().unwrap();
+    exit_is(&o, 0);
+    assert_eq!(read(&srv.home("alice").join("f")), b"retried");
+}

@@ -87,7 +87,7 @@ impl Pty {
                     Ok(n) => n,
                 };
                 let (lock, cv) = &*sh;
-                let mut screen = lock.lock().unwrap();
+                let mut screen = lock.lock().unwrap_or_else(|e| e.into_inner());
                 if n == 0 {
                     screen.eof = true;
                     cv.notify_all();
@@ -127,13 +127,15 @@ impl Pty {
             }
             let now = Instant::now();
             if screen.eof || now >= deadline {
-                panic!(
+                let msg = format!(
                     "{} waiting for {text:?}; the terminal shows after the last match:\n{:?}\n\
                      whole transcript:\n{}",
                     if screen.eof { "EOF" } else { "timeout" },
                     String::from_utf8_lossy(&screen.bytes[self.pos..]),
                     String::from_utf8_lossy(&screen.bytes)
                 );
+                drop(screen);
+                panic!("{msg}");
             }
             screen = cv.wait_timeout(screen, deadline - now).unwrap().0;
         }
@@ -191,10 +193,12 @@ impl Pty {
             let now = Instant::now();
             if now >= deadline {
                 let _ = self.child.kill();
-                panic!(
+                let msg = format!(
                     "the shell did not exit; transcript:\n{}",
                     String::from_utf8_lossy(&screen.bytes)
                 );
+                drop(screen);
+                panic!("{msg}");
             }
             screen = cv.wait_timeout(screen, deadline - now).unwrap().0;
         }

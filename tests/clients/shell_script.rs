@@ -280,3 +280,89 @@ fn transfers_resume_and_need_existing_directories() {
     same(&dl.join("big.bin"), &body);
     assert_eq!(names(&dl), ["big.bin"]);
 }
+
+#[test]
+fn lcd_without_a_directory_goes_home() {
+    let srv = TestServer::start();
+    let o = script(&srv, &[], "lcd /\nlpwd\nlcd\nlpwd\n");
+    exit_is(&o, 0);
+    let home = s(srv.dir.path()).to_string();
+    assert_lines(&stdout(&o), &["/", "/", &home, &home]);
+}
+
+/// The scripted shell fed in two parts, with the server closing the idle
+/// session in between.
+fn script_across_an_idle_close(
+    srv: &TestServer,
+    args: &[&str],
+    first: &str,
+    second: &str,
+) -> Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(BIN)
+        .arg("shell")
+        .args(args)
+        .env("MINIFTP_SERVER", &srv.addr)
+        .env("MINIFTP_USER", "alice")
+        .env("MINIFTP_PASSWORD", PW)
+        .env("HOME", srv.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(first.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let closes = || {
+        srv.log()
+            .lines()
+            .filter(|l| l.contains("session end user=alice") && l.contains("(idle timeout)"))
+            .count()
+    };
+    assert!(wait_for(10.0, || closes() == 1), "{}", srv.log());
+    stdin.write_all(second.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn keep_going_reconnects_after_a_lost_connection() {
+    let srv = TestServer::with(Opts {
+        toml: "[limits]\nidle_timeout_secs = 1\n".into(),
+        ..Opts::default()
+    });
+    let o = script_across_an_idle_close(
+        &srv,
+        &["--keep-going"],
+        "mkdir -p a\ncd a\n",
+        "pwd\nmkdir b\npwd\n",
+    );
+    // The failed line is a 421 (10) or a reset connection (3), depending on
+    // whether the server's reply or its close is read first.
+    let code = o.status.code();
+    assert!(
+        code == Some(10) || code == Some(3),
+        "exit {code:?}: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("line 3: pwd: "), "{}", stderr(&o));
+    // After the reconnect, the session is back in /a.
+    assert!(srv.home("alice").join("a/b").is_dir(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(lines(&out).last(), Some(&"/a"), "{out}");
+
+    // Without --keep-going it stops there.
+    let srv = TestServer::with(Opts {
+        toml: "[limits]\nidle_timeout_secs = 1\n".into(),
+        ..Opts::default()
+    });
+    let o = script_across_an_idle_close(&srv, &[], "mkdir a\n", "mkdir b\n");
+    let code = o.status.code();
+    assert!(
+        code == Some(10) || code == Some(3),
+        "exit {code:?}: {}",
+        stderr(&o)
+    );
+    assert!(!srv.home("alice").join("b").exists());
+}

@@ -323,3 +323,185 @@ fn cannot_connect_exits_3() {
     assert_eq!(st.code(), Some(3), "{}", t.transcript());
     assert!(t.transcript().contains(&addr), "{}", t.transcript());
 }
+
+#[test]
+fn a_transfer_shows_a_progress_bar_on_the_terminal() {
+    let srv = TestServer::start();
+    let body = data(20 << 20, 90);
+    let f = write(&srv.dir.path().join("l/big"), &body);
+    let mut t = shell(&srv, &[]);
+    log_in(&mut t, "alice", PW);
+    let out = run(&mut t, &format!("put {}", s(&f)), "alice:/>>> ");
+    assert!(
+        out.contains("big                  [") && out.contains("/20.00 MiB"),
+        "no progress bar: {out:?}"
+    );
+    assert!(
+        out.contains(&format!("put {} -> big: 20 MiB in ", s(&f))),
+        "{out:?}"
+    );
+    t.send("quit\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+    same(&srv.home("alice").join("big"), &body);
+}
+
+/// `miniftp ARGS` as a one-shot on a terminal, with the user but no
+/// password in the environment.
+fn one_shot(srv: &TestServer, args: &[&str]) -> Pty {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("MINIFTP_SERVER", &srv.addr)
+        .env("MINIFTP_USER", "alice")
+        .env("HOME", srv.dir.path())
+        .env("TERM", "xterm")
+        .env_remove("MINIFTP_PASSWORD")
+        .env_remove("NETRC")
+        .env_remove("RUST_LOG");
+    Pty::spawn(cmd)
+}
+
+#[test]
+fn one_shot_prompts_for_the_password_on_a_terminal() {
+    let srv = TestServer::start();
+    let body = data(20 << 20, 91);
+    let f = write(&srv.dir.path().join("l/big"), &body);
+    // put: the prompt, no echo, a progress bar on the terminal.
+    let mut t = one_shot(&srv, &["put", s(&f), "big"]);
+    t.expect(&format!("Password for alice@{}: ", srv.addr));
+    t.wait_echo_off();
+    t.send("alice-pw\r");
+    let st = t.wait_exit();
+    let all = t.transcript();
+    assert_eq!(st.code(), Some(0), "{all}");
+    assert!(!all.contains("alice-pw"), "password echoed: {all:?}");
+    assert!(all.contains("/20.00 MiB"), "no progress bar: {all:?}");
+    same(&srv.home("alice").join("big"), &body);
+
+    // -q: nothing but the prompt.
+    let mut t = one_shot(&srv, &["get", "-q", "big", s(&srv.dir.path().join("back"))]);
+    t.expect("Password for alice@");
+    t.wait_echo_off();
+    t.send("alice-pw\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+    let all = t.transcript();
+    let after = all.split_once(": ").unwrap().1;
+    assert!(
+        !after.contains('[') && !after.contains("MiB"),
+        "output with -q: {all:?}"
+    );
+    same(&srv.dir.path().join("back"), &body);
+
+    // A wrong password typed at the prompt: exit 4.
+    let mut t = one_shot(&srv, &["get", "big", "-"]);
+    t.expect("Password for alice@");
+    t.wait_echo_off();
+    t.send("not-the-password\r");
+    assert_eq!(t.wait_exit().code(), Some(4), "{}", t.transcript());
+}
+
+#[test]
+fn registration_waiting_for_approval_and_refused() {
+    for (policy, answer) in [
+        ("approval", "the operator must approve it"),
+        ("closed", "registration is closed"),
+    ] {
+        let srv = TestServer::with(Opts {
+            toml: format!("registration = \"{policy}\"\n"),
+            ..Opts::default()
+        });
+        let mut t = shell(&srv, &[]);
+        at_prompt(&mut t, "choice: ");
+        t.send("2\r");
+        at_prompt(&mut t, "user: ");
+        t.send("erin\r");
+        t.expect("password: ");
+        t.wait_echo_off();
+        t.send("erin-pw-1\r");
+        t.expect("again: ");
+        t.wait_echo_off();
+        t.send("erin-pw-1\r");
+        let out = t.expect("choice: ");
+        assert!(out.contains(answer), "{policy}: {out:?}");
+        t.wait_raw();
+        // Not an account (yet): logging in is refused, the menu comes back.
+        t.send("1\r");
+        at_prompt(&mut t, "user: ");
+        t.send("erin\r");
+        t.expect("password: ");
+        t.wait_echo_off();
+        t.send("erin-pw-1\r");
+        let out = t.expect("choice: ");
+        assert!(out.contains("error: "), "{policy}: {out:?}");
+        t.wait_raw();
+        t.send("q\r");
+        assert_eq!(t.wait_exit().code(), Some(0));
+        assert!(!t.transcript().contains("erin-pw-1"));
+    }
+}
+
+#[test]
+fn registration_passwords_that_differ() {
+    let srv = TestServer::with(Opts {
+        toml: "registration = \"open\"\n".into(),
+        ..Opts::default()
+    });
+    let mut t = shell(&srv, &[]);
+    at_prompt(&mut t, "choice: ");
+    t.send("2\r");
+    at_prompt(&mut t, "user: ");
+    t.send("frank\r");
+    t.expect("password: ");
+    t.wait_echo_off();
+    t.send("one-password\r");
+    t.expect("again: ");
+    t.wait_echo_off();
+    t.send("another-one\r");
+    let out = t.expect("choice: ");
+    assert!(out.contains("the passwords differ"), "{out:?}");
+    t.wait_raw();
+    t.send("q\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+    assert!(!srv.home("frank").exists());
+    let users = std::fs::read_to_string(srv.root().join("users.toml")).unwrap();
+    assert!(!users.contains("frank"), "{users}");
+}
+
+#[test]
+fn a_lost_connection_offers_to_reconnect() {
+    let srv = TestServer::with(Opts {
+        toml: "[limits]\nidle_timeout_secs = 1\n".into(),
+        ..Opts::default()
+    });
+    seed(&srv, &[("docs/a.txt", b"a")]);
+    let mut t = shell(&srv, &[]);
+    log_in(&mut t, "alice", PW);
+    run(&mut t, "cd docs", "alice:/docs>>> ");
+    // The server closes the idle session.
+    let idle_closes = || {
+        srv.log()
+            .lines()
+            .filter(|l| l.contains("session end user=alice") && l.contains("(idle timeout)"))
+            .count()
+    };
+    assert!(
+        wait_for(10.0, || idle_closes() == 1),
+        "no idle timeout: {}",
+        srv.log()
+    );
+    t.send("pwd\r");
+    let out = at_prompt(&mut t, "connection lost; reconnect? [Y/n] ");
+    assert!(out.contains("error: "), "{out:?}");
+    t.send("\r");
+    t.expect("reconnected");
+    // Logged in again, back in the same directory.
+    at_prompt(&mut t, "alice:/docs>>> ");
+    let out = run(&mut t, "ls", "alice:/docs>>> ");
+    assert!(out.contains("\r\na.txt\r\n"), "{out:?}");
+
+    // Answering n leaves the shell.
+    assert!(wait_for(10.0, || idle_closes() == 2), "{}", srv.log());
+    t.send("pwd\r");
+    at_prompt(&mut t, "connection lost; reconnect? [Y/n] ");
+    t.send("n\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+}
