@@ -339,7 +339,8 @@ impl crate::cli::ConnectArgs {
             }
             return Ok(None);
         }
-        let pin = match &self.fingerprint {
+        // An empty MINIFTP_FINGERPRINT or MINIFTP_CA_FILE means "not set".
+        let pin = match self.fingerprint.as_deref().filter(|f| !f.is_empty()) {
             Some(f) => Some(crate::tls::parse_fingerprint(f).ok_or_else(|| {
                 Error::Usage(format!(
                     "--fingerprint {f:?}: expected SHA256: and 64 hex digits (colons allowed)"
@@ -349,7 +350,7 @@ impl crate::cli::ConnectArgs {
         };
         Ok(Some(Trust {
             pin,
-            ca_file: self.ca_file.clone(),
+            ca_file: self.ca_file.clone().filter(|f| !f.as_os_str().is_empty()),
             known: crate::tls::client::default_known_servers(),
         }))
     }
