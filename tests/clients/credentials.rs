@@ -19,18 +19,13 @@ fn two_users() -> TestServer {
 /// (MINIFTP_USER, MINIFTP_PASSWORD, USER, LOGNAME, NETRC cleared first).
 fn put_as(srv: &TestServer, extra: &[&str], name: &str, env: &[(&str, &str)]) -> Output {
     let f = write(&srv.dir.path().join("l").join(name), name.as_bytes());
-    let mut cmd = std::process::Command::new(BIN);
+    let mut cmd = client(srv);
     cmd.arg("put")
         .args(extra)
         .arg(&f)
         .arg(name)
-        .env("MINIFTP_SERVER", &srv.addr)
-        .env("HOME", srv.dir.path())
-        .env_remove("MINIFTP_USER")
-        .env_remove("MINIFTP_PASSWORD")
         .env_remove("USER")
         .env_remove("LOGNAME")
-        .env_remove("NETRC")
         .stdin(std::process::Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);

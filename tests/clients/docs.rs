@@ -352,6 +352,126 @@ fn every_configuration_key_is_in_the_man_page_with_its_default() {
     assert!(raw.contains(".SH CONFIGURATION"));
 }
 
+/// The keys the server's configuration accepts (src/config.rs): top-level
+/// fields of `Config`, and the fields of each section's struct.
+fn config_keys() -> Vec<(String, String)> {
+    let src = repo_file("src/config.rs");
+    let fields = |name: &str| -> Vec<(String, String)> {
+        let body = src
+            .split(&format!("pub struct {name} {{"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("struct {name}"))
+            .split("\n}")
+            .next()
+            .unwrap();
+        body.lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_prefix("pub "))
+            .filter_map(|l| l.split_once(": "))
+            .map(|(f, t)| (f.to_string(), t.trim_end_matches(',').to_string()))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (field, ty) in fields("Config") {
+        if src.contains(&format!("pub struct {ty} {{")) {
+            for (key, _) in fields(&ty) {
+                out.push((field.clone(), key));
+            }
+        } else {
+            out.push((String::new(), field));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_configuration_key_of_the_code_is_in_the_sample_and_man_page() {
+    let keys = config_keys();
+    assert!(keys.len() >= 20, "{keys:?}");
+    let sample = repo_file("etc/miniftp.toml");
+    let man = man_text();
+    let mut problems = Vec::new();
+    for (section, key) in &keys {
+        let name = if section.is_empty() {
+            key.clone()
+        } else {
+            format!("{section}.{key}")
+        };
+        // In the sample (possibly commented out, for keys without a
+        // default value), in the right section.
+        let part = if section.is_empty() {
+            sample.split("\n[").next().unwrap().to_string()
+        } else {
+            match sample.split(&format!("\n[{section}]\n")).nth(1) {
+                Some(p) => p.split("\n[").next().unwrap().to_string(),
+                None => {
+                    problems.push(format!("{name}: no [{section}] in etc/miniftp.toml"));
+                    continue;
+                }
+            }
+        };
+        let in_sample = part.lines().any(|l| {
+            l.trim_start_matches(['#', ' '])
+                .starts_with(&format!("{key} ="))
+        });
+        if !in_sample {
+            problems.push(format!("{name}: not in etc/miniftp.toml"));
+        }
+        let heading = if section.is_empty() {
+            ".SS Top level".to_string()
+        } else {
+            format!(".SS [{section}]")
+        };
+        let in_man = man
+            .split(&heading)
+            .nth(1)
+            .map(|p| {
+                p.split("\n.SS ")
+                    .next()
+                    .unwrap()
+                    .split("\n.SH ")
+                    .next()
+                    .unwrap()
+            })
+            .is_some_and(|p| {
+                p.contains(&format!(".BR {key} ")) || p.contains(&format!(".B {key}\n"))
+            });
+        if !in_man {
+            problems.push(format!("{name}: no item under {heading} in man/miniftp.1"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "undocumented configuration keys:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn every_environment_variable_of_the_flags_is_in_the_man_page() {
+    let cli = repo_file("src/cli.rs");
+    let vars: Vec<&str> = cli
+        .split("env = \"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert!(vars.len() >= 4, "{vars:?}");
+    let man = man_text();
+    let env = man
+        .split(".SH ENVIRONMENT")
+        .nth(1)
+        .expect("ENVIRONMENT section")
+        .split("\n.SH ")
+        .next()
+        .unwrap();
+    let mut missing: Vec<&str> = vars.into_iter().filter(|v| !env.contains(v)).collect();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "not in the man page's ENVIRONMENT: {missing:?}"
+    );
+}
+
 #[test]
 fn shell_commands_of_the_man_page_and_readme_are_those_help_lists() {
     let srv = TestServer::start();

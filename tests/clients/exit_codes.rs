@@ -327,12 +327,10 @@ fn exit_9_local_io() {
     seed(&srv, &[("g", b"g")]);
     exit_is(&run(&srv, &["get", "f", "g", s(&plain)]), 9);
     // Standard input that cannot be read (a directory).
-    let o = Command::new(BIN)
+    let o = client(&srv)
         .args(["put", "-", "stdin-copy"])
-        .env("MINIFTP_SERVER", &srv.addr)
         .env("MINIFTP_USER", "alice")
         .env("MINIFTP_PASSWORD", PW)
-        .env("HOME", srv.dir.path())
         .stdin(std::fs::File::open(&dir).unwrap())
         .output()
         .unwrap();
@@ -345,12 +343,10 @@ fn exit_9_local_io() {
 fn exit_9_standard_output_closed() {
     let srv = TestServer::start();
     seed(&srv, &[("big", &data(8 << 20, 61))]);
-    let mut child = Command::new(BIN)
+    let mut child = client(&srv)
         .args(["get", "big", "-"])
-        .env("MINIFTP_SERVER", &srv.addr)
         .env("MINIFTP_USER", "alice")
         .env("MINIFTP_PASSWORD", PW)
-        .env("HOME", srv.dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -197,3 +197,26 @@ pub fn run_in(srv: &TestServer, args: &[&str], stdin: Option<&[u8]>) -> Output {
         stdin,
     )
 }
+
+/// A client command against `srv` set up the way `cli_env` does it (server
+/// address, TLS trust or plain TCP as the server speaks, HOME), with no
+/// credentials in the environment; stdio left to the caller.
+pub fn client(srv: &TestServer) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.env("MINIFTP_SERVER", &srv.addr)
+        .env("HOME", srv.dir.path())
+        .env_remove("MINIFTP_USER")
+        .env_remove("MINIFTP_PASSWORD")
+        .env_remove("MINIFTP_FINGERPRINT")
+        .env_remove("MINIFTP_CA_FILE")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("NETRC")
+        .env_remove("RUST_LOG");
+    match &srv.fingerprint {
+        Some(fp) => cmd
+            .env("MINIFTP_FINGERPRINT", fp)
+            .env_remove("MINIFTP_PLAINTEXT"),
+        None => cmd.env("MINIFTP_PLAINTEXT", "1"),
+    };
+    cmd
+}

@@ -509,12 +509,10 @@ fn retries_a_full_server() {
     });
     let f = write(&local(&srv, "l").join("f"), b"retried");
     let holder = srv.connect();
-    let child = std::process::Command::new(BIN)
+    let child = client(&srv)
         .args(["put", "--retries", "2", s(&f), "f"])
-        .env("MINIFTP_SERVER", &srv.addr)
         .env("MINIFTP_USER", "alice")
         .env("MINIFTP_PASSWORD", PW)
-        .env("HOME", srv.dir.path())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

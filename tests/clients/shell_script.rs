@@ -299,13 +299,11 @@ fn script_across_an_idle_close(
     second: &str,
 ) -> Output {
     use std::io::Write;
-    let mut child = std::process::Command::new(BIN)
+    let mut child = client(srv)
         .arg("shell")
         .args(args)
-        .env("MINIFTP_SERVER", &srv.addr)
         .env("MINIFTP_USER", "alice")
         .env("MINIFTP_PASSWORD", PW)
-        .env("HOME", srv.dir.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -12,16 +12,10 @@ use crate::util::*;
 /// `miniftp shell ARGS` on a new terminal, with no password in the
 /// environment (unless `env` brings one).
 fn shell_env(srv: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Pty {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = client(srv);
     cmd.arg("shell")
         .args(args)
-        .env("MINIFTP_SERVER", &srv.addr)
-        .env("HOME", srv.dir.path())
         .env("TERM", "xterm")
-        .env_remove("MINIFTP_USER")
-        .env_remove("MINIFTP_PASSWORD")
-        .env_remove("NETRC")
-        .env_remove("RUST_LOG")
         .current_dir(srv.dir.path());
     for (k, v) in env {
         cmd.env(k, v);
@@ -348,15 +342,10 @@ fn a_transfer_shows_a_progress_bar_on_the_terminal() {
 /// `miniftp ARGS` as a one-shot on a terminal, with the user but no
 /// password in the environment.
 fn one_shot(srv: &TestServer, args: &[&str]) -> Pty {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = client(srv);
     cmd.args(args)
-        .env("MINIFTP_SERVER", &srv.addr)
         .env("MINIFTP_USER", "alice")
-        .env("HOME", srv.dir.path())
-        .env("TERM", "xterm")
-        .env_remove("MINIFTP_PASSWORD")
-        .env_remove("NETRC")
-        .env_remove("RUST_LOG");
+        .env("TERM", "xterm");
     Pty::spawn(cmd)
 }
 
