@@ -494,3 +494,78 @@ fn a_lost_connection_offers_to_reconnect() {
     t.send("n\r");
     assert_eq!(t.wait_exit().code(), Some(0));
 }
+
+#[test]
+fn an_unknown_tls_certificate_is_offered_for_trust_once() {
+    let srv = TestServer::with(Opts {
+        toml: "[tls]\nenabled = true\n".into(),
+        ..Opts::default()
+    });
+    let fp = srv
+        .fingerprint
+        .clone()
+        .expect("a TLS server prints its fingerprint");
+    let known = srv.dir.path().join(".config/miniftp/known_servers");
+    let unpinned = |args: &[&str], xdg: Option<&std::path::Path>| {
+        let mut cmd = client(&srv);
+        cmd.arg("shell")
+            .args(args)
+            .env("TERM", "xterm")
+            .env_remove("MINIFTP_FINGERPRINT")
+            .env_remove("MINIFTP_PLAINTEXT");
+        if let Some(x) = xdg {
+            cmd.env("XDG_CONFIG_HOME", x);
+        }
+        Pty::spawn(cmd)
+    };
+
+    // Refused: nothing remembered, exit 3.
+    let elsewhere = srv.dir.path().join("elsewhere");
+    let mut t = unpinned(&[], Some(&elsewhere));
+    t.expect(&format!("Its fingerprint is {fp}"));
+    t.expect("Trust it and remember it in ");
+    t.send("n\r");
+    assert_eq!(t.wait_exit().code(), Some(3), "{}", t.transcript());
+    assert!(!elsewhere.join("miniftp/known_servers").exists());
+
+    // Accepted: remembered in $HOME/.config/miniftp/known_servers.
+    let mut t = unpinned(&[], None);
+    t.expect(&format!("Its fingerprint is {fp}"));
+    t.expect("Trust it and remember it in ");
+    t.send("y\r");
+    log_in(&mut t, "alice", PW);
+    run(&mut t, "mkdir over-tls", "alice:/>>> ");
+    t.send("quit\r");
+    assert_eq!(t.wait_exit().code(), Some(0), "{}", t.transcript());
+    assert!(srv.home("alice").join("over-tls").is_dir());
+    let text = std::fs::read_to_string(&known).expect("known_servers written");
+    assert!(
+        text.lines().any(|l| l == format!("{} {fp}", srv.addr)),
+        "{text:?}"
+    );
+
+    // Asked once: the next session goes straight to the menu, and a
+    // one-shot without a terminal trusts it too.
+    let mut t = unpinned(&[], None);
+    let seen = at_prompt(&mut t, "choice: ");
+    assert!(!seen.contains("Trust it"), "{seen:?}");
+    t.send("q\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+    let o = client(&srv)
+        .args(["get", "over-tls", "-"])
+        .env_remove("MINIFTP_FINGERPRINT")
+        .env("MINIFTP_USER", "alice")
+        .env("MINIFTP_PASSWORD", PW)
+        .output()
+        .unwrap();
+    exit_is(&o, 2); // a directory to standard output: reached the server
+    let o = client(&srv)
+        .args(["shell"])
+        .env_remove("MINIFTP_FINGERPRINT")
+        .env("MINIFTP_USER", "alice")
+        .env("MINIFTP_PASSWORD", PW)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    exit_is(&o, 0);
+}
