@@ -240,8 +240,12 @@ impl Server {
                             bytes: up.received,
                             started: up.started,
                         };
-                        let reply = upload::finish(up, &sha256, fsync);
-                        Outcome::Finished { reply, log }
+                        let (reply, leftover) = upload::finish(up, &sha256, fsync);
+                        Outcome::Finished {
+                            reply,
+                            log,
+                            leftover,
+                        }
                     };
                     self.submit(false, token, Box::new(job));
                 }
@@ -558,7 +562,19 @@ impl Server {
                         conn.state = State::Download(down);
                     }
                     Outcome::UploadBegun(Err(r)) | Outcome::DownloadBegun(Err(r)) => io.send(&r),
-                    Outcome::Finished { reply, log } => {
+                    Outcome::Finished {
+                        reply,
+                        log,
+                        leftover,
+                    } => {
+                        if let Some(old) = leftover {
+                            // Freed after the reply goes out.
+                            self.submit_orphan(move || old.remove());
+                        }
+                        let conn = &mut self.conns[token.0];
+                        let Some(io) = conn.io.as_mut() else {
+                            return;
+                        };
                         let result = if reply.is_success() {
                             "ok".to_string()
                         } else {

@@ -105,10 +105,12 @@ pub enum Outcome {
         status: PumpStatus,
         moved: u64,
     },
-    /// An upload's final reply (after the digest check).
+    /// An upload's final reply (after the digest check), and the version
+    /// it replaced when that is left to remove.
     Finished {
         reply: Reply,
         log: TransferLog,
+        leftover: Option<crate::storage::Leftover>,
     },
     /// Cleanup for a connection that is gone.
     Nothing,

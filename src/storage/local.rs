@@ -21,11 +21,17 @@ use cap_std::fs::{Dir, Metadata, MetadataExt as _, OpenOptions, OpenOptionsExt};
 use sha2::{Digest, Sha256};
 
 use super::path::{display_name, is_internal_name, partial_name, PARTIAL_MARK};
-use super::{Delta, FsError, FsResult, PartialInfo, ReadHandle, Storage, UploadHandle, VPath};
+use super::{
+    Committed, Delta, FsError, FsResult, Leftover, PartialInfo, ReadHandle, Storage, UploadHandle,
+    VPath,
+};
 use crate::limits::{MAX_DIR_ENTRIES, MAX_WALK_DEPTH};
 use crate::proto::{Entry, EntryKind};
 
 const DIGEST_XATTR: &str = "user.miniftp.sha256";
+
+/// Replaced files at least this big are freed after the commit's reply.
+const DEFER_FREE_MIN: u64 = 8 << 20;
 
 /// One user's home on local disk.
 pub struct LocalStorage {
@@ -625,9 +631,14 @@ impl Storage for LocalStorage {
         })
     }
 
-    fn commit_upload(&self, up: UploadHandle, sha256: &[u8; 32], fsync: bool) -> FsResult<u64> {
+    fn commit_upload(
+        &self,
+        up: UploadHandle,
+        sha256: &[u8; 32],
+        fsync: bool,
+    ) -> FsResult<Committed> {
         let path = up.vpath.clone();
-        let result = (|| -> FsResult<u64> {
+        let result = (|| -> FsResult<Committed> {
             if fsync {
                 up.file.sync_data().map_err(self.err(&path))?;
             }
@@ -642,6 +653,12 @@ impl Storage for LocalStorage {
                 Ok(md) if md.is_file() => md.len(),
                 _ => 0,
             };
+            // A large old version gets a second, hidden name first: the
+            // rename below then drops a link instead of freeing every page
+            // while the client waits. The rename stays atomic.
+            let leftover = (replaced >= DEFER_FREE_MIN)
+                .then(|| format!("{}.{}.old", partial_name(&up.target), random_suffix()))
+                .filter(|old| up.dir.hard_link(&up.target, &up.dir, old).is_ok());
             up.dir
                 .rename(&up.partial, &up.dir, &up.target)
                 .map_err(self.err(&path))?;
@@ -651,7 +668,14 @@ impl Storage for LocalStorage {
                     let _ = d.sync_all();
                 }
             }
-            Ok(replaced)
+            let leftover = match leftover {
+                Some(name) => Some(Leftover {
+                    dir: up.dir.try_clone().map_err(self.err(&path))?,
+                    name,
+                }),
+                None => None,
+            };
+            Ok(Committed { replaced, leftover })
         })();
         if result.is_err() {
             let _ = up.dir.remove_file(&up.partial);
@@ -798,7 +822,7 @@ mod tests {
         up.write_all(b"tent").unwrap();
         let d: [u8; 32] = h.finalize().into();
         assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"new tent")));
-        assert_eq!(s.commit_upload(up, &d, false).unwrap(), 3);
+        assert_eq!(s.commit_upload(up, &d, false).unwrap().replaced, 3);
         assert_eq!(s.usage().unwrap(), 8);
     }
 

@@ -152,6 +152,28 @@ impl UploadHandle {
     }
 }
 
+/// A committed upload: the bytes of the version it replaced, and that old
+/// version itself when freeing it was left for later.
+pub struct Committed {
+    pub replaced: u64,
+    pub leftover: Option<Leftover>,
+}
+
+/// A replaced file kept under a hidden name so the commit (and the client's
+/// reply) need not wait for the filesystem to free a large file; remove it
+/// off the critical path. If the server dies first, the partial-upload sweep
+/// removes it.
+pub struct Leftover {
+    pub(crate) dir: cap_std::fs::Dir,
+    pub(crate) name: String,
+}
+
+impl Leftover {
+    pub fn remove(self) {
+        let _ = self.dir.remove_file(&self.name);
+    }
+}
+
 /// Size and SHA-256 of a resumable partial upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartialInfo {
@@ -203,7 +225,12 @@ pub trait Storage: Send + Sync + 'static {
     ) -> FsResult<UploadHandle>;
     /// Makes a verified upload visible under its name; returns bytes freed
     /// by the version it replaced.
-    fn commit_upload(&self, upload: UploadHandle, sha256: &[u8; 32], fsync: bool) -> FsResult<u64>;
+    fn commit_upload(
+        &self,
+        upload: UploadHandle,
+        sha256: &[u8; 32],
+        fsync: bool,
+    ) -> FsResult<Committed>;
     /// Ends an upload that won't complete. With `keep` a resumable partial
     /// stays for a later resume; returns the bytes left on disk.
     fn abort_upload(&self, upload: UploadHandle, keep: bool) -> u64;

@@ -20,7 +20,7 @@ use crate::proto::{Reply, Status};
 use crate::server::io::Io;
 use crate::server::quota::{Account, Reservation};
 use crate::server::workers::with_scratch;
-use crate::storage::{FsError, UploadHandle, VPath};
+use crate::storage::{Committed, FsError, Leftover, UploadHandle, VPath};
 
 /// Where the body stream stands.
 pub enum Body {
@@ -226,6 +226,11 @@ impl Upload {
             let used = self.feed(&buffered, io);
             io.rbuf = buffered[used..].to_vec();
         }
+        if self.handle.is_some()
+            && matches!(self.body, Body::Sized { remaining } if remaining >= PARALLEL_MIN)
+        {
+            return self.pump_parallel(io);
+        }
         let mut moved = 0usize;
         with_scratch(|buf| loop {
             if self.body_done() {
@@ -249,11 +254,116 @@ impl Upload {
     }
 }
 
+impl Upload {
+    /// The pump for a large body: this worker receives and writes while a
+    /// helper thread hashes the previous buffer, so hashing (the costliest
+    /// step, ~0.6 s per GiB) overlaps the copy instead of adding to it.
+    fn pump_parallel(&mut self, io: &mut Io) -> PumpStatus {
+        let mut hasher = std::mem::take(&mut self.hasher);
+        let mut free = take_buffers();
+        let (status, hasher, free) = std::thread::scope(|s| {
+            let (full_tx, full_rx) = crossbeam_channel::bounded::<(Vec<u8>, usize)>(PIPE_BUFS);
+            let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+            let helper = s.spawn(move || {
+                for (buf, n) in full_rx {
+                    hasher.update(&buf[..n]);
+                    let _ = free_tx.send(buf);
+                }
+                hasher
+            });
+            let mut moved = 0usize;
+            let status = loop {
+                let Body::Sized { remaining } = self.body else {
+                    break PumpStatus::Done;
+                };
+                if self.handle.is_none() {
+                    // Failed mid-body: the rest is drained by the plain pump.
+                    break PumpStatus::Yield;
+                }
+                if moved >= PUMP_BUDGET {
+                    break PumpStatus::Yield;
+                }
+                let mut buf = match free.pop() {
+                    Some(b) => b,
+                    None => match free_rx.recv() {
+                        Ok(b) => b,
+                        Err(_) => break PumpStatus::Closed,
+                    },
+                };
+                let want = buf.len().min(remaining as usize);
+                match io.transport.read(&mut buf[..want]) {
+                    Ok(0) => break PumpStatus::Closed,
+                    Ok(n) => {
+                        moved += n;
+                        self.received += n as u64;
+                        self.body = if remaining == n as u64 {
+                            Body::Done
+                        } else {
+                            Body::Sized {
+                                remaining: remaining - n as u64,
+                            }
+                        };
+                        let handle = self.handle.as_mut().expect("checked above");
+                        if let Err(e) = handle.write_all(&buf[..n]) {
+                            let e = FsError::from_io(e, &self.path);
+                            self.fail(Reply::new(e.status(), e.to_string()), io);
+                            free.push(buf);
+                            continue;
+                        }
+                        if full_tx.send((buf, n)).is_err() {
+                            break PumpStatus::Closed;
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        free.push(buf);
+                        break PumpStatus::WouldBlock;
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => free.push(buf),
+                    Err(_) => break PumpStatus::Closed,
+                }
+            };
+            drop(full_tx);
+            let hasher = helper.join().unwrap_or_default();
+            free.extend(free_rx.try_iter());
+            (status, hasher, free)
+        });
+        self.hasher = hasher;
+        give_back_buffers(free);
+        status
+    }
+}
+
+/// Bodies at least this big are hashed on a helper thread.
+const PARALLEL_MIN: u64 = 2 << 20;
+/// Buffers in flight between the receiving and the hashing thread.
+const PIPE_BUFS: usize = 3;
+
+thread_local! {
+    /// Each worker's buffers for parallel pumps, kept between jobs.
+    static PIPE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_buffers() -> Vec<Vec<u8>> {
+    let mut bufs = PIPE.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    while bufs.len() < PIPE_BUFS + 1 {
+        bufs.push(vec![0u8; crate::limits::PUMP_BUF]);
+    }
+    bufs
+}
+
+fn give_back_buffers(bufs: Vec<Vec<u8>>) {
+    PIPE.with(|p| *p.borrow_mut() = bufs);
+}
+
 /// Checks the client's digest and makes the upload visible. Runs on a
-/// worker (fsync and rename may take milliseconds).
-pub fn finish(mut up: Box<Upload>, client_sha256: &str, fsync: bool) -> Reply {
+/// worker (fsync and rename may take milliseconds). Also returns a replaced
+/// old version whose removal the caller does after replying.
+pub fn finish(mut up: Box<Upload>, client_sha256: &str, fsync: bool) -> (Reply, Option<Leftover>) {
     let Some(handle) = up.handle.take() else {
-        return Reply::new(Status::BadSequence, "upload already failed");
+        return (
+            Reply::new(Status::BadSequence, "upload already failed"),
+            None,
+        );
     };
     let digest: [u8; 32] = up.hasher.clone().finalize().into();
     let hex_digest = hex::encode(digest);
@@ -270,11 +380,11 @@ pub fn finish(mut up: Box<Upload>, client_sha256: &str, fsync: bool) -> Reply {
             ),
         );
         r.sha256 = Some(hex_digest);
-        return r;
+        return (r, None);
     }
     let account = Arc::clone(&up.account);
     match account.storage.commit_upload(handle, &digest, fsync) {
-        Ok(replaced) => {
+        Ok(Committed { replaced, leftover }) => {
             if let Some(r) = up.reservation.take() {
                 r.commit(up.received);
             } else {
@@ -288,14 +398,14 @@ pub fn finish(mut up: Box<Upload>, client_sha256: &str, fsync: bool) -> Reply {
             );
             r.size = Some(size);
             r.sha256 = Some(hex_digest);
-            r
+            (r, leftover)
         }
         Err(e) => {
             // commit_upload removed the partial.
             account.sub_used(up.offset);
             up.reservation = None;
             up.release_claim();
-            Reply::new(e.status(), e.to_string())
+            (Reply::new(e.status(), e.to_string()), None)
         }
     }
 }
