@@ -2,8 +2,8 @@
 //! EXIT STATUS, src/error.rs `Exit`), provoked through the real client.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::TcpListener;
+use std::process::Stdio;
 
 use serde_json::json;
 
@@ -14,35 +14,6 @@ use crate::util::*;
 fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
-}
-
-/// A fake server on a free port: `serve` gets each of `n` connections.
-fn fake_server(n: usize, serve: fn(TcpStream)) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for _ in 0..n {
-            if let Ok((c, _)) = l.accept() {
-                serve(c);
-            }
-        }
-    });
-    addr
-}
-
-fn frame(c: &mut TcpStream, v: serde_json::Value) {
-    let payload = v.to_string();
-    let mut buf = (payload.len() as u64).to_be_bytes().to_vec();
-    buf.extend_from_slice(payload.as_bytes());
-    let _ = c.write_all(&buf);
-}
-
-fn read_frame(c: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 8];
-    c.read_exact(&mut len).ok()?;
-    let mut buf = vec![0u8; u64::from_be_bytes(len) as usize];
-    c.read_exact(&mut buf).ok()?;
-    Some(buf)
 }
 
 const NET: [&str; 4] = ["--retries", "0", "--connect-timeout", "2"];
@@ -164,6 +135,39 @@ fn exit_3_connection() {
     );
     exit_is(&o, 3);
     assert_eq!(o.stdout, b"");
+
+    // A server that stops answering: --timeout gives up (a connection
+    // error too).
+    let addr = fake_server(1, |mut c| {
+        frame(
+            &mut c,
+            json!({"code": 220, "msg": "ready", "protocol": 1, "server": "miniftp/0.1.0"}),
+        );
+        let _ = read_frame(&mut c);
+        frame(
+            &mut c,
+            json!({"code": 230, "msg": "welcome", "user": "alice", "cwd": "/"}),
+        );
+        // Reads the next request and never answers it.
+        let _ = read_frame(&mut c);
+        let _ = read_frame(&mut c);
+    });
+    let started = std::time::Instant::now();
+    let o = run(
+        &srv,
+        &[
+            &["get", "--server", &addr, "--timeout", "1"][..],
+            &NET,
+            &["f", "-"],
+        ]
+        .concat(),
+    );
+    exit_is(&o, 3);
+    assert!(
+        started.elapsed().as_secs_f64() < 8.0,
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -219,4 +221,33 @@ pub fn client(srv: &TestServer) -> std::process::Command {
         None => cmd.env("MINIFTP_PLAINTEXT", "1"),
     };
     cmd
+}
+
+/// A fake server on a free port: `serve` gets each of `n` connections.
+pub fn fake_server(n: usize, serve: fn(TcpStream)) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for _ in 0..n {
+            if let Ok((c, _)) = l.accept() {
+                serve(c);
+            }
+        }
+    });
+    addr
+}
+
+pub fn frame(c: &mut TcpStream, v: serde_json::Value) {
+    let payload = v.to_string();
+    let mut buf = (payload.len() as u64).to_be_bytes().to_vec();
+    buf.extend_from_slice(payload.as_bytes());
+    let _ = c.write_all(&buf);
+}
+
+pub fn read_frame(c: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 8];
+    c.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; u64::from_be_bytes(len) as usize];
+    c.read_exact(&mut buf).ok()?;
+    Some(buf)
 }

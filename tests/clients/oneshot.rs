@@ -528,3 +528,71 @@ fn retries_a_full_server() {
     exit_is(&o, 0);
     assert_eq!(read(&srv.home("alice").join("f")), b"retried");
 }
+
+/// The file the fake server below serves half of before it drops.
+fn lost_body() -> Vec<u8> {
+    data(1_000_000, 95)
+}
+
+#[test]
+fn a_download_cut_off_is_kept_and_resumed_with_continue() {
+    // A server that sends half of the file and then drops the connection.
+    let addr = fake_server(1, |mut c| {
+        let body = lost_body();
+        frame(
+            &mut c,
+            json!({"code": 220, "msg": "ready", "protocol": 1, "server": "miniftp/0.1.0"}),
+        );
+        while let Some(req) = read_frame(&mut c) {
+            let req: serde_json::Value = serde_json::from_slice(&req).unwrap();
+            let entry = json!({"name": "f.bin", "type": "file", "size": body.len(), "mtime": 0});
+            match req["op"].as_str().unwrap() {
+                "login" => frame(&mut c, json!({"code": 230, "msg": "welcome", "cwd": "/"})),
+                "stat" => frame(
+                    &mut c,
+                    json!({"code": 200, "msg": "/f.bin", "entry": entry}),
+                ),
+                "get" => {
+                    frame(
+                        &mut c,
+                        json!({"code": 150, "msg": "go", "size": body.len(), "offset": 0}),
+                    );
+                    use std::io::Write;
+                    let _ = c.write_all(&body[..400_000]);
+                    return;
+                }
+                _ => frame(&mut c, json!({"code": 502, "msg": "no"})),
+            }
+        }
+    });
+    let srv = TestServer::start();
+    let body = lost_body();
+    seed(&srv, &[("f.bin", &body)]);
+    let out = local(&srv, "dl");
+    let target = out.join("f.bin");
+    let o = run(
+        &srv,
+        &[
+            "get",
+            "--server",
+            &addr,
+            "--retries",
+            "0",
+            "f.bin",
+            s(&target),
+        ],
+    );
+    exit_is(&o, 3);
+    // Nothing under the real name; what arrived is kept for -c.
+    assert_eq!(names(&out), [".f.bin.miniftp-part"]);
+    same(&out.join(".f.bin.miniftp-part"), &body[..400_000]);
+    let o = run(&srv, &["get", "-c", "-v", "f.bin", s(&target)]);
+    exit_is(&o, 0);
+    assert!(
+        stderr(&o).contains("(resumed at 390.62 KiB)"),
+        "{}",
+        stderr(&o)
+    );
+    same(&target, &body);
+    assert_eq!(names(&out), ["f.bin"]);
+}

@@ -3,8 +3,6 @@
 //! history (Up arrow, ~/.miniftp_history), tab completion of commands and
 //! remote names, registration, and leaving with quit, Ctrl-D or Ctrl-C.
 
-use std::process::Command;
-
 use crate::fx::*;
 use crate::pty::Pty;
 use crate::util::*;
