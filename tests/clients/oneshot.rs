@@ -596,3 +596,18 @@ fn a_download_cut_off_is_kept_and_resumed_with_continue() {
     same(&target, &body);
     assert_eq!(names(&out), ["f.bin"]);
 }
+
+#[test]
+fn get_continue_with_a_partial_longer_than_the_file_starts_over() {
+    // The file was replaced by a shorter one since the download broke off
+    // (PROTOCOL.md 8.7: the client starts over from 0).
+    let srv = TestServer::start();
+    let body = data(100_000, 96);
+    seed(&srv, &[("f.bin", &body)]);
+    let out = local(&srv, "dl");
+    write(&out.join(".f.bin.miniftp-part"), &data(300_000, 97));
+    let o = run(&srv, &["get", "-c", "f.bin", s(&out.join("f.bin"))]);
+    exit_is(&o, 0);
+    same(&out.join("f.bin"), &body);
+    assert_eq!(names(&out), ["f.bin"]);
+}

@@ -364,3 +364,54 @@ fn keep_going_reconnects_after_a_lost_connection() {
     );
     assert!(!srv.home("alice").join("b").exists());
 }
+
+#[test]
+fn listings_follow_pages_and_show_every_type() {
+    let srv = TestServer::start();
+    seed(&srv, &[("big/placeholder", b"")]);
+    let dir = srv.home("alice").join("big");
+    std::fs::remove_file(dir.join("placeholder")).unwrap();
+    // More entries than one `ls` reply holds (1000).
+    let mut want: Vec<String> = (0..2345).map(|i| format!("f{i:05}")).collect();
+    for n in &want {
+        std::fs::write(dir.join(n), b"").unwrap();
+    }
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    std::os::unix::fs::symlink("f00000", dir.join("link")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.join("pipe"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let o = script(&srv, &[], "ls big\nls -l big\n");
+    exit_is(&o, 0);
+    let out = stdout(&o);
+    let all: Vec<&str> = out.lines().collect();
+    want.extend(["link".into(), "pipe".into(), "sub/".into()]);
+    want.sort();
+    assert_eq!(all.len(), 2 * want.len(), "{} lines", all.len());
+    assert_eq!(&all[..want.len()], &want[..]);
+    let long = &all[want.len()..];
+    let line = |name: &str| {
+        *long
+            .iter()
+            .find(|l| l.ends_with(&format!("  {name}")))
+            .unwrap_or_else(|| panic!("no {name} in ls -l"))
+    };
+    assert!(line("f00000").starts_with("-        0 B  "));
+    assert!(line("sub/").starts_with("d          -  "));
+    assert!(line("link").starts_with("l "));
+    assert!(line("pipe").starts_with("? "));
+
+    // get with a glob matching only on the third page of the listing.
+    let l = local(&srv, "l");
+    let o = run(&srv, &["get", "big/f0234*", s(&l)]);
+    exit_is(&o, 0);
+    assert_eq!(
+        names(&l),
+        ["f02340", "f02341", "f02342", "f02343", "f02344"]
+    );
+}
