@@ -515,39 +515,71 @@ pub fn get_file(
     resume: bool,
     progress: &Progress,
 ) -> Result<Done> {
+    // A device or FIFO (say /dev/null) is written in place: renaming a file
+    // over it would replace the device itself.
+    if let Ok(md) = std::fs::metadata(local) {
+        if !md.is_file() && !md.is_dir() {
+            let mut out = OpenOptions::new()
+                .write(true)
+                .open(local)
+                .map_err(|e| Error::local(local, e))?;
+            return get_stream(client, remote, &mut out, progress);
+        }
+    }
     let part = local_partial(local);
+    if resume && part.exists() {
+        match fetch_into(client, remote, local, &part, true, progress) {
+            // The partial is not the start of the remote file (it changed,
+            // or the partial is longer): start over, once.
+            Err(Error::Integrity(_)) => {}
+            Err(Error::Remote { code, .. }) if code == Status::BadArguments.code() => {}
+            other => return other,
+        }
+        log::warn!("{}: the partial download doesn't match {remote}; starting over", part.display());
+    }
+    fetch_into(client, remote, local, &part, false, progress)
+}
+
+/// One download attempt into `part`, renamed to `local` once verified.
+fn fetch_into(
+    client: &mut Client,
+    remote: &str,
+    local: &Path,
+    part: &Path,
+    resume: bool,
+    progress: &Progress,
+) -> Result<Done> {
     let mut offset = 0;
     let mut prefix = Sha256::new();
-    let mut file = if resume && part.exists() {
+    let mut file = if resume {
         let mut f = OpenOptions::new()
             .read(true)
             .write(true)
-            .open(&part)
-            .map_err(|e| Error::local(&part, e))?;
-        offset = f.metadata().map_err(|e| Error::local(&part, e))?.len();
-        prefix = hash_prefix(&mut f, offset, &part)?;
+            .open(part)
+            .map_err(|e| Error::local(part, e))?;
+        offset = f.metadata().map_err(|e| Error::local(part, e))?.len();
+        prefix = hash_prefix(&mut f, offset, part)?;
         f.seek(SeekFrom::Start(offset))
-            .map_err(|e| Error::local(&part, e))?;
+            .map_err(|e| Error::local(part, e))?;
         f
     } else {
-        File::create(&part).map_err(|e| Error::local(&part, e))?
+        File::create(part).map_err(|e| Error::local(part, e))?
     };
     let result = {
-        let mut sink = |chunk: &[u8]| file.write_all(chunk).map_err(|e| Error::local(&part, e));
+        let mut sink = |chunk: &[u8]| file.write_all(chunk).map_err(|e| Error::local(part, e));
         receive(client, remote, offset, prefix, &mut sink, progress)
     };
-    match result {
-        Ok(done) => {
-            drop(file);
-            std::fs::rename(&part, local).map_err(|e| Error::local(local, e))?;
-            Ok(done)
-        }
-        Err(e) => {
-            // Keep what arrived for `-c`, unless it is known to be wrong.
-            if !matches!(e, Error::ConnectionLost(_)) {
-                let _ = std::fs::remove_file(&part);
-            }
-            Err(e)
+    drop(file);
+    let result = result.and_then(|done| {
+        std::fs::rename(part, local).map_err(|e| Error::local(local, e))?;
+        Ok(done)
+    });
+    if let Err(e) = &result {
+        // Keep what arrived for `-c` when the connection broke; anything
+        // else means these bytes are of no use.
+        if !matches!(e, Error::ConnectionLost(_)) {
+            let _ = std::fs::remove_file(part);
         }
     }
+    result
 }
