@@ -231,13 +231,14 @@ impl Server {
                                 event.is_readable() || event.is_read_closed() || event.is_error();
                             conn.writable |=
                                 event.is_writable() || event.is_write_closed() || event.is_error();
-                            self.drive(token);
+                            self.guarded(token, |s| s.drive(token));
                         }
                     }
                 }
             }
             while let Ok(c) = self.done.try_recv() {
-                self.on_completion(c);
+                let token = c.token;
+                self.guarded(token, |s| s.on_completion(c));
             }
             self.fire_timers();
             let now = Instant::now();
@@ -259,6 +260,21 @@ impl Server {
                 if now >= deadline + CLEANUP_GRACE {
                     log::warn!("exiting with {} cleanup jobs unfinished", self.orphans);
                     return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Runs one connection's handling; a panic in it (a bug, never input
+    /// we expect) ends that connection only, not the server.
+    fn guarded(&mut self, token: Token, f: impl FnOnce(&mut Self)) {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        if result.is_err() {
+            log::error!("internal error while handling a connection; closing it");
+            if let Some(mut conn) = self.conns.try_remove(token.0) {
+                self.limiter.release(conn.peer.ip());
+                if let Some(io) = conn.io.as_mut() {
+                    let _ = self.poll.registry().deregister(io.transport.stream_mut());
                 }
             }
         }
