@@ -35,6 +35,11 @@ bench-peers: ## install vsftpd, curl, lftp (and the other peers) for make bench
 	id benchuser >/dev/null 2>&1 || { useradd -m -d /dev/shm/ftpbench/home -s /bin/bash benchuser && echo benchuser:benchpw | chpasswd; }
 	grep -qx /bin/bash /etc/shells || echo /bin/bash >> /etc/shells
 
+fuzz: ## run the three cargo-fuzz targets (docs/FUZZING.md); needs cargo-fuzz
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O frame -- -runs=10000000 -max_len=200000
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O message -- -runs=10000000 -max_len=4096
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O connection -- -max_total_time=1800 -max_len=70000
+
 install: build completions ## install binary, man page, help text, sample config, completions
 	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/miniftp
 	install -Dm644 man/miniftp.1 $(DESTDIR)$(PREFIX)/share/man/man1/miniftp.1
