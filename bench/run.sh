@@ -41,7 +41,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if ((SMOKE)); then rm -rf "$DIR" "$DISK_DIR"; else rm -rf "$DIR/data" "$DIR"/*.bin "$DIR/got" "$DISK_DIR"; fi
+  if ((SMOKE)); then rm -rf "$DIR" "$DISK_DIR"; else rm -rf "$DIR/data" "$DIR/tls-data" "$DIR/got" "$DISK_DIR"; fi
 }
 trap cleanup EXIT
 
@@ -78,9 +78,11 @@ for ((i = 0; i < SMALL_N; i++)); do head -c "$SMALL_BYTES" /dev/urandom >"$DIR/s
 BIG_SHA=$(sha "$BIG")
 
 # ----------------------------------------------------------------- servers
-# start_server NAME DATA_ROOT : sets PORT_<NAME> and PID_<NAME>
+# start_server NAME DATA_ROOT [tls] : sets PORT_<NAME>, PID_<NAME> and, with
+# tls, FP_<NAME> (the fingerprint the server prints)
 start_server() {
-  local name=$1 data=$2
+  local name=$1 data=$2 tls=false
+  [[ ${3:-} == tls ]] && tls=true
   rm -rf "$data" && mkdir -p "$data"
   cat >"$DIR/$name.toml" <<EOF
 listen = "127.0.0.1:0"
@@ -91,6 +93,8 @@ max_connections_per_ip = $((MANY_IDLE + CLIENTS + 100))
 idle_timeout_secs = 3600
 login_timeout_secs = 3600
 max_failed_logins = 1000
+[tls]
+enabled = $tls
 EOF
   echo "$PASSWORD" | "$BIN" useradd bench --quota 1T --password-stdin --config "$DIR/$name.toml" >/dev/null
   "$BIN" serve --config "$DIR/$name.toml" >"$DIR/$name.out" 2>"$DIR/$name.log" &
@@ -105,8 +109,12 @@ EOF
   [[ -n $port ]] || die "server $name did not start: $(cat "$DIR/$name.log")"
   printf -v "PORT_$name" %s "$port"
   printf -v "PID_$name" %s "$pid"
+  printf -v "FP_$name" %s "$(sed -n 's/^fingerprint //p' "$DIR/$name.out")"
 }
 
+# The main rows run in plaintext, like the FTP peers; the TLS rows below
+# repeat the big transfers over TLS.
+export MINIFTP_PLAINTEXT=1
 start_server mem "$DIR/data"
 export MINIFTP_SERVER=127.0.0.1:$PORT_mem
 sleep 0.2
@@ -208,6 +216,17 @@ for ((r = 0; r < GRP_RUNS; r++)); do DISK_T+=("$(secs "$BIN" put -q -s "127.0.0.
 [[ $(sha "$DISK_DIR/data/home/bench/up.bin") == "$BIG_SHA" ]] || die "disk upload differs"
 log "disk row: put $(stats "${DISK_T[@]}") s"
 
+# ------------------------------------------------------------- TLS rows
+start_server tls "$DIR/tls-data" tls
+TLS_PUT=() TLS_GET=()
+tls_cli() { MINIFTP_PLAINTEXT=0 MINIFTP_FINGERPRINT=$FP_tls "$BIN" "$@" -s "127.0.0.1:$PORT_tls"; }
+tls_cli put -q "$BIG" /up.bin && tls_cli get -q /up.bin "$DIR/got"
+for ((r = 0; r < GRP_RUNS; r++)); do TLS_PUT+=("$(secs tls_cli put -q "$BIG" /up.bin)"); done
+for ((r = 0; r < GRP_RUNS; r++)); do TLS_GET+=("$(secs tls_cli get -q /up.bin "$DIR/got")"); done
+[[ $(sha "$DIR/tls-data/home/bench/up.bin") == "$BIG_SHA" && $(sha "$DIR/got") == "$BIG_SHA" ]] || die "TLS copies differ"
+kill "$PID_tls" 2>/dev/null || true
+log "TLS: put $(stats "${TLS_PUT[@]}") s, get $(stats "${TLS_GET[@]}") s"
+
 # ---------------------------------------------------------------- peers
 PEER=none
 PEER_PUT=() PEER_GET=() PEER_MPUT=()
@@ -272,6 +291,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo "| 7 | \`miniftp put\` $SMALL_N files of $SMALL_BYTES B, one process | $(pm "${ROW7[@]}") | $(pm "${PEER_MPUT[@]}") | $(ratio "$(m "${ROW7[@]}")" "$(pmed "${PEER_MPUT[@]}")") | ≤ 0.25 s |"
   echo "| 8 | server PSS (MiB): idle / $CLIENTS logged in / $MANY_IDLE idle connections | $(mib "$IDLE_PSS") / $(mib "$LOGGED_PSS") / $(mib "$MANY_PSS") | - | - | ≤ 4 / 8 / 64 |"
   echo "| 9 | \`pwd\` p50 / p99 (ms) during rows 4 and 5 | ${P4_50:-0} / $(m "${P4[@]}") and ${P5_50:-0} / $(m "${P5[@]}") | - | - | p99 ≤ 10 ms |"
+  echo "| tls | \`miniftp put\` / \`get\` ${BIG_MB} MiB over TLS 1.3 (AES-GCM) | $(pm "${TLS_PUT[@]}") / $(pm "${TLS_GET[@]}") | - | $(ratio "$(m "${ROW1[@]}")" "$(m "${TLS_PUT[@]}")") / $(ratio "$(m "${ROW2[@]}")" "$(m "${TLS_GET[@]}")") of plaintext speed | ≥ 0.7 |"
   echo "| disk | \`miniftp put\` ${BIG_MB} MiB to a real disk ($(df --output=fstype "$DISK_DIR" | tail -1)) | $(pm "${DISK_T[@]}") | - | - | - |"
   if [[ -f $ROOT/docs/BENCHMARKS.notes.md ]] && ((!SMOKE)); then echo; cat "$ROOT/docs/BENCHMARKS.notes.md"; fi
 } >"$OUT"
