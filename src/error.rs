@@ -180,6 +180,12 @@ impl Error {
         }
     }
 
+    /// Whether the connection is no longer usable after this error (later
+    /// transfers on it can't go on).
+    pub fn ends_connection(&self) -> bool {
+        matches!(self, Error::ConnectionLost(_) | Error::Protocol(_))
+    }
+
     /// Whether trying again (new connection) may help.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::cli::GetArgs;
 use crate::client::progress::Progress;
 use crate::client::transfer::{get_file, get_stream};
-use crate::client::{open, Client, Login};
+use crate::client::{open, with_retries, Client, Login};
 use crate::error::{Error, Result};
 use crate::proto::EntryKind;
 use crate::put::{describe, join_remote};
@@ -104,36 +104,27 @@ fn download_with_retry(
     remote: &str,
     local: &Path,
 ) -> Result<()> {
-    let mut attempt = 0;
-    let mut resume = args.opts.resume;
-    loop {
-        let started = Instant::now();
-        let size = client.stat(remote)?.map(|e| e.size);
-        let progress = Progress::new(!args.opts.quiet, size, remote);
-        let result = get_file(client, remote, local, resume, &progress);
-        progress.finish();
-        match result {
-            Ok(done) => {
-                if args.opts.verbose {
-                    eprintln!(
-                        "{}",
-                        describe("get", remote, &local.display().to_string(), &done, started)
-                    );
-                }
-                return Ok(());
-            }
-            Err(e) if e.is_transient() && attempt < args.connect.retries => {
-                attempt += 1;
+    with_retries(
+        &args.connect,
+        login,
+        client,
+        args.opts.resume,
+        |client, resume| {
+            let started = Instant::now();
+            let size = client.stat(remote)?.map(|e| e.size);
+            let progress = Progress::new(!args.opts.quiet, size, remote);
+            let result = get_file(client, remote, local, resume, &progress);
+            progress.finish();
+            let done = result?;
+            if args.opts.verbose {
                 eprintln!(
-                    "miniftp: {e}; reconnecting to resume ({attempt}/{})",
-                    args.connect.retries
+                    "{}",
+                    describe("get", remote, &local.display().to_string(), &done, started)
                 );
-                *client = open(&args.connect, login)?;
-                resume = true;
             }
-            Err(e) => return Err(e),
-        }
-    }
+            Ok(())
+        },
+    )
 }
 
 /// A remote argument as (path, type) pairs: a glob is matched against its

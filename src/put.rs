@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::cli::PutArgs;
 use crate::client::progress::Progress;
 use crate::client::transfer::{put_file, put_files, put_stream, Done};
-use crate::client::{open, Client, Login};
+use crate::client::{open, with_retries, Client, Login};
 use crate::error::{Error, Result};
 use crate::proto::{EntryKind, Request};
 
@@ -160,31 +160,16 @@ fn upload_with_retry(
     target: &str,
     resume: bool,
 ) -> Result<()> {
-    let mut attempt = 0;
-    let mut resume = resume;
-    loop {
+    with_retries(&args.connect, login, client, resume, |client, resume| {
         let started = Instant::now();
         let size = std::fs::metadata(local).map(|m| m.len()).ok();
         let progress = Progress::new(!args.opts.quiet, size, target);
         let result = put_file(client, local, target, args.parents, resume, &progress);
         progress.finish();
-        match result {
-            Ok(done) => {
-                report(args, &local.display().to_string(), target, &done, started);
-                return Ok(());
-            }
-            Err(e) if e.is_transient() && attempt < args.connect.retries => {
-                attempt += 1;
-                eprintln!(
-                    "miniftp: {e}; reconnecting to resume ({attempt}/{})",
-                    args.connect.retries
-                );
-                *client = open(&args.connect, login)?;
-                resume = true;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+        let done = result?;
+        report(args, &local.display().to_string(), target, &done, started);
+        Ok(())
+    })
 }
 
 fn report(args: &PutArgs, from: &str, to: &str, done: &Done, started: Instant) {

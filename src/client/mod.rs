@@ -409,3 +409,30 @@ pub fn open(args: &crate::cli::ConnectArgs, login: &Login) -> Result<Client> {
         }
     }
 }
+
+/// Runs one file transfer, and after a transient network error reconnects
+/// and runs it again with `resume` set, up to `--retries` times.
+pub fn with_retries<T>(
+    args: &crate::cli::ConnectArgs,
+    login: &Login,
+    client: &mut Client,
+    resume: bool,
+    mut transfer: impl FnMut(&mut Client, bool) -> Result<T>,
+) -> Result<T> {
+    let mut attempt = 0;
+    let mut resume = resume;
+    loop {
+        match transfer(client, resume) {
+            Err(e) if e.is_transient() && attempt < args.retries => {
+                attempt += 1;
+                eprintln!(
+                    "miniftp: {e}; reconnecting to resume ({attempt}/{})",
+                    args.retries
+                );
+                *client = open(args, login)?;
+                resume = true;
+            }
+            other => return other,
+        }
+    }
+}

@@ -289,7 +289,7 @@ pub fn put_files(
             let reply = client.recv()?;
             let result = if reply.status() == Some(Status::Ready) {
                 match finish(client, &f.sha256, &items[f.index].1) {
-                    Err(e @ (Error::ConnectionLost(_) | Error::Protocol(_))) => return Err(e),
+                    Err(e) if e.ends_connection() => return Err(e),
                     r => r.map(|sha256| Done {
                         bytes: f.size,
                         size: f.size,
@@ -326,7 +326,7 @@ pub fn put_files(
         let Some(body) = body else {
             confirm(client, &mut inflight, 0, report)?;
             match put_file(client, local, remote, mkdirs, false, &Progress::hidden()) {
-                Err(e @ (Error::ConnectionLost(_) | Error::Protocol(_))) => return Err(e),
+                Err(e) if e.ends_connection() => return Err(e),
                 r => report(i, r),
             }
             continue;
@@ -535,7 +535,10 @@ pub fn get_file(
             Err(Error::Remote { code, .. }) if code == Status::BadArguments.code() => {}
             other => return other,
         }
-        log::warn!("{}: the partial download doesn't match {remote}; starting over", part.display());
+        log::warn!(
+            "{}: the partial download doesn't match {remote}; starting over",
+            part.display()
+        );
     }
     fetch_into(client, remote, local, &part, false, progress)
 }

@@ -9,12 +9,7 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
     let to = try_reply!(ctx.resolve(to));
     let storage = &ctx.account.storage;
     let target = try_reply!(storage.target_of(&from, &to).map_err(fs_reply));
-    if ctx.account.upload_in_progress(&target) {
-        return Reply::new(
-            Status::Busy,
-            format!("{target}: an upload to this name is in progress"),
-        );
-    }
+    try_reply!(ctx.not_uploading(&target));
     let src = try_reply!(storage.stat(&from).map_err(fs_reply));
     if src.kind == EntryKind::Dir {
         return Reply::new(

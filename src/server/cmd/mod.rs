@@ -42,6 +42,20 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Refuses (450) a write to `target` while an upload to it runs: the
+    /// upload's rename would silently undo it.
+    pub fn not_uploading(&self, target: &VPath) -> Result<(), Reply> {
+        if self.account.upload_in_progress(target) {
+            return Err(Reply::new(
+                Status::Busy,
+                format!("{target}: an upload to this name is in progress"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub fn path_reply(e: PathError) -> Reply {
     let status = match e {
         PathError::Empty => Status::BadArguments,

@@ -12,12 +12,7 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
     }
     let storage = &ctx.account.storage;
     let target = try_reply!(storage.target_of(&from, &to).map_err(fs_reply));
-    if ctx.account.upload_in_progress(&target) {
-        return Reply::new(
-            Status::Busy,
-            format!("{target}: an upload to this name is in progress"),
-        );
-    }
+    try_reply!(ctx.not_uploading(&target));
     let freed = try_reply!(storage.rename(&from, &to).map_err(fs_reply));
     ctx.account.sub_used(freed);
     Reply::new(Status::Ok, format!("{from} -> {target}"))
