@@ -521,6 +521,10 @@ impl Bystander {
     /// Stops it; asserts it never failed and made at least one round trip.
     #[track_caller]
     pub fn finish(mut self) -> u64 {
+        // A quick test may end before the first round did.
+        eventually(Duration::from_secs(20), || {
+            self.rounds() > 0 || self.failure.lock().unwrap().is_some()
+        });
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             h.join().expect("bystander thread");
