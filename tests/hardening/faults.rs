@@ -27,7 +27,13 @@ impl Tmpfs {
     fn mount(size: &str) -> Result<Tmpfs, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .stdin(Stdio::null())
             .output()
@@ -67,7 +73,14 @@ impl Drop for Tmpfs {
 /// `miniftp useradd NAME --home HOME --quota QUOTA` on the server's config.
 fn useradd_with_home(s: &TestServer, name: &str, pw: &str, quota: &str, home: &Path) {
     let mut child = Command::new(BIN)
-        .args(["useradd", name, "--quota", quota, "--password-stdin", "--home"])
+        .args([
+            "useradd",
+            name,
+            "--quota",
+            quota,
+            "--password-stdin",
+            "--home",
+        ])
         .arg(home)
         .arg("--config")
         .arg(&s.config)
@@ -101,14 +114,24 @@ fn root_names(w: &mut crate::util::Wire) -> Vec<String> {
 /// Checks a disk-full failure: 452 saying so, nothing of `path` left (no
 /// file, no partial), the books exact and `used` as before.
 #[track_caller]
-fn assert_disk_full(r: &serde_json::Value, w: &mut crate::util::Wire, home: &Path, path: &str, used: u64) {
+fn assert_disk_full(
+    r: &serde_json::Value,
+    w: &mut crate::util::Wire,
+    home: &Path,
+    path: &str,
+    used: u64,
+) {
     want(r, 452);
     let msg = r["msg"].as_str().unwrap_or_default();
     assert!(msg.contains("disk is full"), "unclear message: {r}");
     assert!(!home.join(path).exists(), "{path} exists after a 452");
     // The reply goes out first, then the partial is deleted (8.8).
     let gone = eventually(Duration::from_secs(5), || partials_on_disk(home).is_empty());
-    assert!(gone, "partial left after a 452: {:?}", partials_on_disk(home));
+    assert!(
+        gone,
+        "partial left after a 452: {:?}",
+        partials_on_disk(home)
+    );
     want(&w.call(json!({"op": "stat", "path": path})), 550);
     want(&partial_settled(w, path), 550);
     assert_books_balance(w, home);
@@ -183,7 +206,10 @@ fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
     assert_eq!(quota(&mut w).0, big.len() as u64);
     let mut names = root_names(&mut w);
     names.sort();
-    assert!(names == ["big.bin"] || names == ["big.bin", "sub"], "{names:?}");
+    assert!(
+        names == ["big.bin"] || names == ["big.bin", "sub"],
+        "{names:?}"
+    );
     drop(w);
     by.finish();
     drop(s);
@@ -216,7 +242,10 @@ fn home_removed_under_a_live_session_gives_clear_errors() {
         assert_eq!(code(&r), c, "{req}: {r}");
     }
     let r = w.call(json!({"op": "ls", "path": "/"}));
-    assert!(r["code"] == 451 || (r["code"] == 200 && names(&r).is_empty()), "{r}");
+    assert!(
+        r["code"] == 451 || (r["code"] == 200 && names(&r).is_empty()),
+        "{r}"
+    );
     by.progress(2, Duration::from_secs(10), "after alice's home vanished");
     let mut writes = Vec::new();
     for req in [
@@ -265,7 +294,9 @@ fn login_into_a_vanished_home_is_refused_even_while_another_session_lives() {
         }
         let mut w = s.connect();
         let r = w.call(login_req("alice", "alice-pw"));
-        outcomes.push(format!("file: {replace_with_file}, session live: login -> {r}"));
+        outcomes.push(format!(
+            "file: {replace_with_file}, session live: login -> {r}"
+        ));
         if replace_with_file {
             std::fs::remove_file(&home).unwrap();
         }
@@ -285,7 +316,10 @@ fn login_into_a_vanished_home_is_refused_even_while_another_session_lives() {
         // The old session may still be closing.
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(refused, "a login into a home that is a file was never refused");
+    assert!(
+        refused,
+        "a login into a home that is a file was never refused"
+    );
     std::fs::remove_file(&home).unwrap();
     let mut w = s.login("alice", "alice-pw");
     want(&w.put("again.txt", b"again"), 226);
@@ -297,6 +331,9 @@ fn login_into_a_vanished_home_is_refused_even_while_another_session_lives() {
         eprintln!("{o}");
     }
     for o in &outcomes {
-        assert!(o.contains("\"code\":451"), "login into a vanished home: {o}");
+        assert!(
+            o.contains("\"code\":451"),
+            "login into a vanished home: {o}"
+        );
     }
 }

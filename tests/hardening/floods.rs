@@ -54,7 +54,11 @@ fn flood(
                     let stream = match tcp_from(src(k), &addr) {
                         Ok(s) => s,
                         Err(e) => {
-                            result.lock().unwrap().failures.push(format!("attempt {k}: connect: {e}"));
+                            result
+                                .lock()
+                                .unwrap()
+                                .failures
+                                .push(format!("attempt {k}: connect: {e}"));
                             continue;
                         }
                     };
@@ -81,7 +85,8 @@ fn flood(
                                 && r["msg"].as_str().is_some_and(|m| m.contains(why)) =>
                         {
                             if !w.closed() {
-                                res.failures.push(format!("attempt {k}: open after the 421"));
+                                res.failures
+                                    .push(format!("attempt {k}: open after the 421"));
                             }
                             res.refused += 1;
                             res.slowest = res.slowest.max(took);
@@ -143,9 +148,17 @@ fn flood_from_one_address_is_refused_while_another_address_gets_in() {
         t.elapsed(),
         res.slowest
     );
-    assert!(res.failures.is_empty(), "{:#?}", &res.failures[..res.failures.len().min(20)]);
+    assert!(
+        res.failures.is_empty(),
+        "{:#?}",
+        &res.failures[..res.failures.len().min(20)]
+    );
     assert_eq!(res.refused, readers(attempts));
-    assert!(res.slowest < Duration::from_secs(2), "slowest refusal {:?}", res.slowest);
+    assert!(
+        res.slowest < Duration::from_secs(2),
+        "slowest refusal {:?}",
+        res.slowest
+    );
     // The connections the flooder holds are served normally.
     for (i, w) in held.iter_mut().enumerate() {
         let r = w.call(login_req("alice", "alice-pw"));
@@ -157,7 +170,10 @@ fn flood_from_one_address_is_refused_while_another_address_gets_in() {
     drop(held);
     drop(others);
     let fds = wait_fds_at_most(&s, fds0, Duration::from_secs(10));
-    assert!(fds <= fds0, "server holds {fds} descriptors, {fds0} before the flood");
+    assert!(
+        fds <= fds0,
+        "server holds {fds} descriptors, {fds0} before the flood"
+    );
     // The flooder's slots are free again.
     let again: Vec<Wire> = (0..20).map(|_| connect_from(flooder, &s.addr)).collect();
     assert_eq!(again.len(), 20);
@@ -176,11 +192,19 @@ fn flood_past_max_connections_is_refused_and_freed_slots_are_reused_exactly() {
     let pid = s.child.id();
     let by = Bystander::start(&s);
     let fds0 = fd_count(pid);
-    let mut held: Vec<Wire> = (0..49).map(|i| connect_from(nth_ip(14, i), &s.addr)).collect();
+    let mut held: Vec<Wire> = (0..49)
+        .map(|i| connect_from(nth_ip(14, i), &s.addr))
+        .collect();
     let addr = s.addr.clone();
     let t = Instant::now();
     let flood_thread = std::thread::spawn(move || {
-        flood(&addr, attempts, 4, |k| nth_ip(15, k), "too many connections to this server")
+        flood(
+            &addr,
+            attempts,
+            4,
+            |k| nth_ip(15, k),
+            "too many connections to this server",
+        )
     });
     by.progress(3, Duration::from_secs(20), "during the flood");
     let res = flood_thread.join().expect("flood");
@@ -189,9 +213,17 @@ fn flood_past_max_connections_is_refused_and_freed_slots_are_reused_exactly() {
         t.elapsed(),
         res.slowest
     );
-    assert!(res.failures.is_empty(), "{:#?}", &res.failures[..res.failures.len().min(20)]);
+    assert!(
+        res.failures.is_empty(),
+        "{:#?}",
+        &res.failures[..res.failures.len().min(20)]
+    );
     assert_eq!(res.refused, readers(attempts));
-    assert!(res.slowest < Duration::from_secs(2), "slowest refusal {:?}", res.slowest);
+    assert!(
+        res.slowest < Duration::from_secs(2),
+        "slowest refusal {:?}",
+        res.slowest
+    );
 
     // Free 10 slots: exactly 10 newcomers get in, the 11th is refused.
     held.truncate(39);
@@ -205,7 +237,11 @@ fn flood_past_max_connections_is_refused_and_freed_slots_are_reused_exactly() {
         }
         admitted.len() == 10
     });
-    assert!(ok, "only {} connections admitted after 10 closed", admitted.len());
+    assert!(
+        ok,
+        "only {} connections admitted after 10 closed",
+        admitted.len()
+    );
     let mut w = wire_from(ip(0, 0, 21), &s.addr);
     want(&w.try_recv().expect("a 421"), 421);
     for (i, w) in admitted.iter_mut().chain(held.iter_mut()).enumerate() {
@@ -216,6 +252,9 @@ fn flood_past_max_connections_is_refused_and_freed_slots_are_reused_exactly() {
     drop(admitted);
     drop(held);
     let fds = wait_fds_at_most(&s, fds0, Duration::from_secs(10));
-    assert!(fds <= fds0, "server holds {fds} descriptors, {fds0} before the flood");
+    assert!(
+        fds <= fds0,
+        "server holds {fds} descriptors, {fds0} before the flood"
+    );
     by.finish();
 }

@@ -19,7 +19,11 @@ use crate::util::Wire;
 const MAX: u64 = 5;
 
 /// Sends `reqs[i]` on connection `i` of `src`, all at once; the replies.
-fn all_at_once(addr: &str, src: std::net::Ipv4Addr, reqs: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+fn all_at_once(
+    addr: &str,
+    src: std::net::Ipv4Addr,
+    reqs: Vec<serde_json::Value>,
+) -> Vec<serde_json::Value> {
     let conns: Vec<Wire> = reqs.iter().map(|_| connect_from(src, addr)).collect();
     let barrier = Arc::new(Barrier::new(reqs.len()));
     let handles: Vec<_> = conns
@@ -33,7 +37,10 @@ fn all_at_once(addr: &str, src: std::net::Ipv4Addr, reqs: Vec<serde_json::Value>
             })
         })
         .collect();
-    handles.into_iter().map(|h| h.join().expect("guesser")).collect()
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("guesser"))
+        .collect()
 }
 
 fn tally(replies: &[serde_json::Value]) -> BTreeMap<u64, usize> {
@@ -59,7 +66,11 @@ fn parallel_guesses_from_one_address_are_bounded_by_the_lockout() {
     let guesses = |round: usize| -> Vec<serde_json::Value> {
         (0..50)
             .map(|i| {
-                let user = if i % 3 == 0 { format!("ghost{i}") } else { "alice".into() };
+                let user = if i % 3 == 0 {
+                    format!("ghost{i}")
+                } else {
+                    "alice".into()
+                };
                 login_req(&user, &format!("guess-{round}-{i}"))
             })
             .collect()
@@ -67,8 +78,16 @@ fn parallel_guesses_from_one_address_are_bounded_by_the_lockout() {
     let replies = all_at_once(&s.addr, attacker, guesses(0));
     let t = tally(&replies);
     eprintln!("first volley: {t:?}");
-    assert_eq!(t.get(&530).copied().unwrap_or(0), (MAX - 1) as usize, "{t:?}");
-    assert_eq!(t.get(&429).copied().unwrap_or(0), 50 - (MAX - 1) as usize, "{t:?}");
+    assert_eq!(
+        t.get(&530).copied().unwrap_or(0),
+        (MAX - 1) as usize,
+        "{t:?}"
+    );
+    assert_eq!(
+        t.get(&429).copied().unwrap_or(0),
+        50 - (MAX - 1) as usize,
+        "{t:?}"
+    );
     for r in replies.iter().filter(|r| r["code"] == 429) {
         let retry = r["retry_after"].as_u64().unwrap_or_else(|| panic!("{r}"));
         assert!((1..=120).contains(&retry), "{r}");
@@ -78,8 +97,16 @@ fn parallel_guesses_from_one_address_are_bounded_by_the_lockout() {
     for round in 1..4 {
         let t0 = Instant::now();
         let replies = all_at_once(&s.addr, attacker, guesses(round));
-        assert_eq!(tally(&replies), BTreeMap::from([(429, 50)]), "volley {round}");
-        assert!(t0.elapsed() < Duration::from_secs(5), "volley {round}: {:?}", t0.elapsed());
+        assert_eq!(
+            tally(&replies),
+            BTreeMap::from([(429, 50)]),
+            "volley {round}"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "volley {round}: {:?}",
+            t0.elapsed()
+        );
     }
     // The right password is refused from there too...
     let r = connect_from(attacker, &s.addr).call(login_req("alice", "alice-pw"));
@@ -101,7 +128,10 @@ fn parallel_guesses_from_one_address_are_bounded_by_the_lockout() {
         failed.len(),
         failed.join("\n")
     );
-    assert!(failed.iter().any(|l| l.contains("locked out")), "{failed:#?}");
+    assert!(
+        failed.iter().any(|l| l.contains("locked out")),
+        "{failed:#?}"
+    );
     assert!(!s.log().contains("guess-"), "a password is in the log");
     by.finish();
 }
@@ -134,7 +164,11 @@ fn parallel_registrations_and_guesses_share_the_limit() {
     let wrong = t.get(&530).copied().unwrap_or(0);
     assert!(wrong < MAX as usize, "{t:?}");
     assert!(created + wrong <= MAX as usize, "{t:?}");
-    assert_eq!(t.get(&429).copied().unwrap_or(0), 50 - created - wrong, "{t:?}");
+    assert_eq!(
+        t.get(&429).copied().unwrap_or(0),
+        50 - created - wrong,
+        "{t:?}"
+    );
     // Exactly the accounts reported created exist.
     let mut made = 0;
     for (i, r) in replies.iter().enumerate() {
@@ -145,7 +179,8 @@ fn parallel_registrations_and_guesses_share_the_limit() {
         }
     }
     assert_eq!(made, created);
-    let r = connect_from(attacker, &s.addr).call(json!({"op": "register", "user": "late", "password": "x"}));
+    let r = connect_from(attacker, &s.addr)
+        .call(json!({"op": "register", "user": "late", "password": "x"}));
     want(&r, 429);
     by.finish();
 }

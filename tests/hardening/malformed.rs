@@ -308,7 +308,11 @@ fn overlong_frame_sent_with_its_payload_still_gets_its_500() {
     let by = Bystander::start(&s);
     for logged_in in [false, true] {
         for len in [65_537usize, 300_000] {
-            let mut w = if logged_in { s.login("alice", "alice-pw") } else { s.connect() };
+            let mut w = if logged_in {
+                s.login("alice", "alice-pw")
+            } else {
+                s.connect()
+            };
             let mut payload = br#"{"op":"noop","pad":""#.to_vec();
             payload.resize(len - 2, b'x');
             payload.extend(b"\"}");

@@ -80,7 +80,9 @@ fn thousands_of_one_byte_connections_are_reclaimed_by_the_login_timeout() {
     // Every one: greeting, then the 421 of the login timeout, then EOF.
     for (i, st) in conns.into_iter().enumerate() {
         let mut w = Wire { stream: st };
-        let g = w.try_recv().unwrap_or_else(|| panic!("connection {i}: no greeting"));
+        let g = w
+            .try_recv()
+            .unwrap_or_else(|| panic!("connection {i}: no greeting"));
         want(&g, 220);
         let r = w
             .try_recv()
@@ -120,7 +122,9 @@ fn thousands_of_one_byte_connections_are_reclaimed_by_the_login_timeout() {
 fn downloads_nobody_reads_are_not_buffered_and_are_closed_by_the_idle_timeout() {
     let m = scaled(40, 200);
     raise_nofile(4 * m as u64 + 1000);
-    let s = server("[limits]\nidle_timeout_secs = 2\nmax_connections = 1000\nmax_connections_per_ip = 1000\n");
+    let s = server(
+        "[limits]\nidle_timeout_secs = 2\nmax_connections = 1000\nmax_connections_per_ip = 1000\n",
+    );
     let pid = s.child.id();
     let big = data(50 << 20, 1);
     let mut w = s.login("alice", "alice-pw");
@@ -142,9 +146,7 @@ fn downloads_nobody_reads_are_not_buffered_and_are_closed_by_the_idle_timeout() 
     }
     let during = peak_rss(pid, Duration::from_millis(1500));
     by.progress(2, Duration::from_secs(10), "while downloads stall");
-    eprintln!(
-        "server RSS: {rss0} KiB before, peak {during} KiB with {m} stalled 50 MB downloads"
-    );
+    eprintln!("server RSS: {rss0} KiB before, peak {during} KiB with {m} stalled 50 MB downloads");
     assert!(
         during.saturating_sub(rss0) < RSS_BUDGET_KIB,
         "server grew by {} KiB for {m} downloads nobody reads",
@@ -169,14 +171,21 @@ fn downloads_nobody_reads_are_not_buffered_and_are_closed_by_the_idle_timeout() 
         let r = c.recv();
         want(&r, 150);
         let (got, eof) = drain_to_eof(c, big.len() as u64 + 10_000);
-        assert!(eof, "download {i}: no close after {got} bytes ({:?})", t.elapsed());
+        assert!(
+            eof,
+            "download {i}: no close after {got} bytes ({:?})",
+            t.elapsed()
+        );
         assert!(
             got < big.len() as u64,
             "download {i}: the whole body ({got} bytes) went out to a client that never read"
         );
     }
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(30), "stalled downloads closed after {took:?}");
+    assert!(
+        took < Duration::from_secs(30),
+        "stalled downloads closed after {took:?}"
+    );
     let fds = wait_fds_at_most(&s, fds0, Duration::from_secs(10));
     assert!(fds <= fds0, "server holds {fds} descriptors, {fds0} before");
     by.progress(2, Duration::from_secs(10), "after the stalled downloads");
@@ -216,7 +225,8 @@ fn stalled_sessions_and_uploads_are_reclaimed_by_the_idle_timeout() {
                 w.send_raw(b"{\"op\"");
             }
             1 => {
-                let r = w.call(json!({"op": "put", "path": format!("up-{i}.bin"), "size": 1 << 20}));
+                let r =
+                    w.call(json!({"op": "put", "path": format!("up-{i}.bin"), "size": 1 << 20}));
                 want(&r, 150);
                 w.send_raw(&data(1000, i as u64));
             }
