@@ -106,7 +106,7 @@ pub struct ConnectArgs {
     #[arg(
         long,
         env = "MINIFTP_PLAINTEXT",
-        value_parser = clap::builder::BoolishValueParser::new(),
+        value_parser = flag_from_env,
         action = clap::ArgAction::SetTrue
     )]
     pub plaintext: bool,
@@ -241,4 +241,14 @@ pub fn all_long_flags() -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// A boolean from the environment: 1/true/yes/on or 0/false/no/off; empty
+/// means unset (false), like the other MINIFTP_ variables.
+fn flag_from_env(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "off" | "n" | "f" => Ok(false),
+        "1" | "true" | "yes" | "on" | "y" | "t" => Ok(true),
+        other => Err(format!("{other:?} is not a yes/no value (use 1 or 0)")),
+    }
 }

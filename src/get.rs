@@ -148,7 +148,7 @@ fn expand_remote(client: &mut Client, pattern: &str) -> Result<Vec<(String, Entr
     let mut out: Vec<(String, EntryKind)> = client
         .list(Some(dir))?
         .into_iter()
-        .filter(|e| !e.escaped && matcher.matches(&e.name))
+        .filter(|e| !e.escaped && plain_name(&e.name) && matcher.matches(&e.name))
         .map(|e| {
             let path = if dir == "." {
                 e.name.clone()
@@ -184,6 +184,15 @@ fn walk_remote(
                 eprintln!("miniftp: skipping {dir}/{} (name is not UTF-8)", e.name);
                 continue;
             }
+            if !plain_name(&e.name) {
+                // A name a server should never send: never let it steer a
+                // local path out of the destination.
+                eprintln!(
+                    "miniftp: skipping {dir}/{:?} (not a plain file name)",
+                    e.name
+                );
+                continue;
+            }
             let child = join_remote(&dir, &e.name);
             match e.kind {
                 EntryKind::Dir => stack.push((child, target.join(&e.name))),
@@ -193,4 +202,9 @@ fn walk_remote(
         }
     }
     Ok(())
+}
+
+/// A single path component: safe to join onto a local directory.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }

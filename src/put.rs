@@ -102,14 +102,20 @@ pub fn run(args: PutArgs) -> Result<()> {
                 }
             });
             if let Err(e) = result {
-                if !e.is_transient() {
+                if !e.is_transient() || args.connect.retries == 0 {
                     fail(e);
                     break;
                 }
                 // The connection dropped mid-run: reconnect and finish the
                 // rest one by one, resuming the file that was cut off.
                 eprintln!("miniftp: {e}; reconnecting");
-                client = open(&args.connect, &login)?;
+                client = match open(&args.connect, &login) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        fail(e);
+                        break;
+                    }
+                };
                 for (local, target) in &run[confirmed..] {
                     if let Err(e) =
                         upload_with_retry(&args, &login, &mut client, local, target, true)

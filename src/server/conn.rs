@@ -58,6 +58,9 @@ pub struct Conn {
     pub held: Option<Reply>,
     /// The user name of a login in flight, for the log.
     pub trying: Option<String>,
+    /// Counted in the connection limits (false: a refused TLS connection
+    /// that only waits to be told so).
+    pub admitted: bool,
 }
 
 impl Conn {
@@ -77,6 +80,7 @@ impl Conn {
             peer_closed: false,
             held: None,
             trying: None,
+            admitted: true,
         }
     }
 
@@ -420,6 +424,8 @@ impl Server {
             return;
         };
         let now = Instant::now();
+        // An answer is activity: a long request must not count as idleness.
+        conn.last_active = now;
         let peer = conn.peer;
         match c.outcome {
             Outcome::Pumped {
@@ -491,7 +497,7 @@ impl Server {
                 }
                 // The transport died with the job: nothing to deregister.
                 let conn = self.conns.remove(token.0);
-                self.limiter.release(conn.peer.ip());
+                self.forget(&conn);
                 return;
             }
             outcome => {
@@ -605,7 +611,7 @@ impl Server {
     /// Removes a connection whose transport the loop holds.
     pub(super) fn close(&mut self, token: Token, why: &str) {
         let mut conn = self.conns.remove(token.0);
-        self.limiter.release(conn.peer.ip());
+        self.forget(&conn);
         if let Some(io) = conn.io.as_mut() {
             let _ = self.poll.registry().deregister(io.transport.stream_mut());
         }

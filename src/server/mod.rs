@@ -43,6 +43,10 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
 
+/// Refused TLS connections kept at once to tell them why (beyond this,
+/// a refused connection is just closed).
+const MAX_REFUSING: usize = 64;
+
 /// How often timeouts are checked.
 const TICK: Duration = Duration::from_secs(1);
 /// After the shutdown grace period, how long aborted transfers get to
@@ -143,6 +147,8 @@ pub struct Server {
     signals: Option<Signals>,
     /// Cleanup jobs in flight for connections already closed.
     orphans: usize,
+    /// Refused TLS connections still handshaking to deliver their 421.
+    refusing: usize,
     accept_paused: bool,
 }
 
@@ -200,6 +206,7 @@ pub fn run(
         shutdown: None,
         signals,
         orphans: 0,
+        refusing: 0,
         accept_paused: false,
     };
     server.run_loop()
@@ -272,11 +279,20 @@ impl Server {
         if result.is_err() {
             log::error!("internal error while handling a connection; closing it");
             if let Some(mut conn) = self.conns.try_remove(token.0) {
-                self.limiter.release(conn.peer.ip());
+                self.forget(&conn);
                 if let Some(io) = conn.io.as_mut() {
                     let _ = self.poll.registry().deregister(io.transport.stream_mut());
                 }
             }
+        }
+    }
+
+    /// Gives back what a closed connection held in the limits.
+    fn forget(&mut self, conn: &Conn) {
+        if conn.admitted {
+            self.limiter.release(conn.peer.ip());
+        } else {
+            self.refusing -= 1;
         }
     }
 
@@ -300,27 +316,39 @@ impl Server {
             };
             if let Err(why) = self.limiter.admit(peer.ip(), &self.shared.config.limits) {
                 log::warn!("refused connection from {peer}: {why}");
-                let mut buf = Vec::new();
-                frame::encode(
-                    Reply::new(Status::Unavailable, why).to_json().as_bytes(),
-                    &mut buf,
-                );
-                // Best effort on a fresh socket: its buffer is empty, so
-                // this small write can't block.
-                let _ = (&stream).write(&buf);
+                if self.shared.tls.is_none() {
+                    let mut buf = Vec::new();
+                    frame::encode(
+                        Reply::new(Status::Unavailable, why).to_json().as_bytes(),
+                        &mut buf,
+                    );
+                    // Best effort on a fresh socket: its buffer is empty, so
+                    // this small write can't block.
+                    let _ = (&stream).write(&buf);
+                } else if self.refusing < MAX_REFUSING {
+                    // Over TLS the 421 needs a handshake first: the
+                    // connection lives just long enough to say it.
+                    let reply = Reply::new(Status::Unavailable, why);
+                    if self.add_conn(stream, peer, Some(reply)).is_ok() {
+                        self.refusing += 1;
+                    }
+                }
                 continue;
             }
-            if let Err(e) = self.add_conn(stream, peer) {
+            if let Err(e) = self.add_conn(stream, peer, None) {
                 log::warn!("cannot set up connection from {peer}: {e}");
                 self.limiter.release(peer.ip());
             }
         }
     }
 
+    /// Sets up a connection and queues its greeting, or with `refusal`, that
+    /// reply and a close (a refused TLS connection: see `accept`).
     fn add_conn(
         &mut self,
         mut stream: mio::net::TcpStream,
         peer: SocketAddr,
+        refusal: Option<Reply>,
     ) -> std::io::Result<()> {
         stream.set_nodelay(true)?;
         let entry = self.conns.vacant_entry();
@@ -349,8 +377,21 @@ impl Server {
         );
         greeting.protocol = Some(PROTOCOL_VERSION);
         greeting.server = Some(format!("miniftp/{}", env!("CARGO_PKG_VERSION")));
-        io.send(&greeting);
-        entry.insert(Conn::new(id, peer, io));
+        let mut conn = match refusal {
+            None => {
+                io.send(&greeting);
+                Conn::new(id, peer, io)
+            }
+            Some(reply) => {
+                io.send(&reply);
+                let mut conn = Conn::new(id, peer, io);
+                conn.admitted = false;
+                conn.closing = true;
+                conn
+            }
+        };
+        conn.writable = true;
+        entry.insert(conn);
         log::debug!("connection from {peer}");
         self.drive(token);
         Ok(())

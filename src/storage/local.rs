@@ -722,8 +722,12 @@ impl Storage for LocalStorage {
                 .split(PARTIAL_MARK)
                 .next()
                 .map(|t| child.parent().unwrap_or_default().join(t));
-            if age > max_age && !target.is_some_and(|t| in_use(&t)) && dir.remove_file(name).is_ok()
-            {
+            // A replaced version left by a commit (`….old`) is removed
+            // right after its reply; one that is still here is from a
+            // server that died in between.
+            let leftover = name.ends_with(".old");
+            let stale = leftover || (age > max_age && !target.is_some_and(|t| in_use(&t)));
+            if stale && dir.remove_file(name).is_ok() {
                 log::info!("removed stale partial upload {child} ({} bytes)", md.len());
                 freed += md.len();
             }

@@ -5,12 +5,18 @@ use crate::proto::{Reply, Status};
 
 pub fn run(ctx: &Ctx, path: &str, parents: bool) -> Reply {
     let target = try_reply!(ctx.resolve(path));
+    let existed = parents
+        && ctx
+            .account
+            .storage
+            .stat(&target)
+            .is_ok_and(|e| e.kind == crate::proto::EntryKind::Dir);
     try_reply!(ctx
         .account
         .storage
         .mkdir(&target, parents)
         .map_err(fs_reply));
-    let done = if parents {
+    let done = if existed {
         "directory exists"
     } else {
         "directory created"

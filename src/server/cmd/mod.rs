@@ -56,6 +56,22 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Refuses (450) removing or moving `path` while an upload to it, or
+    /// into a directory below it, runs.
+    pub fn no_upload_under(&self, path: &VPath) -> Result<(), Reply> {
+        if !self.account.upload_under(path) {
+            return Ok(());
+        }
+        let what = if self.account.upload_in_progress(path) {
+            "an upload to it is in progress"
+        } else {
+            "an upload into it is in progress"
+        };
+        Err(Reply::new(Status::Busy, format!("{path}: {what}")))
+    }
+}
+
 pub fn path_reply(e: PathError) -> Reply {
     let status = match e {
         PathError::Empty => Status::BadArguments,

@@ -13,6 +13,7 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
     let storage = &ctx.account.storage;
     let target = try_reply!(storage.target_of(&from, &to).map_err(fs_reply));
     try_reply!(ctx.not_uploading(&target));
+    try_reply!(ctx.no_upload_under(&from));
     let freed = try_reply!(storage.rename(&from, &to).map_err(fs_reply));
     ctx.account.sub_used(freed);
     Reply::new(Status::Ok, format!("{from} -> {target}"))

@@ -13,12 +13,7 @@ pub fn run(ctx: &Ctx, path: &str, recursive: bool) -> Reply {
             "/: the home directory can't be removed",
         );
     }
-    if ctx.account.upload_under(&target) {
-        return Reply::new(
-            Status::Busy,
-            format!("{target}: an upload into it is in progress"),
-        );
-    }
+    try_reply!(ctx.no_upload_under(&target));
     let freed = try_reply!(ctx
         .account
         .storage
