@@ -161,3 +161,88 @@ fn connections_holding_an_almost_complete_64k_frame_cost_one_frame_each() {
     }
     by.finish();
 }
+
+/// An account (home handle, used figure) lives while a session or a
+/// transfer holds it; "the next login after that walks the home again"
+/// (src/server/quota.rs, docs/PROTOCOL.md 9.3). After sessions that did
+/// every kind of upload (sized, chunked, eager, failed, interrupted) have
+/// ended, the server holds no descriptor of the home, and bytes put into
+/// the home behind its back count at the next login.
+#[test]
+fn accounts_are_released_when_their_last_session_ends() {
+    let s = server("");
+    let pid = s.child.id();
+    let home = s.home("alice");
+    let by = Bystander::start(&s);
+    std::fs::create_dir_all(&home).unwrap();
+    let home_fds = || {
+        fd_list(pid)
+            .split(' ')
+            .filter(|e| e.ends_with(&format!("{}", home.display())))
+            .count()
+    };
+    // Each case uses a session and says whether it ended it itself.
+    type Case = Box<dyn Fn(&mut Wire) -> bool>;
+    let cases: Vec<(&str, Case)> = vec![
+        ("sized put", Box::new(|w: &mut Wire| {
+            want(&w.put("a", &crate::util::data(5000, 1)), 226);
+            false
+        })),
+        ("ls and get", Box::new(|w: &mut Wire| {
+            want(&w.call(serde_json::json!({"op": "ls"})), 200);
+            let _ = fetch(w, "a");
+            false
+        })),
+        ("eager put", Box::new(|w: &mut Wire| {
+            let body = crate::util::data(3000, 3);
+            w.send(serde_json::json!({"op": "put", "path": "e", "size": body.len(), "eager": true}));
+            w.send_raw(&body);
+            w.send(serde_json::json!({"op": "done", "sha256": sha(&body)}));
+            want(&w.recv(), 150);
+            want(&w.recv(), 226);
+            false
+        })),
+        ("put over quota", Box::new(|w: &mut Wire| {
+            want(&w.call(serde_json::json!({"op": "put", "path": "q", "size": 1u64 << 40})), 552);
+            false
+        })),
+        ("interrupted put", Box::new(|w: &mut Wire| {
+            want(&w.call(serde_json::json!({"op": "put", "path": "i", "size": 10_000})), 150);
+            w.send_raw(&[7u8; 100]);
+            w.stream.shutdown(std::net::Shutdown::Both).unwrap();
+            true
+        })),
+        ("chunked put", Box::new(|w: &mut Wire| {
+            let body = crate::util::data(5000, 2);
+            want(&w.call(serde_json::json!({"op": "put", "path": "b"})), 150);
+            w.send_raw(&chunk(&body[..2000]));
+            w.send_raw(&chunk(&body[2000..]));
+            w.send_raw(&header(0));
+            want(&w.call(serde_json::json!({"op": "done", "sha256": sha(&body)})), 226);
+            false
+        })),
+    ];
+    for (what, f) in &cases {
+        let mut w = s.login("alice", "alice-pw");
+        if !f(&mut w) {
+            want(&w.call(serde_json::json!({"op": "quit"})), 221);
+            assert!(w.closed());
+        }
+        drop(w);
+        let released = eventually(Duration::from_secs(5), || home_fds() == 0);
+        assert!(
+            released,
+            "after a session with a {what}, the server still holds alice's home: {}",
+            fd_list(pid)
+        );
+        // Bytes added behind the server's back count at the next login.
+        std::fs::write(home.join(format!("behind-{}", what.replace(' ', "-"))), vec![0u8; 1000]).unwrap();
+        let mut w = s.login("alice", "alice-pw");
+        let (used, _, _) = quota(&mut w);
+        assert_eq!(used, disk_usage(&home), "used at a new login after a {what}: no fresh walk");
+        want(&w.call(serde_json::json!({"op": "quit"})), 221);
+        assert!(w.closed());
+        assert!(eventually(Duration::from_secs(5), || home_fds() == 0));
+    }
+    by.finish();
+}

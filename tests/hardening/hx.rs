@@ -100,6 +100,24 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// What the descriptors of process `pid` point to.
+pub fn fd_list(pid: u32) -> String {
+    let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    let target = std::fs::read_link(e.path())
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default();
+                    format!("{}->{target}", e.file_name().to_string_lossy())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v.join(" ")
+}
+
 /// Waits (up to `timeout`) until the server holds at most `max` open
 /// descriptors; returns the last count.
 pub fn wait_fds_at_most(s: &TestServer, max: usize, timeout: Duration) -> usize {
