@@ -5,6 +5,7 @@
 //! with small, bounded buffers, and at most one job in flight.
 
 pub mod cmd;
+mod complete;
 mod conn;
 pub mod housekeeping;
 pub mod io;
