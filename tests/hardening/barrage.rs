@@ -23,8 +23,21 @@ const OPS: [&str; 18] = [
 ];
 
 const FIELDS: [&str; 15] = [
-    "op", "path", "from", "to", "size", "offset", "mkdirs", "eager", "recursive", "parents",
-    "start", "user", "password", "protocol", "sha256",
+    "op",
+    "path",
+    "from",
+    "to",
+    "size",
+    "offset",
+    "mkdirs",
+    "eager",
+    "recursive",
+    "parents",
+    "start",
+    "user",
+    "password",
+    "protocol",
+    "sha256",
 ];
 
 fn seed() -> u64 {
@@ -36,15 +49,36 @@ fn seed() -> u64 {
 
 fn rand_path(rng: &mut Rng) -> String {
     let fixed = [
-        "a", "b/c", "..", "../..", "/", "", "x\u{0}y", ".a.miniftp-part", ".b.miniftp-part.0123456789abcdef",
-        "d/e/f/g", "é/日本", "./././a", "a/../../b", "a//b", "dir", "dir/", "f.bin", "\\", "~", "*", "a\nb",
+        "a",
+        "b/c",
+        "..",
+        "../..",
+        "/",
+        "",
+        "x\u{0}y",
+        ".a.miniftp-part",
+        ".b.miniftp-part.0123456789abcdef",
+        "d/e/f/g",
+        "é/日本",
+        "./././a",
+        "a/../../b",
+        "a//b",
+        "dir",
+        "dir/",
+        "f.bin",
+        "\\",
+        "~",
+        "*",
+        "a\nb",
     ];
     match rng.below(10) {
         0 => "n".repeat(200 + rng.below(100) as usize),
         1 => "a/".repeat(rng.below(2100) as usize),
         2 => {
             let n = rng.below(12) as usize;
-            (0..n).map(|_| char::from_u32(rng.below(0x3000) as u32).unwrap_or('?')).collect()
+            (0..n)
+                .map(|_| char::from_u32(rng.below(0x3000) as u32).unwrap_or('?'))
+                .collect()
         }
         _ => rng.pick(&fixed).to_string(),
     }
@@ -75,11 +109,19 @@ fn rand_value(rng: &mut Rng, depth: u32) -> Value {
             let n = rng.below(40) as usize;
             json!(hex::encode(rng.bytes(n)))
         }
-        6 => Value::Array((0..rng.below(4)).map(|_| rand_value(rng, depth + 1)).collect()),
+        6 => Value::Array(
+            (0..rng.below(4))
+                .map(|_| rand_value(rng, depth + 1))
+                .collect(),
+        ),
         _ => {
             let mut m = Map::new();
             for _ in 0..rng.below(5) {
-                let k = if rng.chance(70) { rng.pick(&FIELDS).to_string() } else { rand_path(rng) };
+                let k = if rng.chance(70) {
+                    rng.pick(&FIELDS).to_string()
+                } else {
+                    rand_path(rng)
+                };
                 m.insert(k, rand_value(rng, depth + 1));
             }
             Value::Object(m)
@@ -126,21 +168,37 @@ fn rand_request(rng: &mut Rng) -> Vec<u8> {
         match m.get("size").and_then(Value::as_u64) {
             Some(n) if n <= 30_000 => {
                 let off = m.get("offset").and_then(Value::as_u64).unwrap_or(0).min(n);
-                let len = if rng.chance(85) { n - off } else { rng.below(n + 10) };
+                let len = if rng.chance(85) {
+                    n - off
+                } else {
+                    rng.below(n + 10)
+                };
                 out.extend(data(len as usize, rng.next()));
             }
             Some(_) => {}
             None => {
                 for _ in 0..rng.below(4) {
-                    let len = if rng.chance(90) { rng.below(5000) } else { rng.next() };
+                    let len = if rng.chance(90) {
+                        rng.below(5000)
+                    } else {
+                        rng.next()
+                    };
                     out.extend(header(len));
                     out.extend(data(len.min(5000) as usize, rng.next()));
                 }
                 out.extend(header(0));
             }
         }
-        let digest = if rng.chance(50) { hex::encode(rng.bytes(32)) } else { rand_path(rng) };
-        out.extend(frame(json!({"op": "done", "sha256": digest}).to_string().as_bytes()));
+        let digest = if rng.chance(50) {
+            hex::encode(rng.bytes(32))
+        } else {
+            rand_path(rng)
+        };
+        out.extend(frame(
+            json!({"op": "done", "sha256": digest})
+                .to_string()
+                .as_bytes(),
+        ));
     }
     out
 }
@@ -172,7 +230,11 @@ fn rand_item(rng: &mut Rng) -> Vec<u8> {
             if !v.is_object() {
                 v = json!({});
             }
-            v["op"] = if rng.chance(80) { json!(rng.pick(&OPS).to_string()) } else { rand_value(rng, 3) };
+            v["op"] = if rng.chance(80) {
+                json!(rng.pick(&OPS).to_string())
+            } else {
+                rand_value(rng, 3)
+            };
             frame(v.to_string().as_bytes())
         }
         _ => rand_request(rng),
@@ -190,11 +252,20 @@ struct Tally {
 /// One barrage connection: optional login, `n` items pipelined while a
 /// reader drains the replies, then a half-close; the server must close
 /// within 30 s.
-fn barrage_connection(addr: &str, src: std::net::Ipv4Addr, login: bool, rng: &mut Rng, n: usize, tally: &Tally) {
+fn barrage_connection(
+    addr: &str,
+    src: std::net::Ipv4Addr,
+    login: bool,
+    rng: &mut Rng,
+    n: usize,
+    tally: &Tally,
+) {
     let Ok(stream) = tcp_from(src, addr) else {
         return;
     };
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut w = Wire { stream };
     if w.try_recv().is_none_or(|g| g["code"] != 220) {
         return;
@@ -213,7 +284,9 @@ fn barrage_connection(addr: &str, src: std::net::Ipv4Addr, login: bool, rng: &mu
                 Ok(0) => return (total, true, t),
                 Ok(k) => total += k as u64,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (total, true, t),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return (total, true, t)
+                }
                 Err(_) => return (total, false, t),
             }
         }
@@ -229,11 +302,10 @@ fn barrage_connection(addr: &str, src: std::net::Ipv4Addr, login: bool, rng: &mu
     let (bytes, eof, t) = drained.join().expect("reader");
     tally.reply_bytes.fetch_add(bytes, Ordering::Relaxed);
     if !eof {
-        tally
-            .hangs
-            .lock()
-            .unwrap()
-            .push(format!("{src}: no close {:?} after the half-close ({bytes} reply bytes)", t.elapsed()));
+        tally.hangs.lock().unwrap().push(format!(
+            "{src}: no close {:?} after the half-close ({bytes} reply bytes)",
+            t.elapsed()
+        ));
     }
 }
 
@@ -248,7 +320,14 @@ fn barrage(addr: &str, threads: usize, conns: usize, per_conn: usize) -> Arc<Tal
                 for c in (t..conns).step_by(threads) {
                     let mut rng = Rng::new(base ^ (c as u64).wrapping_mul(0x1000_0001));
                     let login = c % 2 == 1;
-                    barrage_connection(&addr, nth_ip(30, c % 5000), login, &mut rng, per_conn, &tally);
+                    barrage_connection(
+                        &addr,
+                        nth_ip(30, c % 5000),
+                        login,
+                        &mut rng,
+                        per_conn,
+                        &tally,
+                    );
                 }
             })
         })
@@ -286,7 +365,11 @@ fn random_barrage_before_and_after_login_never_panics() {
     assert_alive(&mut s);
     assert_no_panic_in_log(&s);
     let hangs = tally.hangs.lock().unwrap();
-    assert!(hangs.is_empty(), "connections the server never closed:\n{}", hangs.join("\n"));
+    assert!(
+        hangs.is_empty(),
+        "connections the server never closed:\n{}",
+        hangs.join("\n")
+    );
     by.progress(2, Duration::from_secs(10), "after the barrage");
     let mut w = s.login("alice", "alice-pw");
     let body = data(100_000, 1);
@@ -324,7 +407,9 @@ fn random_bytes_against_a_tls_server_never_panic() {
     let n = scaled(300, 5000);
     let mut hangs = Vec::new();
     for i in 0..n {
-        let Ok(mut st) = tcp_from(nth_ip(31, i % 1000), &s.addr) else { continue };
+        let Ok(mut st) = tcp_from(nth_ip(31, i % 1000), &s.addr) else {
+            continue;
+        };
         st.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut bytes = match i % 3 {
             0 => vec![0x16, 0x03, 0x01],
@@ -343,10 +428,29 @@ fn random_bytes_against_a_tls_server_never_panic() {
     }
     assert_alive(&mut s);
     assert_no_panic_in_log(&s);
-    assert!(hangs.is_empty(), "TLS connections not closed after garbage: {hangs:?}");
+    assert!(
+        hangs.is_empty(),
+        "TLS connections not closed after garbage: {hangs:?}"
+    );
     let dir = s.dir.path().to_path_buf();
     std::fs::write(dir.join("up.bin"), b"after the garbage").unwrap();
-    let up = s.cli(&["put", "-u", "alice", dir.join("up.bin").to_str().unwrap(), "/x"], "alice-pw");
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-    assert_eq!(std::fs::read(s.home("alice").join("x")).unwrap(), b"after the garbage");
+    let up = s.cli(
+        &[
+            "put",
+            "-u",
+            "alice",
+            dir.join("up.bin").to_str().unwrap(),
+            "/x",
+        ],
+        "alice-pw",
+    );
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert_eq!(
+        std::fs::read(s.home("alice").join("x")).unwrap(),
+        b"after the garbage"
+    );
 }

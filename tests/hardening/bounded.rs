@@ -87,17 +87,33 @@ fn failed_login_table_is_capped_and_evicts_the_oldest() {
         "{fillers} failed logins from distinct addresses in {:?}; slowest fresh login meanwhile {slowest_login:?}",
         t.elapsed()
     );
-    assert!(wrong.lock().unwrap().is_empty(), "{:?}", wrong.lock().unwrap());
-    by.progress(2, Duration::from_secs(10), "with the failed-login table full");
+    assert!(
+        wrong.lock().unwrap().is_empty(),
+        "{:?}",
+        wrong.lock().unwrap()
+    );
+    by.progress(
+        2,
+        Duration::from_secs(10),
+        "with the failed-login table full",
+    );
     assert!(slowest_login < Duration::from_secs(2), "{slowest_login:?}");
 
     // 10,000 entries: nobody evicted yet.
-    assert_eq!(login_code(a, &s.addr), 429, "A evicted before the table was full");
+    assert_eq!(
+        login_code(a, &s.addr),
+        429,
+        "A evicted before the table was full"
+    );
     assert_eq!(login_code(b, &s.addr), 429);
     // The 10,001st address evicts A, the oldest.
     assert_eq!(fail_from(ip(22, 0, 1), &s.addr), 429);
     assert_eq!(login_code(b, &s.addr), 429, "B evicted instead of A");
-    assert_eq!(login_code(a, &s.addr), 230, "A still locked out: the table is not capped");
+    assert_eq!(
+        login_code(a, &s.addr),
+        230,
+        "A still locked out: the table is not capped"
+    );
     // The 10,002nd evicts B.
     assert_eq!(fail_from(ip(22, 0, 2), &s.addr), 429);
     assert_eq!(login_code(b, &s.addr), 230, "B still locked out");
@@ -106,7 +122,10 @@ fn failed_login_table_is_capped_and_evicts_the_oldest() {
     assert_eq!(login_code(ip(22, 0, 2), &s.addr), 429);
     let rss = rss_kib(pid);
     eprintln!("server RSS {rss0} KiB before, {rss} KiB with the table full");
-    assert!(rss.saturating_sub(rss0) < 32 * 1024, "{rss} KiB, {rss0} KiB before");
+    assert!(
+        rss.saturating_sub(rss0) < 32 * 1024,
+        "{rss} KiB, {rss0} KiB before"
+    );
     by.finish();
 }
 
@@ -156,7 +175,9 @@ fn connections_holding_an_almost_complete_64k_frame_cost_one_frame_each() {
     );
     for (i, w) in conns.iter_mut().enumerate() {
         w.stream.write_all(&whole[whole.len() - 1..]).unwrap();
-        let r = w.try_recv().unwrap_or_else(|| panic!("connection {i}: closed"));
+        let r = w
+            .try_recv()
+            .unwrap_or_else(|| panic!("connection {i}: closed"));
         assert_eq!(r["code"], 200, "connection {i}: {r}");
     }
     by.finish();
@@ -184,43 +205,70 @@ fn accounts_are_released_when_their_last_session_ends() {
     // Each case uses a session and says whether it ended it itself.
     type Case = Box<dyn Fn(&mut Wire) -> bool>;
     let cases: Vec<(&str, Case)> = vec![
-        ("sized put", Box::new(|w: &mut Wire| {
-            want(&w.put("a", &crate::util::data(5000, 1)), 226);
-            false
-        })),
-        ("ls and get", Box::new(|w: &mut Wire| {
-            want(&w.call(serde_json::json!({"op": "ls"})), 200);
-            let _ = fetch(w, "a");
-            false
-        })),
-        ("eager put", Box::new(|w: &mut Wire| {
-            let body = crate::util::data(3000, 3);
-            w.send(serde_json::json!({"op": "put", "path": "e", "size": body.len(), "eager": true}));
-            w.send_raw(&body);
-            w.send(serde_json::json!({"op": "done", "sha256": sha(&body)}));
-            want(&w.recv(), 150);
-            want(&w.recv(), 226);
-            false
-        })),
-        ("put over quota", Box::new(|w: &mut Wire| {
-            want(&w.call(serde_json::json!({"op": "put", "path": "q", "size": 1u64 << 40})), 552);
-            false
-        })),
-        ("interrupted put", Box::new(|w: &mut Wire| {
-            want(&w.call(serde_json::json!({"op": "put", "path": "i", "size": 10_000})), 150);
-            w.send_raw(&[7u8; 100]);
-            w.stream.shutdown(std::net::Shutdown::Both).unwrap();
-            true
-        })),
-        ("chunked put", Box::new(|w: &mut Wire| {
-            let body = crate::util::data(5000, 2);
-            want(&w.call(serde_json::json!({"op": "put", "path": "b"})), 150);
-            w.send_raw(&chunk(&body[..2000]));
-            w.send_raw(&chunk(&body[2000..]));
-            w.send_raw(&header(0));
-            want(&w.call(serde_json::json!({"op": "done", "sha256": sha(&body)})), 226);
-            false
-        })),
+        (
+            "sized put",
+            Box::new(|w: &mut Wire| {
+                want(&w.put("a", &crate::util::data(5000, 1)), 226);
+                false
+            }),
+        ),
+        (
+            "ls and get",
+            Box::new(|w: &mut Wire| {
+                want(&w.call(serde_json::json!({"op": "ls"})), 200);
+                let _ = fetch(w, "a");
+                false
+            }),
+        ),
+        (
+            "eager put",
+            Box::new(|w: &mut Wire| {
+                let body = crate::util::data(3000, 3);
+                w.send(serde_json::json!({"op": "put", "path": "e", "size": body.len(), "eager": true}));
+                w.send_raw(&body);
+                w.send(serde_json::json!({"op": "done", "sha256": sha(&body)}));
+                want(&w.recv(), 150);
+                want(&w.recv(), 226);
+                false
+            }),
+        ),
+        (
+            "put over quota",
+            Box::new(|w: &mut Wire| {
+                want(
+                    &w.call(serde_json::json!({"op": "put", "path": "q", "size": 1u64 << 40})),
+                    552,
+                );
+                false
+            }),
+        ),
+        (
+            "interrupted put",
+            Box::new(|w: &mut Wire| {
+                want(
+                    &w.call(serde_json::json!({"op": "put", "path": "i", "size": 10_000})),
+                    150,
+                );
+                w.send_raw(&[7u8; 100]);
+                w.stream.shutdown(std::net::Shutdown::Both).unwrap();
+                true
+            }),
+        ),
+        (
+            "chunked put",
+            Box::new(|w: &mut Wire| {
+                let body = crate::util::data(5000, 2);
+                want(&w.call(serde_json::json!({"op": "put", "path": "b"})), 150);
+                w.send_raw(&chunk(&body[..2000]));
+                w.send_raw(&chunk(&body[2000..]));
+                w.send_raw(&header(0));
+                want(
+                    &w.call(serde_json::json!({"op": "done", "sha256": sha(&body)})),
+                    226,
+                );
+                false
+            }),
+        ),
     ];
     for (what, f) in &cases {
         let mut w = s.login("alice", "alice-pw");
@@ -236,10 +284,18 @@ fn accounts_are_released_when_their_last_session_ends() {
             fd_list(pid)
         );
         // Bytes added behind the server's back count at the next login.
-        std::fs::write(home.join(format!("behind-{}", what.replace(' ', "-"))), vec![0u8; 1000]).unwrap();
+        std::fs::write(
+            home.join(format!("behind-{}", what.replace(' ', "-"))),
+            vec![0u8; 1000],
+        )
+        .unwrap();
         let mut w = s.login("alice", "alice-pw");
         let (used, _, _) = quota(&mut w);
-        assert_eq!(used, disk_usage(&home), "used at a new login after a {what}: no fresh walk");
+        assert_eq!(
+            used,
+            disk_usage(&home),
+            "used at a new login after a {what}: no fresh walk"
+        );
         want(&w.call(serde_json::json!({"op": "quit"})), 221);
         assert!(w.closed());
         assert!(eventually(Duration::from_secs(5), || home_fds() == 0));

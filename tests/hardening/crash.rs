@@ -137,7 +137,11 @@ fn sigkill_while_fifty_clients_upload_then_every_upload_resumes() {
         let stored = eventually(Duration::from_secs(10), || {
             std::fs::metadata(&p).is_ok_and(|m| m.len() == u.sent as u64)
         });
-        assert!(stored, "upload {}: the server never stored the {} bytes sent", u.k, u.sent);
+        assert!(
+            stored,
+            "upload {}: the server never stored the {} bytes sent",
+            u.k, u.sent
+        );
     }
 
     s.kill_and_restart();
@@ -145,7 +149,10 @@ fn sigkill_while_fifty_clients_upload_then_every_upload_resumes() {
 
     let (names_after, bytes_after) = users_file(&s);
     assert_eq!(names_after, names_before, "users in users.toml changed");
-    assert!(bytes_after == users_bytes, "users.toml was rewritten by the crash or the restart");
+    assert!(
+        bytes_after == users_bytes,
+        "users.toml was rewritten by the crash or the restart"
+    );
     for (user, pw, _) in USERS {
         let home = s.home(user);
         let mut w = s.login(user, pw);
@@ -153,7 +160,11 @@ fn sigkill_while_fifty_clients_upload_then_every_upload_resumes() {
         for u in &mine {
             match &u.old {
                 Some(old) => {
-                    assert!(std::fs::read(home.join(&u.path)).unwrap() == *old, "{user}/{}", u.path);
+                    assert!(
+                        std::fs::read(home.join(&u.path)).unwrap() == *old,
+                        "{user}/{}",
+                        u.path
+                    );
                     assert!(fetch(&mut w, &u.path) == *old, "{user}/{}", u.path);
                 }
                 None => {
@@ -172,10 +183,15 @@ fn sigkill_while_fifty_clients_upload_then_every_upload_resumes() {
             .filter(|u| u.old.is_some() || u.path.contains('/'))
             .map(|u| u.path.split('/').next().unwrap().to_string())
             .collect();
-        let got: BTreeSet<String> = names(&w.call(json!({"op": "ls", "path": "/"}))).into_iter().collect();
+        let got: BTreeSet<String> = names(&w.call(json!({"op": "ls", "path": "/"})))
+            .into_iter()
+            .collect();
         assert_eq!(got, want_names, "{user}");
         assert_books_balance(&mut w, &home);
-        let expect: usize = mine.iter().map(|u| u.sent + u.old.as_ref().map_or(0, Vec::len)).sum();
+        let expect: usize = mine
+            .iter()
+            .map(|u| u.sent + u.old.as_ref().map_or(0, Vec::len))
+            .sum();
         assert_eq!(quota(&mut w).0, expect as u64, "{user}");
     }
 
@@ -215,17 +231,30 @@ fn sigkill_while_fifty_clients_upload_then_every_upload_resumes() {
         })
         .collect();
     for (i, h) in handles.into_iter().enumerate() {
-        h.join().unwrap_or_else(|_| panic!("resume of upload {i} failed"));
+        h.join()
+            .unwrap_or_else(|_| panic!("resume of upload {i} failed"));
     }
     for (user, pw, _) in USERS {
         let home = s.home(user);
         let mut w = s.login(user, pw);
         for u in uploads.iter().filter(|u| user_of(u.k).0 == user) {
-            assert!(std::fs::read(home.join(&u.path)).unwrap() == u.body, "{user}/{}", u.path);
+            assert!(
+                std::fs::read(home.join(&u.path)).unwrap() == u.body,
+                "{user}/{}",
+                u.path
+            );
         }
-        assert!(partials_on_disk(&home).is_empty(), "{:?}", partials_on_disk(&home));
+        assert!(
+            partials_on_disk(&home).is_empty(),
+            "{:?}",
+            partials_on_disk(&home)
+        );
         assert_books_balance(&mut w, &home);
-        let expect: usize = uploads.iter().filter(|u| user_of(u.k).0 == user).map(|u| u.body.len()).sum();
+        let expect: usize = uploads
+            .iter()
+            .filter(|u| user_of(u.k).0 == user)
+            .map(|u| u.body.len())
+            .sum();
         assert_eq!(quota(&mut w).0, expect as u64, "{user}");
     }
     assert_no_panic_in_log(&s);
@@ -235,19 +264,27 @@ fn sigkill_while_fifty_clients_upload_then_every_upload_resumes() {
 /// Ok(final reply) or Err(what broke).
 fn try_put(w: &mut Wire, path: &str, body: &[u8]) -> Result<Value, String> {
     let req = json!({"op": "put", "path": path, "size": body.len()}).to_string();
-    w.stream.write_all(&frame(req.as_bytes())).map_err(|e| e.to_string())?;
+    w.stream
+        .write_all(&frame(req.as_bytes()))
+        .map_err(|e| e.to_string())?;
     let r = w.try_recv().ok_or("closed before 150")?;
     if r["code"] != 150 {
         return Ok(r);
     }
     w.stream.write_all(body).map_err(|e| e.to_string())?;
     let done = json!({"op": "done", "sha256": sha(body)}).to_string();
-    w.stream.write_all(&frame(done.as_bytes())).map_err(|e| e.to_string())?;
-    w.try_recv().ok_or_else(|| "closed before the final reply".into())
+    w.stream
+        .write_all(&frame(done.as_bytes()))
+        .map_err(|e| e.to_string())?;
+    w.try_recv()
+        .ok_or_else(|| "closed before the final reply".into())
 }
 
 fn version(k: usize, v: usize) -> Vec<u8> {
-    data(5_000 + (k * 7919 + v * 104_729) % 300_000, (k * 1_000_003 + v) as u64)
+    data(
+        5_000 + (k * 7919 + v * 104_729) % 300_000,
+        (k * 1_000_003 + v) as u64,
+    )
 }
 
 /// 30 clients upload new versions of their file back to back; the server
@@ -288,11 +325,16 @@ fn sigkill_during_a_storm_of_commits_leaves_only_whole_versions() {
     std::thread::sleep(Duration::from_millis(1500));
     s.kill_and_restart();
     stop.store(true, Ordering::Relaxed);
-    let results: Vec<(Option<usize>, Option<usize>)> =
-        handles.into_iter().map(|h| h.join().expect("storm client")).collect();
+    let results: Vec<(Option<usize>, Option<usize>)> = handles
+        .into_iter()
+        .map(|h| h.join().expect("storm client"))
+        .collect();
     let commits: usize = results.iter().map(|(a, _)| a.map_or(0, |a| a + 1)).sum();
     eprintln!("{commits} versions acknowledged before the kill");
-    assert!(commits >= clients, "the storm hardly ran: {commits} commits");
+    assert!(
+        commits >= clients,
+        "the storm hardly ran: {commits} commits"
+    );
     for (k, (acked, inflight)) in results.iter().enumerate() {
         let home = s.home(user_of(k).0);
         let name = format!("s{k}.bin");
@@ -304,10 +346,14 @@ fn sigkill_during_a_storm_of_commits_leaves_only_whole_versions() {
                 "client {k}: {name} ({} bytes) is none of versions {ok_versions:?}",
                 bytes.len()
             ),
-            None => assert!(acked.is_none(), "client {k}: acknowledged version {acked:?} is gone"),
+            None => assert!(
+                acked.is_none(),
+                "client {k}: acknowledged version {acked:?} is gone"
+            ),
         }
         if let Ok(part) = std::fs::read(partial_path(&home, &name)) {
-            let v = inflight.unwrap_or_else(|| panic!("client {k}: a partial without an upload in flight"));
+            let v = inflight
+                .unwrap_or_else(|| panic!("client {k}: a partial without an upload in flight"));
             let full = version(k, v);
             assert!(
                 part.len() <= full.len() && full[..part.len()] == part[..],
@@ -325,7 +371,10 @@ fn sigkill_during_a_storm_of_commits_leaves_only_whole_versions() {
             if home.join(&name).exists() {
                 let got = fetch(&mut w, &name);
                 let mut disk = Vec::new();
-                std::fs::File::open(home.join(&name)).unwrap().read_to_end(&mut disk).unwrap();
+                std::fs::File::open(home.join(&name))
+                    .unwrap()
+                    .read_to_end(&mut disk)
+                    .unwrap();
                 assert!(got == disk);
             }
         }

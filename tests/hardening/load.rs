@@ -89,7 +89,11 @@ fn run_load(clients: usize, length: Duration) {
                         ),
                     };
                     if let Some(e) = err {
-                        stats.failures.lock().unwrap().push(format!("client {i}: {e}"));
+                        stats
+                            .failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("client {i}: {e}"));
                     }
                     stored
                 })
@@ -97,7 +101,10 @@ fn run_load(clients: usize, length: Duration) {
         })
         .collect();
     barrier.wait();
-    let results: Vec<Stored> = handles.into_iter().map(|h| h.join().expect("client thread")).collect();
+    let results: Vec<Stored> = handles
+        .into_iter()
+        .map(|h| h.join().expect("client thread"))
+        .collect();
     let took = t0.elapsed();
     let ops = stats.ops.load(Ordering::Relaxed);
     let bytes = stats.bytes.load(Ordering::Relaxed);
@@ -112,9 +119,17 @@ fn run_load(clients: usize, length: Duration) {
         failures.is_empty(),
         "{} failed clients (of {clients}):\n{}",
         failures.len(),
-        failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    assert!(ops >= clients as u64 * 5, "only {ops} operations in {took:?}");
+    assert!(
+        ops >= clients as u64 * 5,
+        "only {ops} operations in {took:?}"
+    );
 
     // Every byte on disk is what its client last stored; nothing else is
     // there (no partial, no stray file).
@@ -123,7 +138,11 @@ fn run_load(clients: usize, length: Duration) {
         let (user, _, _) = USERS[i % USERS.len()];
         let dir = s.home(user).join(format!("c{i}"));
         let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         on_disk.sort();
         let expected: Vec<String> = stored.keys().cloned().collect();
@@ -138,7 +157,11 @@ fn run_load(clients: usize, length: Duration) {
             }
         }
     }
-    assert!(corrupted.is_empty(), "corrupted files:\n{}", corrupted.join("\n"));
+    assert!(
+        corrupted.is_empty(),
+        "corrupted files:\n{}",
+        corrupted.join("\n")
+    );
     for (user, pw, _) in USERS {
         let mut w = s.login(user, pw);
         assert_books_balance(&mut w, &s.home(user));
@@ -147,11 +170,19 @@ fn run_load(clients: usize, length: Duration) {
 }
 
 /// One client's session until `deadline`.
-fn client(i: usize, addr: &str, deadline: Instant, stats: &Stats, stored: &mut Stored) -> Result<(), String> {
+fn client(
+    i: usize,
+    addr: &str,
+    deadline: Instant,
+    stats: &Stats,
+    stored: &mut Stored,
+) -> Result<(), String> {
     let (user, pw, _) = USERS[i % USERS.len()];
     let mut rng = Rng::new(i as u64 + 1);
     let mut w = wire_from(nth_ip(16, i), addr);
-    w.stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    w.stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     let g = w.try_recv().ok_or("no greeting")?;
     check(&g, 220, "greeting")?;
     check(&w.call(login_req(user, pw)), 230, "login")?;
@@ -171,9 +202,15 @@ fn client(i: usize, addr: &str, deadline: Instant, stats: &Stats, stored: &mut S
             0..=39 => {
                 let medium = roll < 8;
                 let (name, len) = if medium {
-                    (format!("m{}", rng.below(2)), 256 * 1024 + rng.below(768 * 1024) as usize)
+                    (
+                        format!("m{}", rng.below(2)),
+                        256 * 1024 + rng.below(768 * 1024) as usize,
+                    )
                 } else {
-                    (format!("s{}", rng.below(8)), rng.below(16 * 1024) as usize + 1)
+                    (
+                        format!("s{}", rng.below(8)),
+                        rng.below(16 * 1024) as usize + 1,
+                    )
                 };
                 let seed = ((i as u64) << 32) | seq;
                 let body = data(len, seed);
@@ -201,7 +238,9 @@ fn client(i: usize, addr: &str, deadline: Instant, stats: &Stats, stored: &mut S
                     return Err(format!("get {path}: size {} but {len} stored", r["size"]));
                 }
                 let mut body = vec![0u8; len];
-                w.stream.read_exact(&mut body).map_err(|e| format!("get {path}: body: {e}"))?;
+                w.stream
+                    .read_exact(&mut body)
+                    .map_err(|e| format!("get {path}: body: {e}"))?;
                 let t = w.try_recv().ok_or("no trailer")?;
                 check(&t, 226, &format!("get {path} trailer"))?;
                 if body != data(len, seed) || t["sha256"] != sha(&body) {
@@ -230,7 +269,11 @@ fn client(i: usize, addr: &str, deadline: Instant, stats: &Stats, stored: &mut S
             }
             87..=93 if !known.is_empty() => {
                 let name = rng.pick(&known).clone();
-                check(&w.call(json!({"op": "rm", "path": format!("{dir}/{name}")})), 200, "rm")?;
+                check(
+                    &w.call(json!({"op": "rm", "path": format!("{dir}/{name}")})),
+                    200,
+                    "rm",
+                )?;
                 stored.remove(&name);
                 op(stats, 0);
             }
@@ -257,13 +300,22 @@ fn check(r: &serde_json::Value, c: u64, what: &str) -> Result<(), String> {
 
 /// Request, body and trailer in one go: the final reply.
 fn eager_put(w: &mut Wire, path: &str, body: &[u8]) -> Result<serde_json::Value, String> {
-    let mut buf = frame(json!({"op": "put", "path": path, "size": body.len(), "eager": true}).to_string().as_bytes());
+    let mut buf = frame(
+        json!({"op": "put", "path": path, "size": body.len(), "eager": true})
+            .to_string()
+            .as_bytes(),
+    );
     buf.extend_from_slice(body);
-    buf.extend(frame(json!({"op": "done", "sha256": sha(body)}).to_string().as_bytes()));
+    buf.extend(frame(
+        json!({"op": "done", "sha256": sha(body)})
+            .to_string()
+            .as_bytes(),
+    ));
     std::io::Write::write_all(&mut w.stream, &buf).map_err(|e| format!("eager put {path}: {e}"))?;
     let r = w.try_recv().ok_or("closed after an eager put")?;
     if r["code"] != 150 {
         return Ok(r);
     }
-    w.try_recv().ok_or_else(|| "closed before the eager put's final reply".into())
+    w.try_recv()
+        .ok_or_else(|| "closed before the eager put's final reply".into())
 }

@@ -14,6 +14,7 @@ mod hx;
 
 mod barrage;
 mod bounded;
+mod closing;
 mod crash;
 mod faults;
 mod floods;

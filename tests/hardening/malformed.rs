@@ -276,28 +276,6 @@ fn junk_sent_during_a_download_is_answered_after_it() {
     by.finish();
 }
 
-/// An over-long frame header (and bytes behind it) sent while a download
-/// runs: the download still arrives whole with its 226, then the 500 for
-/// the header, then the close. The server must not reset the connection
-/// (closing a socket with unread input sends a TCP RST, which throws away
-/// whatever the client has not read yet: the end of the body, the 500).
-#[test]
-fn overlong_header_sent_during_a_download_is_answered_after_it() {
-    let s = server("");
-    let by = Bystander::start(&s);
-    let mut w = s.login("alice", "alice-pw");
-    let body = data(8 << 20, 5);
-    want(&w.put("big.bin", &body), 226);
-    w.send(json!({"op": "get", "path": "big.bin"}));
-    w.send_raw(&header(1 << 50));
-    w.send_raw(&data(100_000, 77));
-    let got = read_download(&mut w, body.len());
-    assert!(got == body);
-    want(&w.try_recv().expect("500 after the download"), 500);
-    assert!(w.closed(), "connection open after an over-long header");
-    by.finish();
-}
-
 /// An over-long frame sent whole (header and payload in one write, as a
 /// buggy client would): the client reads the 500 before the close, as
 /// docs/PROTOCOL.md 2.2 promises, instead of a connection reset. Before
