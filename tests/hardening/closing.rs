@@ -24,7 +24,9 @@ fn small_window_session(addr: &str) -> Wire {
     sockopt::set_socket_recv_buffer_size(&fd, 16 * 1024).unwrap();
     connect(&fd, &dst).unwrap();
     let stream = TcpStream::from(fd);
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut w = Wire { stream };
     want(&w.recv(), 220);
     want(&w.call(login_req("alice", "alice-pw")), 230);
@@ -101,9 +103,12 @@ fn request_pipelined_behind_a_download_at_shutdown_does_not_reset_it() {
     got.extend(rest);
     std::thread::sleep(Duration::from_millis(1500));
     let mut last = vec![0u8; 128 * 1024];
-    w.stream
-        .read_exact(&mut last)
-        .unwrap_or_else(|e| panic!("end of the download lost at shutdown: {e}\n{}", tail(&s.log(), 10)));
+    w.stream.read_exact(&mut last).unwrap_or_else(|e| {
+        panic!(
+            "end of the download lost at shutdown: {e}\n{}",
+            tail(&s.log(), 10)
+        )
+    });
     got.extend(last);
     assert!(got == body);
     want(&w.try_recv().expect("the 226 trailer"), 226);
