@@ -1,0 +1,289 @@
+//! `miniftp shell`: the interactive client, in the spirit of the original
+//! program: a menu to log in, register or quit, then a `>>>` prompt for
+//! commands, with line editing, history and tab completion. Fed from a file
+//! or pipe instead of a terminal, it logs in from the environment, runs the
+//! commands, and stops with a non-zero exit at the first failure (unless
+//! --keep-going).
+
+mod commands;
+mod complete;
+
+use std::cell::RefCell;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rustyline::completion::FilenameCompleter;
+use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::Editor;
+
+use crate::cli::ShellArgs;
+use crate::client::{open, Client, Login};
+use crate::error::{Error, Result};
+use crate::proto::{Password, Request, Status};
+
+use commands::{home_dir, Flow, Shell};
+use complete::ShellHelper;
+
+pub(crate) type Conn = Rc<RefCell<Option<Client>>>;
+
+pub fn run(args: ShellArgs) -> Result<()> {
+    crate::logging::init_client(false);
+    if std::io::stdin().is_terminal() {
+        interactive(args)
+    } else {
+        scripted(args)
+    }
+}
+
+pub(crate) fn is_connection_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::ConnectionLost(_) | Error::Connect { .. } | Error::Protocol(_)
+    ) || matches!(e, Error::Remote { code, .. } if *code == Status::Unavailable.code())
+}
+
+/// Commands from a file or pipe: log in from the environment (no prompt),
+/// echo nothing, stop at the first failure unless --keep-going.
+fn scripted(args: ShellArgs) -> Result<()> {
+    let login = Login::resolve(&args.connect, false)?;
+    let client = open(&args.connect, &login)?;
+    let mut shell = Shell {
+        conn: Rc::new(RefCell::new(Some(client))),
+        login: Some(login),
+        cwd: "/".into(),
+        args,
+    };
+    let mut first_error: Option<Error> = None;
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.map_err(|e| Error::local("standard input", e))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match shell.exec(line) {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Quit) => break,
+            Err(e) => {
+                eprintln!("miniftp: line {}: {line}: {e}", n + 1);
+                let _ = std::io::stdout().flush();
+                if !shell.args.keep_going {
+                    return Err(Error::Failed {
+                        exit: e.exit(),
+                        msg: "stopped at the first failure (use --keep-going to carry on)".into(),
+                    });
+                }
+                let lost = is_connection_error(&e);
+                first_error.get_or_insert(e);
+                if lost {
+                    shell.reconnect()?;
+                }
+            }
+        }
+    }
+    if let Some(c) = shell.conn.borrow_mut().take() {
+        c.quit();
+    }
+    match first_error {
+        Some(e) => Err(Error::Failed {
+            exit: e.exit(),
+            msg: "some commands failed (see above)".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn history_path() -> PathBuf {
+    home_dir().join(".miniftp_history")
+}
+
+/// The terminal session: the menu, then the prompt.
+fn interactive(args: ShellArgs) -> Result<()> {
+    let conn: Conn = Rc::new(RefCell::new(None));
+    let helper = ShellHelper {
+        conn: Rc::clone(&conn),
+        files: FilenameCompleter::new(),
+    };
+    let mut rl: Editor<ShellHelper, DefaultHistory> =
+        Editor::new().map_err(|e| Error::Other(format!("terminal: {e}")))?;
+    rl.set_helper(Some(helper));
+    let history = history_path();
+    let _ = rl.load_history(&history);
+    let mut shell = Shell {
+        conn,
+        args,
+        login: None,
+        cwd: "/".into(),
+    };
+    let result = menu(&mut rl, &mut shell);
+    let _ = rl.save_history(&history);
+    if let Some(c) = shell.conn.borrow_mut().take() {
+        c.quit();
+    }
+    result
+}
+
+fn banner(server: &str) {
+    println!("{}", "-".repeat(41));
+    println!("  miniftp {} - {server}", env!("CARGO_PKG_VERSION"));
+    println!("{}", "-".repeat(41));
+    println!("1) log in");
+    println!("2) register");
+    println!("q) quit");
+}
+
+fn read(rl: &mut Editor<ShellHelper, DefaultHistory>, prompt: &str) -> Result<Option<String>> {
+    match rl.readline(prompt) {
+        Ok(line) => Ok(Some(line)),
+        Err(ReadlineError::Eof) | Err(ReadlineError::Interrupted) => Ok(None),
+        Err(e) => Err(Error::Other(format!("terminal: {e}"))),
+    }
+}
+
+fn ensure_connected(shell: &mut Shell) -> Result<()> {
+    if shell.conn.borrow().is_none() {
+        let c = crate::client::connect(&shell.args.connect)?;
+        *shell.conn.borrow_mut() = Some(c);
+    }
+    Ok(())
+}
+
+fn menu(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Result<()> {
+    ensure_connected(shell)?;
+    loop {
+        banner(&shell.args.connect.server);
+        let Some(choice) = read(rl, "choice: ")? else {
+            return Ok(());
+        };
+        match choice.trim() {
+            "1" => {
+                let Some((user, password)) = ask_credentials(rl, shell, false)? else {
+                    continue;
+                };
+                if let Err(e) = ensure_connected(shell) {
+                    println!("error: {e}");
+                    continue;
+                }
+                let result = shell.client()?.login(&user, &password);
+                match result {
+                    Ok(r) => {
+                        println!("{}", r.msg);
+                        shell.login = Some(Login { user, password });
+                        shell.cwd = "/".into();
+                        return prompt_loop(rl, shell);
+                    }
+                    Err(e) => {
+                        println!("error: {e}");
+                        if is_connection_error(&e) {
+                            *shell.conn.borrow_mut() = None;
+                        }
+                    }
+                }
+            }
+            "2" => {
+                let Some((user, password)) = ask_credentials(rl, shell, true)? else {
+                    continue;
+                };
+                if let Err(e) = ensure_connected(shell) {
+                    println!("error: {e}");
+                    continue;
+                }
+                let reply = shell.client()?.request(&Request::Register {
+                    user,
+                    password,
+                    protocol: Some(crate::proto::PROTOCOL_VERSION),
+                });
+                match reply {
+                    Ok(r) => println!("{}", r.msg),
+                    Err(e) => {
+                        println!("error: {e}");
+                        *shell.conn.borrow_mut() = None;
+                    }
+                }
+            }
+            "q" | "Q" | "quit" | "3" => return Ok(()),
+            other => println!("unknown choice {other:?}: type 1, 2 or q"),
+        }
+    }
+}
+
+fn ask_credentials(
+    rl: &mut Editor<ShellHelper, DefaultHistory>,
+    shell: &Shell,
+    twice: bool,
+) -> Result<Option<(String, Password)>> {
+    let default = shell.args.connect.user.clone();
+    let prompt = match &default {
+        Some(u) => format!("user [{u}]: "),
+        None => "user: ".to_string(),
+    };
+    let Some(typed) = read(rl, &prompt)? else {
+        return Ok(None);
+    };
+    let user = match (typed.trim(), default) {
+        ("", Some(d)) => d,
+        ("", None) => return Ok(None),
+        (t, _) => t.to_string(),
+    };
+    let tty = |e| Error::local("terminal", e);
+    // Logging in, the usual sources (MINIFTP_PASSWORD, --password-file,
+    // ~/.netrc) come before a prompt; a new account always asks.
+    let known = if twice {
+        None
+    } else {
+        crate::client::auth::password(&shell.args.connect, &user, false)
+            .ok()
+            .map(|p| p.0)
+    };
+    let password = match known {
+        Some(p) => p,
+        None => rpassword::prompt_password("password: ").map_err(tty)?,
+    };
+    if twice {
+        let again = rpassword::prompt_password("again: ").map_err(tty)?;
+        if again != password {
+            println!("the passwords differ");
+            return Ok(None);
+        }
+    }
+    Ok(Some((user, Password(password))))
+}
+
+fn prompt_loop(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Result<()> {
+    println!("type `help` for the commands");
+    loop {
+        let user = shell
+            .login
+            .as_ref()
+            .map_or("", |l| l.user.as_str())
+            .to_string();
+        let prompt = format!("{user}:{}>>> ", shell.cwd);
+        let Some(line) = read(rl, &prompt)? else {
+            return Ok(());
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let _ = rl.add_history_entry(line);
+        match shell.exec(line) {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Quit) => return Ok(()),
+            Err(e) if is_connection_error(&e) => {
+                println!("error: {e}");
+                *shell.conn.borrow_mut() = None;
+                let answer = read(rl, "connection lost; reconnect? [Y/n] ")?;
+                if answer.is_some_and(|a| !a.trim().eq_ignore_ascii_case("n")) {
+                    match shell.reconnect() {
+                        Ok(()) => println!("reconnected"),
+                        Err(e) => println!("error: {e}"),
+                    }
+                } else {
+                    return Ok(());
+                }
+            }
+            Err(e) => println!("error: {e}"),
+        }
+    }
+}
