@@ -86,6 +86,15 @@ impl Account {
         bytes: u64,
         credit: u64,
     ) -> Result<Reservation, QuotaExceeded> {
+        self.take(bytes, credit)?;
+        Ok(Reservation {
+            account: Arc::clone(self),
+            bytes,
+        })
+    }
+
+    /// Adds `bytes` to the reserved total if they fit.
+    fn take(&self, bytes: u64, credit: u64) -> Result<(), QuotaExceeded> {
         let total = self.quota.load(Ordering::Relaxed);
         let mut u = self.usage();
         let free = total.saturating_sub((u.used.saturating_sub(credit)) + u.reserved);
@@ -97,10 +106,7 @@ impl Account {
             });
         }
         u.reserved += bytes;
-        Ok(Reservation {
-            account: Arc::clone(self),
-            bytes,
-        })
+        Ok(())
     }
 
     /// Records bytes that appeared on disk (outside a reservation's commit).
@@ -186,9 +192,8 @@ pub struct Reservation {
 impl Reservation {
     /// Grows the reservation (bodies of unknown length).
     pub fn grow(&mut self, more: u64) -> Result<(), QuotaExceeded> {
-        let extra = self.account.reserve(more)?;
-        self.bytes += extra.bytes;
-        std::mem::forget(extra);
+        self.account.take(more, 0)?;
+        self.bytes += more;
         Ok(())
     }
 
