@@ -36,7 +36,7 @@ fn login_code(src: Ipv4Addr, addr: &str) -> u64 {
 /// and small. (About 3 s: it runs in the default suite.)
 #[test]
 fn failed_login_table_is_capped_and_evicts_the_oldest() {
-    raise_nofile(20_000);
+    raise_nofile(5_000);
     let s = server(
         "[limits]\nmax_failed_logins = 1\nfailed_login_delay_ms = 10\nlockout_secs = 3600\n\
          max_connections = 5000\n",

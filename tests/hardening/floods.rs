@@ -258,3 +258,66 @@ fn flood_past_max_connections_is_refused_and_freed_slots_are_reused_exactly() {
     );
     by.finish();
 }
+
+/// 1,000 clients connect at the same instant, all within
+/// `max_connections`: every one gets its greeting promptly (10 s is
+/// generous). The kernel completes the handshakes itself and queues them
+/// for the server's accept; a listen backlog far below `max_connections`
+/// (std's `TcpListener::bind` uses 128, src/serve.rs) overflows, and with
+/// SYN cookies the overflowed connections are dropped without a word: the
+/// client believes it is connected and waits forever for a greeting.
+#[test]
+fn burst_of_connections_all_get_their_greeting() {
+    let n = 1000;
+    raise_nofile(n as u64 + 1000);
+    let s = server(&format!(
+        "[limits]\nmax_connections = {}\nmax_connections_per_ip = {}\n",
+        n + 100,
+        n + 100
+    ));
+    let by = Bystander::start(&s);
+    let barrier = Arc::new(std::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (addr, barrier) = (s.addr.clone(), Arc::clone(&barrier));
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    barrier.wait();
+                    let t = Instant::now();
+                    let stream =
+                        tcp_from(nth_ip(17, i), &addr).map_err(|e| format!("connect: {e}"))?;
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    let mut w = Wire { stream };
+                    match w.try_recv() {
+                        Some(g) if g["code"] == 220 => Ok((w, t.elapsed())),
+                        Some(g) => Err(format!("got {g}")),
+                        None => Err(format!("no greeting after {:?}", t.elapsed())),
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let mut slowest = Duration::ZERO;
+    let mut held = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join().expect("client thread") {
+            Ok((w, took)) => {
+                slowest = slowest.max(took);
+                held.push(w);
+            }
+            Err(e) => failures.push(format!("client {i}: {e}")),
+        }
+    }
+    eprintln!("{} of {n} greeted, slowest {slowest:?}", held.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {n} simultaneous connections never got a greeting:\n{}",
+        failures.len(),
+        failures[..failures.len().min(10)].join("\n")
+    );
+    by.finish();
+}

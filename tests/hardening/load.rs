@@ -66,9 +66,26 @@ fn run_load(clients: usize, length: Duration) {
     let stats = Arc::new(Stats::default());
     let barrier = Arc::new(Barrier::new(clients + 1));
     let t0 = Instant::now();
-    let handles: Vec<_> = (0..clients)
+    // The connections are opened one after the other (a burst of
+    // simultaneous connects is floods::burst_of_connections_all_get_their_greeting).
+    let wires: Vec<Wire> = (0..clients)
         .map(|i| {
-            let (addr, stats, barrier) = (s.addr.clone(), Arc::clone(&stats), Arc::clone(&barrier));
+            let mut w = wire_from(nth_ip(16, i), &s.addr);
+            w.stream
+                .set_read_timeout(Some(Duration::from_secs(120)))
+                .unwrap();
+            let g = w
+                .try_recv()
+                .unwrap_or_else(|| panic!("client {i}: no greeting"));
+            want(&g, 220);
+            w
+        })
+        .collect();
+    let handles: Vec<_> = wires
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let (stats, barrier) = (Arc::clone(&stats), Arc::clone(&barrier));
             std::thread::Builder::new()
                 .stack_size(1024 * 1024)
                 .spawn(move || {
@@ -76,7 +93,7 @@ fn run_load(clients: usize, length: Duration) {
                     barrier.wait();
                     let deadline = Instant::now() + length;
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        client(i, &addr, deadline, &stats, &mut stored)
+                        client(i, w, deadline, &stats, &mut stored)
                     }));
                     let err = match r {
                         Ok(Ok(())) => None,
@@ -172,19 +189,13 @@ fn run_load(clients: usize, length: Duration) {
 /// One client's session until `deadline`.
 fn client(
     i: usize,
-    addr: &str,
+    mut w: Wire,
     deadline: Instant,
     stats: &Stats,
     stored: &mut Stored,
 ) -> Result<(), String> {
     let (user, pw, _) = USERS[i % USERS.len()];
     let mut rng = Rng::new(i as u64 + 1);
-    let mut w = wire_from(nth_ip(16, i), addr);
-    w.stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    let g = w.try_recv().ok_or("no greeting")?;
-    check(&g, 220, "greeting")?;
     check(&w.call(login_req(user, pw)), 230, "login")?;
     let dir = format!("c{i}");
     check(&w.call(json!({"op": "mkdir", "path": dir})), 200, "mkdir")?;

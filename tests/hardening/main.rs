@@ -21,4 +21,5 @@ mod floods;
 mod guessing;
 mod load;
 mod malformed;
+mod races;
 mod slow;
