@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use mio::Token;
 
+/// How long a closing connection waits for its peer to close too.
+const LINGER: Duration = Duration::from_secs(2);
+
 use super::cmd::{self, Ctx};
 use super::io::{Fill, Io};
 use super::session::Session;
@@ -51,6 +54,10 @@ pub struct Conn {
     pub writable: bool,
     /// Close once the queued replies are written.
     pub closing: bool,
+    /// Set once our side is shut: when the lingering close gives up.
+    pub linger_until: Option<Instant>,
+    /// Why the connection is closing, for the session-end log line.
+    pub why: &'static str,
     /// The peer closed its sending side (EOF read).
     pub peer_closed: bool,
     /// A reply held back until a timer fires (failed-login delay).
@@ -76,6 +83,8 @@ impl Conn {
             readable: false,
             writable: true,
             closing: false,
+            linger_until: None,
+            why: "closed",
             peer_closed: false,
             held: None,
             trying: None,
@@ -108,7 +117,7 @@ impl Server {
             }
             if conn.closing {
                 if !io.has_output() {
-                    self.close(token, "closed");
+                    self.linger(token);
                 }
                 return;
             }
@@ -410,6 +419,36 @@ impl Server {
             }
         };
         self.submit(false, token, Box::new(job));
+    }
+
+    /// The end of a connection we close: once the replies are out, shut our
+    /// sending side and read (and discard) until the peer closes too, for at
+    /// most `LINGER`. Closing at once with unread input would make the
+    /// kernel send a reset, and the peer would lose the replies it has not
+    /// read yet (say the end of a download, or a 421).
+    fn linger(&mut self, token: Token) {
+        let conn = &mut self.conns[token.0];
+        let why = conn.why;
+        let Some(io) = conn.io.as_mut() else {
+            return;
+        };
+        if conn.linger_until.is_none() {
+            io.transport.shutdown_write();
+            conn.linger_until = Some(Instant::now() + LINGER);
+        }
+        let mut sink = [0u8; 16 * 1024];
+        loop {
+            match io.transport.read(&mut sink) {
+                Ok(0) => return self.close(token, why),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    conn.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(token, why),
+            }
+        }
     }
 
     /// Removes a connection whose transport the loop holds.

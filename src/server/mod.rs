@@ -467,7 +467,11 @@ impl Server {
             .conns
             .iter()
             .filter_map(|(k, c)| {
-                if c.session.is_none() && now.duration_since(c.opened) > login {
+                if c.linger_until.is_some_and(|t| now >= t) {
+                    Some((k, "closed"))
+                } else if c.linger_until.is_some() {
+                    None
+                } else if c.session.is_none() && now.duration_since(c.opened) > login {
                     Some((k, "login timed out"))
                 } else if now.duration_since(c.last_active) > idle
                     // A request still running on a worker is not idleness.
@@ -488,6 +492,10 @@ impl Server {
     /// cleanly, else just close.
     fn expire(&mut self, token: Token, why: &'static str) {
         let conn = &mut self.conns[token.0];
+        if conn.linger_until.is_some() {
+            let why = conn.why;
+            return self.close(token, why);
+        }
         log::info!("closing {} ({})", conn.peer, why);
         match (&conn.state, conn.io.as_mut()) {
             (_, None) => conn.closing = true,
@@ -496,11 +504,15 @@ impl Server {
             {
                 io.send(&Reply::new(Status::Unavailable, format!("{why}, closing")));
                 conn.closing = true;
+                conn.why = why;
                 conn.writable = true;
                 // A client that never reads can't hold us: close if the
-                // 421 doesn't go out at once.
-                let _ = io.flush();
-                self.close(token, why);
+                // 421 doesn't go out at once, else linger briefly.
+                if matches!(io.flush(), Ok(true)) {
+                    self.drive(token);
+                } else {
+                    self.close(token, why);
+                }
             }
             _ => self.close(token, why),
         }

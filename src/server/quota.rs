@@ -237,7 +237,11 @@ impl Accounts {
         };
         let mut weak = slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(acct) = weak.upgrade() {
-            return Ok(acct);
+            // A home removed under live sessions is opened (or refused)
+            // anew, as at a first login; those sessions keep the old one.
+            if !acct.storage.is_gone() {
+                return Ok(acct);
+            }
         }
         let acct = Arc::new(open()?);
         *weak = Arc::downgrade(&acct);

@@ -55,6 +55,16 @@ impl Transport {
         }
     }
 
+    /// Ends our sending side: TLS says close_notify first, then the TCP
+    /// stream is shut for writing (best effort: the peer may be gone).
+    pub fn shutdown_write(&mut self) {
+        if let Transport::Tls(t) = self {
+            t.tls.send_close_notify();
+            let _ = t.flush_out();
+        }
+        let _ = self.stream_mut().shutdown(std::net::Shutdown::Write);
+    }
+
     /// Whether encrypted bytes wait for the socket.
     pub fn pending_out(&self) -> bool {
         match self {

@@ -48,7 +48,19 @@ impl LocalStorage {
 
     fn err(&self, path: &VPath) -> impl Fn(io::Error) -> FsError + '_ {
         let path = path.clone();
-        move |e| FsError::from_io(e, &path)
+        move |e| {
+            // "No such file" inside a home that was itself removed is the
+            // operator's doing, not the user's: say so (451).
+            if e.kind() == io::ErrorKind::NotFound && self.is_gone() {
+                return FsError::Io {
+                    path: "/".into(),
+                    source: io::Error::other(
+                        "your home directory no longer exists on the server; tell the operator",
+                    ),
+                };
+            }
+            FsError::from_io(e, &path)
+        }
     }
 
     /// The directory handle of `path`'s parent and `path`'s last name.
@@ -262,6 +274,11 @@ fn random_suffix() -> String {
 }
 
 impl Storage for LocalStorage {
+    fn is_gone(&self) -> bool {
+        // A removed directory keeps working as a handle, with no links.
+        self.home.dir_metadata().is_ok_and(|m| m.nlink() == 0)
+    }
+
     fn list(&self, dir_path: &VPath) -> FsResult<Vec<Entry>> {
         let dir = self.open_dir(dir_path)?;
         let mut out = Vec::new();

@@ -190,6 +190,9 @@ pub struct Delta {
 
 /// The narrow storage interface every command goes through.
 pub trait Storage: Send + Sync + 'static {
+    /// Whether the home itself was removed behind the server's back (its
+    /// sessions then get errors; the next login opens it afresh).
+    fn is_gone(&self) -> bool;
     /// Entries of a directory sorted by name; internal files hidden.
     fn list(&self, dir: &VPath) -> FsResult<Vec<Entry>>;
     /// Metadata of one path (symlinks followed, within the jail).
