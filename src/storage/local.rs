@@ -36,6 +36,10 @@ const DEFER_FREE_MIN: u64 = 8 << 20;
 /// One user's home on local disk.
 pub struct LocalStorage {
     home: Dir,
+    /// Held while a change of names also decides the bytes it frees (the
+    /// size of a file about to be replaced or removed): two sessions
+    /// replacing one name at once must not both count the same old file.
+    names: std::sync::Mutex<()>,
 }
 
 impl LocalStorage {
@@ -43,7 +47,14 @@ impl LocalStorage {
     pub fn open(path: &Path) -> io::Result<LocalStorage> {
         std::fs::create_dir_all(path)?;
         let home = Dir::open_ambient_dir(path, cap_std::ambient_authority())?;
-        Ok(LocalStorage { home })
+        Ok(LocalStorage {
+            home,
+            names: std::sync::Mutex::new(()),
+        })
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn err(&self, path: &VPath) -> impl Fn(io::Error) -> FsError + '_ {
@@ -393,6 +404,7 @@ impl Storage for LocalStorage {
     }
 
     fn remove(&self, path: &VPath, recursive: bool) -> FsResult<u64> {
+        let _names = self.names();
         let (dir, name) = self.parent_of(path)?;
         let md = dir.symlink_metadata(name).map_err(self.err(path))?;
         if !md.is_dir() {
@@ -426,6 +438,7 @@ impl Storage for LocalStorage {
         let to = self.target_of(from, to)?;
         let (from_dir, from_name) = self.parent_of(from)?;
         let (to_dir, to_name) = self.parent_of(&to)?;
+        let _names = self.names();
         let src = from_dir
             .symlink_metadata(from_name)
             .map_err(self.err(from))?;
@@ -452,17 +465,14 @@ impl Storage for LocalStorage {
         }
         let src = self.open_read(from)?;
         let (to_dir, to_name) = self.parent_of(&to)?;
-        let replaced = match to_dir.symlink_metadata(to_name) {
-            Ok(md) if md.is_dir() => {
-                return Err(FsError::WrongType {
-                    path: to.to_string(),
-                    what: "is a directory",
-                })
-            }
-            Ok(md) if md.is_file() => md.len(),
-            _ => 0,
-        };
+        if to_dir.symlink_metadata(to_name).is_ok_and(|md| md.is_dir()) {
+            return Err(FsError::WrongType {
+                path: to.to_string(),
+                what: "is a directory",
+            });
+        }
         let tmp = format!("{}.{}", partial_name(to_name), random_suffix());
+        let mut replaced = 0;
         let result = (|| -> io::Result<()> {
             let mut dst = to_dir
                 .open_with(&tmp, OpenOptions::new().write(true).create_new(true))?
@@ -475,6 +485,12 @@ impl Storage for LocalStorage {
             if let Some(d) = src.digest {
                 write_digest(&dst, &d);
             }
+            let _names = self.names();
+            replaced = match to_dir.symlink_metadata(to_name) {
+                Ok(md) if md.is_dir() => return Err(io::ErrorKind::IsADirectory.into()),
+                Ok(md) if md.is_file() => md.len(),
+                _ => 0,
+            };
             to_dir.rename(&tmp, &to_dir, to_name)
         })();
         if let Err(e) = result {
@@ -660,6 +676,7 @@ impl Storage for LocalStorage {
                 up.file.sync_data().map_err(self.err(&path))?;
             }
             write_digest(&up.file, sha256);
+            let names = self.names();
             let replaced = match up.dir.symlink_metadata(&up.target) {
                 Ok(md) if md.is_dir() => {
                     return Err(FsError::WrongType {
@@ -679,6 +696,7 @@ impl Storage for LocalStorage {
             up.dir
                 .rename(&up.partial, &up.dir, &up.target)
                 .map_err(self.err(&path))?;
+            drop(names);
             if fsync {
                 // Make the rename itself durable.
                 if let Ok(d) = up.dir.open(".") {
