@@ -34,7 +34,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         );
     }
     let addr = config.listen_addr();
-    let listener = std::net::TcpListener::bind(addr).map_err(|e| Error::Connect {
+    let listener = bind(addr).map_err(|e| Error::Connect {
         addr: addr.to_string(),
         source: e,
     })?;
@@ -86,4 +86,21 @@ fn raise_fd_limit() {
             log::warn!("cannot raise the open-files limit: {e}");
         }
     }
+}
+
+/// Binds the listening socket with a deep accept queue: std's default of
+/// 128 drops the handshakes of a burst of clients (a thousand connecting at
+/// once waited seconds for SYN retransmits).
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use rustix::net::{bind, listen, socket_with, sockopt, AddressFamily, SocketFlags, SocketType};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = socket_with(family, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    bind(&fd, &addr)?;
+    listen(&fd, 4096)?;
+    Ok(std::net::TcpListener::from(fd))
 }
