@@ -63,7 +63,12 @@ fn racer(w: &mut Wire, t: usize, rounds: usize) -> Result<(), String> {
 /// the same name on two io workers each subtract the size of the file they
 /// saw there before their rename (src/storage/local.rs `commit_upload`,
 /// likewise `rename`, `copy`, `remove`), and only one of them replaced it.
-/// With `[workers] io_threads = 1` the books stay exact.
+/// With `[workers] io_threads = 1` the books stay exact. (Serialising the
+/// stat-and-rename per home is not enough: the quota is then updated
+/// after the lock is released, in two steps — `+received`, `−replaced` —
+/// and a `−replaced` applied before the `+received` of the file it
+/// replaced can saturate `used` at 0 (`Account::sub_used`), which loses
+/// those bytes for good: `used` ends above the disk.)
 #[test]
 fn racing_replacements_of_one_name_keep_the_books_exact() {
     let rounds = scaled(100, 2000);
