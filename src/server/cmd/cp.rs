@@ -21,8 +21,16 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
         Ok(r) => r,
         Err(e) => return Reply::new(Status::QuotaExceeded, format!("{from}: {e}")),
     };
-    let delta = try_reply!(storage.copy(&from, &to).map_err(fs_reply));
-    reservation.commit(delta.added);
+    // Counted before the copy appears under its name (see upload::finish),
+    // taken back if it fails.
+    reservation.commit(src.size);
+    let delta = match storage.copy(&from, &to) {
+        Ok(d) => d,
+        Err(e) => {
+            ctx.account.sub_used(src.size);
+            return fs_reply(e);
+        }
+    };
     ctx.account.sub_used(delta.freed);
     let mut reply = Reply::new(Status::Ok, format!("{from} copied to {target}"));
     reply.size = Some(delta.added);

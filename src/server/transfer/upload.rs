@@ -383,13 +383,16 @@ pub fn finish(mut up: Box<Upload>, client_sha256: &str, fsync: bool) -> (Reply, 
         return (r, None);
     }
     let account = Arc::clone(&up.account);
+    // The new bytes are on disk already (in the partial): count them before
+    // the rename makes them visible, so a racing session that replaces or
+    // removes this file right after can never subtract them first.
+    if let Some(r) = up.reservation.take() {
+        r.commit(up.received);
+    } else {
+        account.add_used(up.received);
+    }
     match account.storage.commit_upload(handle, &digest, fsync) {
         Ok(Committed { replaced, leftover }) => {
-            if let Some(r) = up.reservation.take() {
-                r.commit(up.received);
-            } else {
-                account.add_used(up.received);
-            }
             account.sub_used(replaced);
             up.release_claim();
             let mut r = Reply::new(
@@ -401,9 +404,8 @@ pub fn finish(mut up: Box<Upload>, client_sha256: &str, fsync: bool) -> (Reply, 
             (r, leftover)
         }
         Err(e) => {
-            // commit_upload removed the partial.
-            account.sub_used(up.offset);
-            up.reservation = None;
+            // commit_upload removed the partial, counted in full above.
+            account.sub_used(up.offset + up.received);
             up.release_claim();
             (Reply::new(e.status(), e.to_string()), None)
         }
