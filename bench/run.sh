@@ -250,8 +250,13 @@ if ((!SMOKE)) && command -v vsftpd >/dev/null && command -v curl >/dev/null && c
   for ((r = 0; r < RUNS; r++)); do PEER_PUT+=("$(secs curl -sS -T "$BIG" "$URL/up.bin")"); done
   for ((r = 0; r < RUNS; r++)); do PEER_GET+=("$(secs curl -sS -o "$DIR/got" "$URL/down.bin")"); done
   [[ $(sha "$VHOME/up.bin") == "$BIG_SHA" && $(sha "$DIR/got") == "$BIG_SHA" ]] || die "vsftpd copies differ"
+  lftp_mput() {
+    lftp -u benchuser,benchpw -p "$VPORT" \
+      -e "set cmd:fail-exit yes; set ftp:ssl-allow no; mkdir -p m$1; cd m$1; mput $DIR/small/*; quit" 127.0.0.1 >/dev/null
+  }
+  lftp_mput warm
   for ((r = 0; r < RUNS; r++)); do
-    PEER_MPUT+=("$(secs lftp -u benchuser,benchpw -p "$VPORT" -e "set cmd:fail-exit yes; set ftp:ssl-allow no; mkdir -p m$r; cd m$r; mput $DIR/small/*; quit" 127.0.0.1 >/dev/null)")
+    PEER_MPUT+=("$(secs lftp_mput "$r")")
   done
   rm -rf "$VHOME"/m* "$VHOME/up.bin" "$VHOME/down.bin"
   peer_note="vsftpd $(dpkg-query -W -f='${Version}' vsftpd 2>/dev/null) with curl -T / curl -o FILE and lftp mput, same run"

@@ -22,7 +22,30 @@ const SOCKET_BUF: usize = 4 * 1024 * 1024;
 /// when asked for with `--plaintext`.
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Buffered>>),
+}
+
+/// The socket under a TLS client stream, read through a large buffer:
+/// rustls asks for at most 4 KiB a call, which would otherwise be a
+/// syscall per 4 KiB of a download.
+pub struct Buffered(BufReader<TcpStream>);
+
+impl Read for Buffered {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Buffered {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.get_mut().write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        self.0.get_mut().write_vectored(bufs)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.get_mut().flush()
+    }
 }
 
 impl Read for Stream {
@@ -102,7 +125,7 @@ fn handshake(addr: &str, tcp: TcpStream, trust: &Trust) -> Result<Stream> {
     let name = crate::tls::client::server_name(addr)?;
     let conn = rustls::ClientConnection::new(config, name)
         .map_err(|e| Error::Tls(format!("{addr}: TLS setup: {e}")))?;
-    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let mut s = rustls::StreamOwned::new(conn, Buffered(BufReader::with_capacity(256 * 1024, tcp)));
     while s.conn.is_handshaking() {
         if let Err(e) = s.conn.complete_io(&mut s.sock) {
             let verdict = verdict.lock().unwrap_or_else(|p| p.into_inner()).take();

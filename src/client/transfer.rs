@@ -57,11 +57,13 @@ fn copy_hashed(
         }
     }
     std::thread::scope(|s| {
-        let (tx, rx) = crossbeam_channel::bounded::<Arc<Vec<u8>>>(4);
+        // Full buffers go to the hasher with their length and come back
+        // for reuse; a buffer keeps its size, so nothing is re-zeroed.
+        let (tx, rx) = crossbeam_channel::bounded::<(Arc<Vec<u8>>, usize)>(4);
         let (back_tx, back_rx) = crossbeam_channel::unbounded::<Arc<Vec<u8>>>();
         let worker = s.spawn(move || {
-            for chunk in rx {
-                hasher.update(&chunk[..]);
+            for (chunk, n) in rx {
+                hasher.update(&chunk[..n]);
                 let _ = back_tx.send(chunk);
             }
             hasher
@@ -80,21 +82,41 @@ fn copy_hashed(
                     Err(_) => vec![0; CHUNK],
                 },
             };
-            buf.resize(CHUNK, 0);
-            let n = match fill(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) => break Err(e),
-            };
-            buf.truncate(n);
+            // Fill most of the buffer: a socket read may return a single
+            // TLS record, and a chunk per record costs more than it moves.
+            let mut n = 0;
+            let mut eof = false;
+            let mut failed = None;
+            while n < CHUNK / 4 {
+                match fill(&mut buf[n..]) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(k) => n += k,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            if n == 0 {
+                break Ok(());
+            }
             let chunk = Arc::new(buf);
-            if tx.send(Arc::clone(&chunk)).is_err() {
+            if tx.send((Arc::clone(&chunk), n)).is_err() {
                 break Err(Error::Other("hashing thread stopped".into()));
             }
-            if let Err(e) = drain(&chunk) {
+            if let Err(e) = drain(&chunk[..n]) {
                 break Err(e);
             }
             total += n as u64;
+            if eof {
+                break Ok(());
+            }
         };
         drop(tx);
         let hasher = worker

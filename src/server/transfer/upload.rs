@@ -290,36 +290,54 @@ impl Upload {
                         Err(_) => break PumpStatus::Closed,
                     },
                 };
+                // Fill the buffer as far as the socket allows: a read may
+                // return a single TLS record, and handing the hasher 16 KiB
+                // at a time costs more in wake-ups than it saves.
                 let want = buf.len().min(remaining as usize);
-                match io.transport.read(&mut buf[..want]) {
-                    Ok(0) => break PumpStatus::Closed,
-                    Ok(n) => {
-                        moved += n;
-                        self.received += n as u64;
-                        self.body = if remaining == n as u64 {
-                            Body::Done
-                        } else {
-                            Body::Sized {
-                                remaining: remaining - n as u64,
-                            }
-                        };
-                        let handle = self.handle.as_mut().expect("checked above");
-                        if let Err(e) = handle.write_all(&buf[..n]) {
-                            let e = FsError::from_io(e, &self.path);
-                            self.fail(Reply::new(e.status(), e.to_string()), io);
-                            free.push(buf);
-                            continue;
+                let mut n = 0;
+                let mut stop = None;
+                while n < want {
+                    match io.transport.read(&mut buf[n..want]) {
+                        Ok(0) => {
+                            stop = Some(PumpStatus::Closed);
+                            break;
                         }
-                        if full_tx.send((buf, n)).is_err() {
-                            break PumpStatus::Closed;
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            stop = Some(PumpStatus::WouldBlock);
+                            break;
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            stop = Some(PumpStatus::Closed);
+                            break;
                         }
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        free.push(buf);
-                        break PumpStatus::WouldBlock;
+                }
+                if n == 0 {
+                    free.push(buf);
+                    break stop.unwrap_or(PumpStatus::Yield);
+                }
+                moved += n;
+                self.received += n as u64;
+                self.body = if remaining == n as u64 {
+                    Body::Done
+                } else {
+                    Body::Sized {
+                        remaining: remaining - n as u64,
                     }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => free.push(buf),
-                    Err(_) => break PumpStatus::Closed,
+                };
+                let handle = self.handle.as_mut().expect("checked above");
+                if let Err(e) = handle.write_all(&buf[..n]) {
+                    let e = FsError::from_io(e, &self.path);
+                    self.fail(Reply::new(e.status(), e.to_string()), io);
+                    free.push(buf);
+                } else if full_tx.send((buf, n)).is_err() {
+                    break PumpStatus::Closed;
+                }
+                if let Some(status) = stop {
+                    // A short body ending at EOF still counts what came.
+                    break if self.body_done() { PumpStatus::Done } else { status };
                 }
             };
             drop(full_tx);
