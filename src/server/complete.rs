@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::conn::{locked_out, log_transfer, State};
 use super::limiter::Verdict;
+use super::transfer::eager::BatchEnd;
 use super::transfer::{PumpStatus, Transfer};
 use super::{Outcome, Server};
 use crate::proto::Status;
@@ -85,6 +86,26 @@ impl Server {
                         );
                         conn.state = State::Ready;
                         return self.close(token, "connection lost during download");
+                    }
+                }
+            }
+            Outcome::Batch { io, end, logs } => {
+                conn.io = Some(io);
+                // The job may have stopped with input still unread.
+                conn.readable = true;
+                for log in &logs {
+                    log_transfer(conn, log.op, &log.path, log.bytes, log.started, "ok");
+                }
+                match end {
+                    BatchEnd::Ready => conn.state = State::Ready,
+                    BatchEnd::Upload(u) => conn.state = State::Upload(u),
+                    BatchEnd::Trailer(u) => conn.state = State::Trailer(u),
+                    BatchEnd::Closed(up) => {
+                        conn.state = State::Ready;
+                        if let Some(mut u) = up {
+                            self.submit_orphan(move || u.abandon());
+                        }
+                        return self.close(token, "connection lost during upload");
                     }
                 }
             }
@@ -188,7 +209,10 @@ impl Server {
                         io.send(&reply);
                         log_transfer(conn, log.op, &log.path, log.bytes, log.started, &result);
                     }
-                    Outcome::Nothing | Outcome::Pumped { .. } | Outcome::Panicked => {}
+                    Outcome::Nothing
+                    | Outcome::Pumped { .. }
+                    | Outcome::Batch { .. }
+                    | Outcome::Panicked => {}
                 }
             }
         }
@@ -202,7 +226,12 @@ impl Server {
                 transfer: Transfer::Up(mut u),
                 ..
             } => self.submit_orphan(move || u.abandon()),
-            Outcome::UploadBegun(Ok((mut u, _))) => self.submit_orphan(move || u.abandon()),
+            Outcome::UploadBegun(Ok((mut u, _)))
+            | Outcome::Batch {
+                end:
+                    BatchEnd::Upload(mut u) | BatchEnd::Trailer(mut u) | BatchEnd::Closed(Some(mut u)),
+                ..
+            } => self.submit_orphan(move || u.abandon()),
             _ => {}
         }
     }

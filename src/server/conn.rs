@@ -16,7 +16,7 @@ const LINGER: Duration = Duration::from_secs(2);
 use super::cmd::{self, Ctx};
 use super::io::{Fill, Io};
 use super::session::Session;
-use super::transfer::{upload, Download, Transfer, Upload};
+use super::transfer::{eager, upload, Download, Transfer, Upload};
 use super::{Outcome, Server, TransferLog};
 use crate::config::RegistrationPolicy;
 use crate::limits::{FRAME_HEADER_LEN, MAX_PENDING_REPLY_BYTES, MAX_REQUEST_FRAME};
@@ -370,6 +370,24 @@ impl Server {
             }
             Request::Done { .. } => {
                 io.send(&Reply::new(Status::BadSequence, "no upload in progress"));
+            }
+            eager @ Request::Put { eager: true, .. } => {
+                // Small files in a row: one job for the whole run.
+                let session = conn.session.as_ref().expect("logged in");
+                let ctx = Ctx {
+                    account: Arc::clone(&session.account),
+                    cwd: session.cwd.clone(),
+                };
+                let Some(mut io) = conn.io.take() else {
+                    return;
+                };
+                conn.state = State::Pumping;
+                let fsync = shared.config.storage.fsync;
+                let job = move || {
+                    let (end, logs) = eager::run(&ctx, &mut io, eager, fsync);
+                    Outcome::Batch { io, end, logs }
+                };
+                self.submit(false, token, Box::new(job));
             }
             other => {
                 let session = conn.session.as_ref().expect("logged in");

@@ -117,6 +117,13 @@ pub enum Outcome {
         log: TransferLog,
         leftover: Option<crate::storage::Leftover>,
     },
+    /// A run of eager puts handled in one job: the transport back, where
+    /// the connection stands, and a log entry per stored file.
+    Batch {
+        io: Box<Io>,
+        end: transfer::eager::BatchEnd,
+        logs: Vec<TransferLog>,
+    },
     /// Cleanup for a connection that is gone.
     Nothing,
     /// The job panicked; its connection is closed.

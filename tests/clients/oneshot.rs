@@ -88,6 +88,41 @@ fn put_several_files_and_globs_into_a_remote_directory() {
     assert_eq!(read(&home.join("plain")), b"plain file");
 }
 
+/// Hundreds of small files go out eager and pipelined, several server
+/// batches' worth, with a large one and a refused one in the middle: every
+/// file arrives whole, in order, and the refusal doesn't derail the rest.
+#[test]
+fn many_small_files_in_one_run_all_arrive() {
+    let srv = TestServer::with(Opts {
+        users: vec![("alice", "alice-pw", "20M")],
+        ..Opts::default()
+    });
+    let dir = local(&srv, "many");
+    let mut files = Vec::new();
+    for i in 0..300 {
+        let body = data(i * 37 % 5000, i as u64);
+        files.push(write(&dir.join(format!("f{i:03}")), &body));
+    }
+    // Bigger than the eager limit, then bigger than what is left of the quota.
+    files.insert(150, write(&dir.join("f150-big"), &data(3 << 20, 9)));
+    files.insert(200, write(&dir.join("f200-huge"), &data(30 << 20, 8)));
+    let mut args = vec!["put", "-p"];
+    args.extend(files.iter().map(|f| s(f)));
+    args.push("many/");
+    let o = run(&srv, &args);
+    exit_is(&o, 7);
+    assert!(stderr(&o).contains("f200-huge"), "{}", stderr(&o));
+    let home = srv.home("alice").join("many");
+    for f in &files {
+        let name = f.file_name().unwrap();
+        if name == "f200-huge" {
+            assert!(!home.join(name).exists());
+            continue;
+        }
+        same(&home.join(name), &read(f));
+    }
+}
+
 #[test]
 fn get_several_files_and_globs_into_a_local_directory() {
     let srv = TestServer::start();

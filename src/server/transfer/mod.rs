@@ -5,6 +5,7 @@
 //! fairly); then the connection goes back to the loop to wait for readiness.
 
 pub mod download;
+pub mod eager;
 pub mod upload;
 
 pub use download::Download;

@@ -337,7 +337,11 @@ impl Upload {
                 }
                 if let Some(status) = stop {
                     // A short body ending at EOF still counts what came.
-                    break if self.body_done() { PumpStatus::Done } else { status };
+                    break if self.body_done() {
+                        PumpStatus::Done
+                    } else {
+                        status
+                    };
                 }
             };
             drop(full_tx);
