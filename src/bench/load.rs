@@ -98,6 +98,7 @@ fn timeouts() -> Timeouts {
 
 pub fn run(args: LoadArgs) -> Result<()> {
     raise_fd_limit();
+    crate::client::transfer::INLINE_HASHING.store(true, std::sync::atomic::Ordering::Relaxed);
     let password = Password(
         std::env::var(&args.password_env)
             .map_err(|_| Error::Usage(format!("set {} to the password", args.password_env)))?,

@@ -7,6 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -17,6 +18,11 @@ use crate::error::{Error, Result};
 use crate::limits::FRAME_HEADER_LEN;
 use crate::proto::{Request, Status};
 use crate::storage::path::partial_name;
+
+/// Set by a process running many transfers at once (the bench's load
+/// generator): they already keep every core busy, and a hashing thread per
+/// transfer would only add switches.
+pub static INLINE_HASHING: AtomicBool = AtomicBool::new(false);
 
 /// Bytes per read/write of a body.
 const CHUNK: usize = 1 << 20;
@@ -43,7 +49,7 @@ fn copy_hashed(
     fill: &mut dyn FnMut(&mut [u8]) -> Result<usize>,
     drain: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<(Sha256, u64)> {
-    if len_hint.is_some_and(|n| n < PIPELINE_MIN) {
+    if len_hint.is_some_and(|n| n < PIPELINE_MIN) || INLINE_HASHING.load(Ordering::Relaxed) {
         let mut buf = vec![0u8; CHUNK.min(len_hint.unwrap_or(0) as usize).max(1)];
         let mut total = 0u64;
         loop {

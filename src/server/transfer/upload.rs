@@ -9,6 +9,7 @@
 //! rest of the body is read and discarded, so the session stays usable.
 
 use std::io::ErrorKind;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -226,11 +227,22 @@ impl Upload {
             let used = self.feed(&buffered, io);
             io.rbuf = buffered[used..].to_vec();
         }
-        if self.handle.is_some()
-            && matches!(self.body, Body::Sized { remaining } if remaining >= PARALLEL_MIN)
-        {
-            return self.pump_parallel(io);
-        }
+        // A helper thread only pays when a core would otherwise idle: with
+        // other transfers pumping, the pool keeps both cores busy already.
+        let running = PUMPING.fetch_add(1, Ordering::Relaxed);
+        let parallel = running == 0
+            && self.handle.is_some()
+            && matches!(self.body, Body::Sized { remaining } if remaining >= PARALLEL_MIN);
+        let status = if parallel {
+            self.pump_parallel(io)
+        } else {
+            self.pump_serial(io)
+        };
+        PUMPING.fetch_sub(1, Ordering::Relaxed);
+        status
+    }
+
+    fn pump_serial(&mut self, io: &mut Io) -> PumpStatus {
         let mut moved = 0usize;
         with_scratch(|buf| loop {
             if self.body_done() {
@@ -357,6 +369,8 @@ impl Upload {
 
 /// Bodies at least this big are hashed on a helper thread.
 const PARALLEL_MIN: u64 = 2 << 20;
+/// Upload pump jobs running right now, over all connections.
+static PUMPING: AtomicUsize = AtomicUsize::new(0);
 /// Buffers in flight between the receiving and the hashing thread.
 const PIPE_BUFS: usize = 3;
 
