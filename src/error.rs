@@ -180,6 +180,18 @@ impl Error {
         }
     }
 
+    /// The end of a run that reported each failure as it went: Ok, or an
+    /// error that prints `msg` and exits with the first failure's code.
+    pub fn after_all(first: Option<Error>, msg: &str) -> Result<()> {
+        match first {
+            Some(e) => Err(Error::Failed {
+                exit: e.exit(),
+                msg: msg.into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the connection is no longer usable after this error (later
     /// transfers on it can't go on).
     pub fn ends_connection(&self) -> bool {

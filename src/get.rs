@@ -88,13 +88,7 @@ pub fn run(args: GetArgs) -> Result<()> {
         }
     }
     client.quit();
-    match first_error {
-        Some(e) => Err(Error::Failed {
-            exit: e.exit(),
-            msg: "some transfers failed (see above)".into(),
-        }),
-        None => Ok(()),
-    }
+    Error::after_all(first_error, "some transfers failed (see above)")
 }
 
 fn download_with_retry(

@@ -144,13 +144,7 @@ pub fn run(args: PutArgs) -> Result<()> {
         i += 1;
     }
     client.quit();
-    match first_error {
-        Some(e) => Err(Error::Failed {
-            exit: e.exit(),
-            msg: "some transfers failed (see above)".into(),
-        }),
-        None => Ok(()),
-    }
+    Error::after_all(first_error, "some transfers failed (see above)")
 }
 
 enum Item {

@@ -148,6 +148,14 @@ fn hash_prefix(file: &mut File, len: u64, path: &Path) -> Result<Sha256> {
     Ok(h)
 }
 
+/// Sends the `done` trailer of an upload and checks the server's answer.
+fn done(client: &mut Client, ours: &str, remote: &str) -> Result<String> {
+    client.send(&Request::Done {
+        sha256: ours.to_string(),
+    })?;
+    finish(client, ours, remote)
+}
+
 /// Reads the `226` that ends a transfer and checks its digest.
 fn finish(client: &mut Client, ours: &str, what: &str) -> Result<String> {
     let reply = client.recv()?;
@@ -269,10 +277,7 @@ pub fn put_file(
         return Err(Error::remote(&reply));
     }
     let (ours, moved) = send_body(client, &mut file, local, size, offset, hasher, progress)?;
-    client.send(&Request::Done {
-        sha256: ours.clone(),
-    })?;
-    let sha256 = finish(client, &ours, remote)?;
+    let sha256 = done(client, &ours, remote)?;
     Ok(Done {
         bytes: moved,
         size,
@@ -434,10 +439,7 @@ pub fn put_stream(
         .write_all(&0u64.to_be_bytes())
         .map_err(Error::ConnectionLost)?;
     let ours = hex::encode(hasher.finalize());
-    client.send(&Request::Done {
-        sha256: ours.clone(),
-    })?;
-    let sha256 = finish(client, &ours, remote)?;
+    let sha256 = done(client, &ours, remote)?;
     Ok(Done {
         bytes: total,
         size: total,

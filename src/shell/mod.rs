@@ -85,13 +85,7 @@ fn scripted(args: ShellArgs) -> Result<()> {
     if let Some(c) = shell.conn.borrow_mut().take() {
         c.quit();
     }
-    match first_error {
-        Some(e) => Err(Error::Failed {
-            exit: e.exit(),
-            msg: "some commands failed (see above)".into(),
-        }),
-        None => Ok(()),
-    }
+    Error::after_all(first_error, "some commands failed (see above)")
 }
 
 fn history_path() -> PathBuf {
