@@ -8,7 +8,7 @@ BIN      = target/release/miniftp
         bench-peers stress fuzz completions clean
 
 help: ## this list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## release build of the one binary
 	$(CARGO) build --release --locked
