@@ -142,7 +142,16 @@ fn expand_remote(client: &mut Client, pattern: &str) -> Result<Vec<(String, Entr
     let mut out: Vec<(String, EntryKind)> = client
         .list(Some(dir))?
         .into_iter()
-        .filter(|e| !e.escaped && plain_name(&e.name) && matcher.matches(&e.name))
+        .filter(|e| {
+            let usable = !e.escaped && plain_name(&e.name);
+            if !usable && matcher.matches(&e.name) {
+                eprintln!(
+                    "miniftp: skipping {dir}/{:?} (not a plain UTF-8 file name)",
+                    e.name
+                );
+            }
+            usable && matcher.matches(&e.name)
+        })
         .map(|e| {
             let path = if dir == "." {
                 e.name.clone()

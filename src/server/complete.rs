@@ -24,8 +24,11 @@ impl Server {
             return;
         };
         let now = Instant::now();
-        // An answer is activity: a long request must not count as idleness.
-        conn.last_active = now;
+        // An answer is activity (a long request must not count as
+        // idleness); a transfer step that moved nothing is not.
+        if !matches!(c.outcome, Outcome::Pumped { moved: 0, .. }) {
+            conn.last_active = now;
+        }
         let peer = conn.peer;
         match c.outcome {
             Outcome::Pumped {

@@ -118,6 +118,25 @@ impl Server {
             if conn.closing {
                 if !io.has_output() {
                     self.linger(token);
+                } else if io.transport.is_handshaking() && conn.peer_closed {
+                    // The peer stopped before the handshake ended: nothing
+                    // can be said to it any more.
+                    return self.close(token, "closed");
+                } else if io.transport.is_handshaking() && conn.readable {
+                    // A refused TLS connection: its 421 waits for the keys,
+                    // so the handshake must go on (input is discarded).
+                    let mut sink = [0u8; 4096];
+                    match io.transport.read(&mut sink) {
+                        Ok(0) | Err(_) if !io.transport.is_handshaking() => {}
+                        Ok(0) => return self.close(token, "closed"),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            conn.readable = false;
+                        }
+                        Err(_) => return self.close(token, "closed"),
+                    }
+                    conn.writable = true;
+                    continue;
                 }
                 return;
             }

@@ -122,11 +122,17 @@ impl Transport {
         let _ = self.stream_mut().shutdown(std::net::Shutdown::Write);
     }
 
-    /// Whether encrypted bytes wait for the socket.
+    /// Whether a TLS handshake is still under way.
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self, Transport::Tls(t) if t.tls.is_handshaking())
+    }
+
+    /// Whether bytes wait for the socket: encrypted records, or (during
+    /// the handshake) replies rustls holds until the keys exist.
     pub fn pending_out(&self) -> bool {
         match self {
             Transport::Plain(_) => false,
-            Transport::Tls(t) => t.tls.wants_write(),
+            Transport::Tls(t) => t.tls.wants_write() || t.tls.is_handshaking(),
         }
     }
 

@@ -728,8 +728,10 @@ impl Storage for LocalStorage {
 
     fn usage(&self) -> FsResult<u64> {
         let mut total = 0u64;
-        self.walk(&VPath::root(), &mut |_, _, _, md| {
-            if md.is_file() {
+        self.walk(&VPath::root(), &mut |_, name, _, md| {
+            // A replaced version awaiting removal was already taken off
+            // the books when it was replaced.
+            if md.is_file() && !is_leftover(name) {
                 total += md.len();
             }
             Ok(())
@@ -760,16 +762,25 @@ impl Storage for LocalStorage {
             // A replaced version left by a commit (`….old`) is removed
             // right after its reply; one that is still here is from a
             // server that died in between.
-            let leftover = name.ends_with(".old");
+            let leftover = is_leftover(os_name);
             let stale = leftover || (age > max_age && !target.is_some_and(|t| in_use(&t)));
             if stale && dir.remove_file(name).is_ok() {
                 log::info!("removed stale partial upload {child} ({} bytes)", md.len());
-                freed += md.len();
+                // Leftovers are not in the books (see `usage`).
+                if !leftover {
+                    freed += md.len();
+                }
             }
             Ok(())
         })?;
         Ok(freed)
     }
+}
+
+/// A replaced version kept by `commit_upload` for removal after the reply.
+fn is_leftover(name: &OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| is_internal_name(n) && n.ends_with(".old"))
 }
 
 /// Feeds `io::copy` into a hasher.

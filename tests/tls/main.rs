@@ -450,3 +450,22 @@ fn only_one_of_cert_and_key_is_a_config_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("tls.cert"));
 }
+
+#[test]
+fn a_refused_connection_hears_why_over_tls() {
+    let s = tls_server("[limits]\nmax_connections = 1\n");
+    // A bare TCP connection takes the one slot (it never handshakes).
+    let _hog = TcpStream::connect(&s.addr).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let o = s.cli_env(
+        &["get", "-u", "alice", "/x", "-", "--retries", "0"],
+        &[("MINIFTP_PASSWORD", "alice-pw")],
+        None,
+    );
+    assert_eq!(code(&o), 10, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("too many connections"),
+        "{}",
+        stderr(&o)
+    );
+}

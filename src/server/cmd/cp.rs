@@ -31,6 +31,12 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
             return fs_reply(e);
         }
     };
+    // The source may have changed between the stat and the copy.
+    if delta.added > src.size {
+        ctx.account.add_used(delta.added - src.size);
+    } else {
+        ctx.account.sub_used(src.size - delta.added);
+    }
     ctx.account.sub_used(delta.freed);
     let mut reply = Reply::new(Status::Ok, format!("{from} copied to {target}"));
     reply.size = Some(delta.added);

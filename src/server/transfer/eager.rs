@@ -75,6 +75,8 @@ pub fn run(ctx: &Ctx, io: &mut Io, first: Request, fsync: bool) -> (BatchEnd, Ve
                     let (reply, leftover) = finish(up, &sha256, fsync);
                     io.send(&reply);
                     if let Some(old) = leftover {
+                        // The reply first; freeing a large file can wait.
+                        let _ = io.flush();
                         old.remove();
                     }
                     logs.push(log);
