@@ -69,25 +69,25 @@ pub fn spawn(shared: Arc<Shared>, seen: Option<(i128, u64, u64)>) -> std::io::Re
 pub fn sweep(shared: &Shared) {
     let max_age = Duration::from_secs(shared.config.limits.partial_max_age_secs);
     for user in &shared.users().users {
-        let result = match shared.accounts.live(&user.name) {
+        let result = shared.accounts.with_account(&user.name, |live| match live {
             Some(account) => account
                 .storage
                 .sweep_partials(max_age, &|p| account.upload_in_progress(p))
                 .map(|freed| account.sub_used(freed)),
             None => {
                 let home = home_path(&shared.config.root, user);
-                if !home.exists() {
-                    continue;
+                if !home.is_dir() {
+                    return Ok(());
                 }
                 match LocalStorage::open(&home) {
                     Ok(s) => s.sweep_partials(max_age, &|_| false).map(|_| ()),
                     Err(e) => {
                         log::warn!("sweep: cannot open {}: {e}", home.display());
-                        continue;
+                        Ok(())
                     }
                 }
             }
-        };
+        });
         if let Err(e) = result {
             log::warn!("sweep of {}'s home: {e}", user.name);
         }

@@ -248,12 +248,16 @@ impl Accounts {
         Ok(acct)
     }
 
-    /// The live account of `name`, if any session holds it.
-    pub fn live(&self, name: &str) -> Option<Arc<Account>> {
-        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = slots.get(name)?;
+    /// Runs `f` with the live account of `name` (None if nobody is logged
+    /// in), while no login can open it: a home swept when no session holds
+    /// it can't be walked half-swept by a login at the same moment.
+    pub fn with_account<R>(&self, name: &str, f: impl FnOnce(Option<Arc<Account>>) -> R) -> R {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(slots.entry(name.to_string()).or_default())
+        };
         let weak = slot.lock().unwrap_or_else(|p| p.into_inner());
-        weak.upgrade()
+        f(weak.upgrade())
     }
 
     /// Every live account (for quota updates after a users-file reload).
