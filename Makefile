@@ -36,7 +36,7 @@ bench-peers: ## install vsftpd, curl, lftp (and the other peers) for make bench
 	grep -qx /bin/bash /etc/shells || echo /bin/bash >> /etc/shells
 
 stress: ## long adversarial runs (docs/STRESS.md): the hardening suite scaled up (STRESS=1), in release, ignored tests too
-	STRESS=1 $(CARGO) test --release --locked --test hardening -- --include-ignored --test-threads=1
+	STRESS=1 $(CARGO) test --release --locked --test integration hardening:: -- --include-ignored --test-threads=1
 
 fuzz: ## run the three cargo-fuzz targets (docs/FUZZING.md); needs cargo-fuzz
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O frame -- -runs=10000000 -max_len=200000

@@ -4,3 +4,10 @@
 mod util;
 
 mod smoke;
+
+mod clients;
+mod files;
+mod fuzz_regressions;
+mod hardening;
+mod server_core;
+mod tls;

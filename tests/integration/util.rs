@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -405,4 +405,35 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+/// A TCP connection whose local address is `src` (any port), so one test
+/// can speak from many loopback addresses. std can't bind before connect,
+/// so the socket is made with rustix, close-on-exec like every socket std
+/// makes: the tests run in parallel and spawn servers and clients, and a
+/// child that inherited this socket would keep the connection open after
+/// the test dropped it (the server would never see it close).
+pub fn tcp_from(src: Ipv4Addr, addr: &str) -> std::io::Result<TcpStream> {
+    use rustix::net::{bind, connect, sockopt};
+    let dst: SocketAddr = addr.parse().expect("server address");
+    let fd = cloexec_socket()?;
+    // Many short connections from one address: don't run out of ports.
+    let _ = sockopt::set_socket_reuseaddr(&fd, true);
+    bind(&fd, &SocketAddrV4::new(src, 0))?;
+    connect(&fd, &dst)?;
+    let stream = TcpStream::from(fd);
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// A new IPv4 stream socket, close-on-exec (see [`tcp_from`]).
+pub fn cloexec_socket() -> std::io::Result<rustix::fd::OwnedFd> {
+    use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
+    Ok(socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }

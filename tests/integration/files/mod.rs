@@ -1,0 +1,10 @@
+//! Integration tests (see tests/integration/util.rs for the harness).
+
+mod fx;
+
+mod commands;
+mod jail;
+mod names;
+mod quota;
+mod resume;
+mod transfers;
