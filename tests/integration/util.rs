@@ -224,6 +224,12 @@ fn merge_sections(base: &str, extra: &str) -> String {
 }
 
 pub fn useradd(config: &Path, user: &str, pw: &str, quota: &str) {
+    useradd_with(config, user, pw, quota, &[]);
+}
+
+/// `miniftp useradd USER --quota QUOTA EXTRA...` on `config`, the password
+/// on standard input; asserts success.
+pub fn useradd_with(config: &Path, user: &str, pw: &str, quota: &str, extra: &[&std::ffi::OsStr]) {
     let mut child = Command::new(BIN)
         .args([
             "useradd",
@@ -234,6 +240,7 @@ pub fn useradd(config: &Path, user: &str, pw: &str, quota: &str) {
             "--config",
         ])
         .arg(config)
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -436,4 +443,49 @@ pub fn cloexec_socket() -> std::io::Result<rustix::fd::OwnedFd> {
         SocketFlags::CLOEXEC,
         None,
     )?)
+}
+
+/// Bytes of regular files below `dir` (hidden partials included), not
+/// following symlinks: what the quota should say is used.
+pub fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    for e in rd.flatten() {
+        let Ok(md) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        if md.is_dir() {
+            total += disk_usage(&e.path());
+        } else if md.is_file() {
+            total += md.len();
+        }
+    }
+    total
+}
+
+/// Every hidden partial upload below `dir`: (path, size).
+pub fn partials_on_disk(dir: &Path) -> Vec<(PathBuf, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(md) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        if md.is_dir() {
+            out.extend(partials_on_disk(&e.path()));
+        } else if e
+            .file_name()
+            .as_bytes()
+            .windows(13)
+            .any(|w| w == b".miniftp-part")
+        {
+            out.push((e.path(), md.len()));
+        }
+    }
+    out
 }

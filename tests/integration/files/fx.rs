@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::util::*;
+pub use crate::util::{disk_usage, partials_on_disk};
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * 1024;
@@ -190,48 +190,6 @@ pub fn quota(w: &mut Wire) -> (u64, u64, u64) {
 
 pub fn used(w: &mut Wire) -> u64 {
     quota(w).0
-}
-
-/// Bytes of regular files below `dir` (hidden ones included), not
-/// following symlinks: what the quota should say is used.
-pub fn disk_usage(dir: &Path) -> u64 {
-    let mut total = 0;
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    for e in rd {
-        let e = e.unwrap();
-        let md = std::fs::symlink_metadata(e.path()).unwrap();
-        if md.is_dir() {
-            total += disk_usage(&e.path());
-        } else if md.is_file() {
-            total += md.len();
-        }
-    }
-    total
-}
-
-/// Every hidden partial upload below `dir`: (path, size).
-pub fn partials_on_disk(dir: &Path) -> Vec<(PathBuf, u64)> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd {
-        let e = e.unwrap();
-        let md = std::fs::symlink_metadata(e.path()).unwrap();
-        if md.is_dir() {
-            out.extend(partials_on_disk(&e.path()));
-        } else if e
-            .file_name()
-            .as_bytes()
-            .windows(13)
-            .any(|w| w == b".miniftp-part")
-        {
-            out.push((e.path(), md.len()));
-        }
-    }
-    out
 }
 
 /// Size of the resumable partial of `dir/name` on disk, if any.

@@ -6,7 +6,6 @@
 //! (the bystander, the same user once space is freed). The users file
 //! edited into invalid TOML is covered in tests/server_core.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::hardening::hx::*;
-use crate::util::{data, TestServer, BIN};
+use crate::util::{data, useradd_with};
 
 /// A tmpfs of a fixed size mounted on a temporary directory; unmounted
 /// (and the directory removed) on drop.
@@ -70,40 +69,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// `miniftp useradd NAME --home HOME --quota QUOTA` on the server's config.
-fn useradd_with_home(s: &TestServer, name: &str, pw: &str, quota: &str, home: &Path) {
-    let mut child = Command::new(BIN)
-        .args([
-            "useradd",
-            name,
-            "--quota",
-            quota,
-            "--password-stdin",
-            "--home",
-        ])
-        .arg(home)
-        .arg("--config")
-        .arg(&s.config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{pw}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "useradd {name} --home {}: {}",
-        home.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Names in the listing of `/`.
 fn root_names(w: &mut crate::util::Wire) -> Vec<String> {
     let r = w.call(json!({"op": "ls", "path": "/"}));
@@ -156,7 +121,13 @@ fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
         }
     };
     let home: PathBuf = fs.path().join("carol");
-    useradd_with_home(&s, "carol", "carol-pw", "100M", &home);
+    useradd_with(
+        &s.config,
+        "carol",
+        "carol-pw",
+        "100M",
+        &["--home".as_ref(), home.as_os_str()],
+    );
     // A restart loads the users file afresh (no wait for the watcher).
     s.kill_and_restart();
     let by = Bystander::start(&s);

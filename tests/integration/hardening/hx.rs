@@ -9,7 +9,7 @@
 
 use std::io::Read;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 pub use crate::util::tcp_from;
 use crate::util::{data, sha256_hex, Opts, TestServer, Wire};
+pub use crate::util::{disk_usage, partials_on_disk};
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * 1024;
@@ -290,51 +291,6 @@ pub fn quota(w: &mut Wire) -> (u64, u64, u64) {
         q["total"].as_u64().unwrap(),
         q["free"].as_u64().unwrap(),
     )
-}
-
-/// Bytes of regular files below `dir` (hidden partials included), not
-/// following symlinks: what the quota should say is used.
-pub fn disk_usage(dir: &Path) -> u64 {
-    let mut total = 0;
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    for e in rd.flatten() {
-        let Ok(md) = std::fs::symlink_metadata(e.path()) else {
-            continue;
-        };
-        if md.is_dir() {
-            total += disk_usage(&e.path());
-        } else if md.is_file() {
-            total += md.len();
-        }
-    }
-    total
-}
-
-/// Every hidden partial upload below `dir`: (path, size).
-pub fn partials_on_disk(dir: &Path) -> Vec<(PathBuf, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(md) = std::fs::symlink_metadata(e.path()) else {
-            continue;
-        };
-        if md.is_dir() {
-            out.extend(partials_on_disk(&e.path()));
-        } else if e
-            .file_name()
-            .as_bytes()
-            .windows(13)
-            .any(|w| w == b".miniftp-part")
-        {
-            out.push((e.path(), md.len()));
-        }
-    }
-    out
 }
 
 /// Waits until the quota's used figure equals the bytes in `home` and no
