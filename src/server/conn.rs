@@ -21,7 +21,7 @@ use super::{Outcome, Server, TransferLog};
 use crate::config::RegistrationPolicy;
 use crate::limits::{FRAME_HEADER_LEN, MAX_PENDING_REPLY_BYTES, MAX_REQUEST_FRAME};
 use crate::proto::frame::{self, Check, FrameError};
-use crate::proto::message::decode_request;
+use crate::proto::message::{decode_request, DecodeError};
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
 
 /// Where a connection stands.
@@ -222,12 +222,51 @@ impl Server {
         match decode_request(text) {
             Ok(req) => self.handle_request(token, req),
             Err(e) => {
+                // After an upload's body, a frame that names an op other
+                // than `done` (one we don't know, or with bad arguments)
+                // ends the upload like any other request would; a frame
+                // with no op to go by, or a bad `done`, gets its error and
+                // the trailer is still awaited.
+                let other_op = match &e {
+                    DecodeError::UnknownOp(op) | DecodeError::BadArguments { op, .. }
+                        if op != "done" =>
+                    {
+                        Some(op.clone())
+                    }
+                    _ => None,
+                };
+                let conn = &mut self.conns[token.0];
+                if let (Some(op), State::Trailer(_)) = (other_op, &conn.state) {
+                    let State::Trailer(up) = std::mem::replace(&mut conn.state, State::Ready)
+                    else {
+                        unreachable!()
+                    };
+                    if up.failure.is_none() {
+                        return self.abandon_upload(token, *up, &op);
+                    }
+                    // A failed upload is over: this frame is a new request.
+                }
                 let conn = &mut self.conns[token.0];
                 if let Some(io) = conn.io.as_mut() {
                     io.send(&Reply::new(e.status(), e.to_string()));
                 }
             }
         }
+    }
+
+    /// Ends a live upload whose trailer was expected because `op` came
+    /// instead: `503`, the partial kept for a resume.
+    fn abandon_upload(&mut self, token: Token, mut up: Upload, op: &str) {
+        self.conns[token.0].state = State::Busy;
+        let msg = format!(
+            "expected the done trailer after the body, got {op}; \
+             the upload was kept for resuming"
+        );
+        let job = move || {
+            up.abandon();
+            Outcome::Reply(Reply::new(Status::BadSequence, msg))
+        };
+        self.submit(false, token, Box::new(job));
     }
 
     fn handle_request(&mut self, token: Token, req: Request) {
@@ -280,21 +319,7 @@ impl Server {
                     };
                     self.submit(false, token, Box::new(job));
                 }
-                other => {
-                    conn.state = State::Busy;
-                    let op = other.op();
-                    let job = move || {
-                        up.abandon();
-                        Outcome::Reply(Reply::new(
-                            Status::BadSequence,
-                            format!(
-                                "expected the done trailer after the body, got {op}; \
-                                 the upload was kept for resuming"
-                            ),
-                        ))
-                    };
-                    self.submit(false, token, Box::new(job));
-                }
+                other => self.abandon_upload(token, *up, other.op()),
             }
             return;
         }

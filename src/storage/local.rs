@@ -6,8 +6,12 @@
 //!
 //! Digests of stored files are kept in the extended attribute
 //! `user.miniftp.sha256` together with the size and mtime they were computed
-//! for, so a changed file never serves a stale digest. Where the filesystem
-//! has no user xattrs, downloads simply hash as they send.
+//! for and the moment they were stored. The inode's ctime, which no one can
+//! set back, must not be later than that moment: a write, a `touch -d` that
+//! restores the old mtime, a chmod or a rename all move it, so a changed
+//! file never serves a stale digest (it is hashed again on its next
+//! download). Where the filesystem has no user xattrs, downloads simply hash
+//! as they send.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -250,6 +254,18 @@ fn stamp(file: &File) -> io::Result<(i128, u64)> {
     ))
 }
 
+/// How much later than the moment a digest was stored the inode's ctime
+/// may be and the digest still trusted: storing the attribute itself moves
+/// ctime (a coarse clock, up to a tick behind or a scheduling delay after
+/// ours). A change within this window after a digest is stored that keeps
+/// both size and mtime goes unnoticed.
+const CTIME_SLACK_NS: i128 = 100_000_000;
+
+/// Nanoseconds since the epoch.
+fn ns(secs: i64, nsec: i64) -> i128 {
+    secs as i128 * 1_000_000_000 + nsec as i128
+}
+
 fn read_digest(file: &File, stamp: (i128, u64)) -> Option<[u8; 32]> {
     let mut buf = [0u8; 128];
     let n = rustix::fs::fgetxattr(file, DIGEST_XATTR, &mut buf).ok()?;
@@ -258,7 +274,12 @@ fn read_digest(file: &File, stamp: (i128, u64)) -> Option<[u8; 32]> {
     let hex_digest = it.next()?;
     let size: u64 = it.next()?.parse().ok()?;
     let mtime: i128 = it.next()?.parse().ok()?;
+    let stored_at: i128 = it.next()?.parse().ok()?;
     if (mtime, size) != stamp {
+        return None;
+    }
+    let md = file.metadata().ok()?;
+    if ns(md.ctime(), md.ctime_nsec()) > stored_at + CTIME_SLACK_NS {
         return None;
     }
     let mut out = [0u8; 32];
@@ -266,11 +287,17 @@ fn read_digest(file: &File, stamp: (i128, u64)) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Stores `digest` for the file's current content. Call it after any
+/// rename of the file, which moves ctime and would void it.
 fn write_digest(file: &File, digest: &[u8; 32]) {
     let Ok((mtime, size)) = stamp(file) else {
         return;
     };
-    let value = format!("{} {size} {mtime}", hex::encode(digest));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let stored_at = ns(now.as_secs() as i64, now.subsec_nanos() as i64);
+    let value = format!("{} {size} {mtime} {stored_at}", hex::encode(digest));
     // Best effort: without xattr support, downloads hash as they go.
     let _ = rustix::fs::fsetxattr(
         file,
@@ -482,16 +509,17 @@ impl Storage for LocalStorage {
             if copied != src.size {
                 return Err(io::Error::other("source changed during the copy"));
             }
-            if let Some(d) = src.digest {
-                write_digest(&dst, &d);
-            }
             let _names = self.names();
             replaced = match to_dir.symlink_metadata(to_name) {
                 Ok(md) if md.is_dir() => return Err(io::ErrorKind::IsADirectory.into()),
                 Ok(md) if md.is_file() => md.len(),
                 _ => 0,
             };
-            to_dir.rename(&tmp, &to_dir, to_name)
+            to_dir.rename(&tmp, &to_dir, to_name)?;
+            if let Some(d) = src.digest {
+                write_digest(&dst, &d);
+            }
+            Ok(())
         })();
         if let Err(e) = result {
             let _ = to_dir.remove_file(&tmp);
@@ -675,7 +703,6 @@ impl Storage for LocalStorage {
             if fsync {
                 up.file.sync_data().map_err(self.err(&path))?;
             }
-            write_digest(&up.file, sha256);
             let names = self.names();
             let replaced = match up.dir.symlink_metadata(&up.target) {
                 Ok(md) if md.is_dir() => {
@@ -697,6 +724,8 @@ impl Storage for LocalStorage {
                 .rename(&up.partial, &up.dir, &up.target)
                 .map_err(self.err(&path))?;
             drop(names);
+            // After the rename, which moves ctime (see read_digest).
+            write_digest(&up.file, sha256);
             if fsync {
                 // Make the rename itself durable.
                 if let Ok(d) = up.dir.open(".") {

@@ -353,3 +353,53 @@ fn directory_holding_only_a_partial() {
     assert_used_matches_disk(&mut obs, &home);
     assert_eq!(used(&mut obs), 0);
 }
+
+/// After an upload's body the server wants `done`. Anything that names
+/// another op — known, unknown, or with bad arguments — is not carried out,
+/// gets 503, and ends the upload with its bytes kept for a resume; a bad
+/// `done`, or a frame with no op at all, gets its error and the trailer is
+/// still awaited (PROTOCOL.md 3.2, 8.3).
+#[test]
+fn a_frame_other_than_done_after_the_body_ends_the_upload_for_a_resume() {
+    let s = TestServer::start();
+    let mut w = alice(&s);
+    for (i, other) in [
+        serde_json::json!({"op": "pwd"}),
+        serde_json::json!({"op": "bogus"}),
+        serde_json::json!({"op": "mkdir"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("t{i}.txt");
+        code(&begin_put(&mut w, &name, Some(3), 0, false), 150);
+        w.send_raw(b"abc");
+        // Frames that don't end the upload first.
+        code(&w.call(serde_json::json!({"op": "done"})), 501);
+        code(&w.call(serde_json::json!({"no": "op"})), 500);
+        w.send_frame(b"not json");
+        code(&w.recv(), 500);
+        let r = w.call(other.clone());
+        code(&r, 503);
+        let op = other["op"].as_str().unwrap();
+        assert!(
+            r["msg"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("got {op}; the upload was kept for resuming")),
+            "{other}: {r}"
+        );
+        // Logged in again: a done now is out of place, and the bytes wait
+        // in the partial.
+        code(&done(&mut w, &sha(b"abc")), 503);
+        let p = partial_settled(&mut w, &name);
+        code(&p, 200);
+        assert_eq!(p["size"], 3, "{other}: {p}");
+        assert_eq!(p["sha256"], sha(b"abc"));
+        code(&op1(&mut w, "stat", &name), 550);
+        // And it resumes to a verified whole.
+        code(&begin_put(&mut w, &name, Some(5), 3, false), 150);
+        w.send_raw(b"de");
+        code(&done(&mut w, &sha(b"abcde")), 226);
+    }
+}

@@ -121,6 +121,39 @@ fn resumed_get_carries_the_whole_file_digest() {
     assert_eq!(t["sha256"], sha(&changed));
 }
 
+/// The remembered digest is for one content: a file rewritten on disk with
+/// the same size and its old mtime put back (`touch -d`, a restore from a
+/// backup) is hashed again, both when the digest came from the upload and
+/// when it came from a first download.
+#[test]
+fn same_size_change_with_the_old_mtime_restored_gets_a_fresh_digest() {
+    let s = TestServer::start();
+    let home = s.home("alice");
+    let mut w = alice(&s);
+    let first = data(200_000, 7);
+    code(&w.put("f.bin", &first), 226);
+    let mut expected = first.clone();
+    for round in 0..2u8 {
+        let path = home.join("f.bin");
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        // Let a coarse ctime clock move on, then rewrite 10 bytes in place.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let patch = [b'C' + round; 10];
+        f.write_all_at(&patch, 0).unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+        expected[..10].copy_from_slice(&patch);
+        let (r, got, t) = w.get("f.bin").unwrap();
+        assert!(got == expected, "round {round}: wrong bytes");
+        if let Some(d) = r["sha256"].as_str() {
+            assert_eq!(d, sha(&expected), "round {round}: stale digest in the 150");
+        }
+        assert_eq!(t["sha256"], sha(&expected), "round {round}: stale digest");
+    }
+}
+
 /// SHA-256 of 4 GiB + 1 MiB of zeros whose last 4 bytes are `tail`
 /// (computed once with two independent implementations).
 const SPARSE_SHA256: &str = "6063c77a74f9ac5c2a2edba39b60ede6e41f8d7af8d1a2afdc740cc8c52b211d";
