@@ -46,7 +46,7 @@ impl Exit {
         ),
         (
             Exit::Connection,
-            "connection: cannot connect, connection lost, timeout, protocol version mismatch",
+            "connection: cannot connect (also a server name that does not resolve), connection lost, timeout, protocol version mismatch",
         ),
         (
             Exit::Auth,

@@ -37,6 +37,7 @@ pub fn run(args: GetArgs) -> Result<()> {
             &mut client,
             remote,
             &mut std::io::stdout().lock(),
+            Path::new("standard output"),
             &Progress::hidden(),
         )?;
         if args.opts.verbose {

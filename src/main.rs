@@ -11,6 +11,15 @@ use miniftp::cli::Cli;
 use miniftp::error::Exit;
 
 fn main() -> ExitCode {
+    // An empty MINIFTP_* variable means unset (miniftp(1), ENVIRONMENT):
+    // `MINIFTP_SERVER= miniftp put ...` takes the default server, not "".
+    // Done before anything reads them (clap's env defaults included), while
+    // the process has one thread.
+    for (name, value) in std::env::vars_os() {
+        if value.is_empty() && name.to_str().is_some_and(|n| n.starts_with("MINIFTP_")) {
+            std::env::remove_var(&name);
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -173,7 +173,13 @@ pub fn run(args: LoadArgs) -> Result<()> {
                             .take()
                             .ok_or_else(|| Error::Other("no connection".into()))?;
                         let path = path.as_deref().unwrap_or("load.bin");
-                        get_stream(&mut c, path, &mut std::io::sink(), &Progress::hidden())?;
+                        get_stream(
+                            &mut c,
+                            path,
+                            &mut std::io::sink(),
+                            std::path::Path::new("sink"),
+                            &Progress::hidden(),
+                        )?;
                         c.quit();
                     }
                     Mode::Put => {

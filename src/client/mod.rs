@@ -95,10 +95,18 @@ fn tcp_connect(addr: &str, t: Timeouts) -> Result<TcpStream> {
         addr: addr.to_string(),
         source,
     };
-    let addrs: Vec<_> = addr
-        .to_socket_addrs()
-        .map_err(|e| Error::Usage(format!("bad server address {addr:?}: {e}")))?
-        .collect();
+    // A malformed address is the caller's mistake (usage); a well-formed
+    // one whose name doesn't resolve is a connection failure, like a
+    // refused connect (a DNS outage is not a config error).
+    let well_formed = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !well_formed {
+        return Err(Error::Usage(format!(
+            "bad server address {addr:?}: expected HOST:PORT"
+        )));
+    }
+    let addrs: Vec<_> = addr.to_socket_addrs().map_err(conn_err)?.collect();
     let mut last = None;
     for a in addrs {
         match TcpStream::connect_timeout(&a, t.connect) {

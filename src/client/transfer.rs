@@ -508,21 +508,19 @@ fn receive(
     })
 }
 
-/// Downloads `remote` to standard output (or any writer). Not atomic: a
-/// digest mismatch is reported after the bytes went out.
+/// Downloads `remote` to standard output or any writer, which errors name
+/// as `dest`. Not atomic: a digest mismatch is reported after the bytes
+/// went out.
 pub fn get_stream(
     client: &mut Client,
     remote: &str,
     out: &mut dyn Write,
+    dest: &Path,
     progress: &Progress,
 ) -> Result<Done> {
-    let mut sink = |chunk: &[u8]| {
-        out.write_all(chunk)
-            .map_err(|e| Error::local("standard output", e))
-    };
+    let mut sink = |chunk: &[u8]| out.write_all(chunk).map_err(|e| Error::local(dest, e));
     let done = receive(client, remote, 0, Sha256::new(), &mut sink, progress)?;
-    out.flush()
-        .map_err(|e| Error::local("standard output", e))?;
+    out.flush().map_err(|e| Error::local(dest, e))?;
     Ok(done)
 }
 
@@ -553,7 +551,7 @@ pub fn get_file(
                 .write(true)
                 .open(local)
                 .map_err(|e| Error::local(local, e))?;
-            return get_stream(client, remote, &mut out, progress);
+            return get_stream(client, remote, &mut out, local, progress);
         }
     }
     let part = local_partial(local);

@@ -126,7 +126,12 @@ impl Shell {
                 let mut remote = arg(1).map_or(name.clone(), str::to_string);
                 let started = Instant::now();
                 let mut client = self.client()?;
-                if matches!(client.stat(&remote)?, Some(e) if e.kind == EntryKind::Dir) {
+                // `DIR/` always names a directory (as for `miniftp put`):
+                // the file goes inside it, and a missing one is an error
+                // from the server, never a file called DIR.
+                if remote.ends_with('/')
+                    || matches!(client.stat(&remote)?, Some(e) if e.kind == EntryKind::Dir)
+                {
                     remote = crate::put::join_remote(&remote, &name);
                 }
                 let size = std::fs::metadata(&local).map(|m| m.len()).ok();
@@ -295,7 +300,15 @@ pub fn help(cmd: Option<&str>) -> String {
             }
             out
         }
-        Some(c) => match sections.iter().find(|(name, _)| name.trim() == c) {
+        Some(c) => match sections.iter().find(|(name, body)| {
+            // A section answers for its name and the aliases on its
+            // `Also:` line.
+            name.trim() == c
+                || body
+                    .split("Also:")
+                    .nth(1)
+                    .is_some_and(|a| a.split([',', '.', ' ', '\n']).any(|w| w == c))
+        }) {
             Some((_, body)) => format!("{}\n", body.trim_end()),
             None => format!("no help for {c:?}; type `help` for the list\n"),
         },

@@ -237,3 +237,51 @@ fn the_password_is_never_logged_nor_printed() {
         assert!(!log.contains(pw), "the server logged the password:\n{log}");
     }
 }
+
+/// A MINIFTP_* variable set to the empty string counts as unset
+/// (miniftp(1), ENVIRONMENT): the next source is used.
+#[test]
+fn empty_environment_variables_count_as_unset() {
+    let srv = two_users();
+    // MINIFTP_USER= → $USER.
+    let env = [
+        ("MINIFTP_USER", ""),
+        ("USER", "bob"),
+        ("MINIFTP_PASSWORD", "bob-pw"),
+    ];
+    exit_is(&put_as(&srv, &[], "v1", &env), 0);
+    stored(&srv, "bob", "v1");
+    // MINIFTP_PASSWORD= → --password-file.
+    let pw = write(&local(&srv, "secrets").join("pw"), b"alice-pw\n");
+    let env = [("MINIFTP_USER", "alice"), ("MINIFTP_PASSWORD", "")];
+    exit_is(&put_as(&srv, &["--password-file", s(&pw)], "v2", &env), 0);
+    stored(&srv, "alice", "v2");
+    // MINIFTP_CA_FILE= → as if absent.
+    let env = [
+        ("MINIFTP_USER", "alice"),
+        ("MINIFTP_PASSWORD", PW),
+        ("MINIFTP_CA_FILE", ""),
+    ];
+    exit_is(&put_as(&srv, &[], "v3", &env), 0);
+    stored(&srv, "alice", "v3");
+    // MINIFTP_SERVER= → the default address, not "" (a usage error).
+    let f = write(&local(&srv, "l").join("v4"), b"v4");
+    let o = client(&srv)
+        .args(["put", "--retries", "0", s(&f), "v4"])
+        .env("MINIFTP_SERVER", "")
+        .env("MINIFTP_USER", "alice")
+        .env("MINIFTP_PASSWORD", PW)
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("bad server address"), "{}", stderr(&o));
+    // MINIFTP_CONFIG= → as if absent (useradd with --root alone).
+    let root = srv.dir.path().join("other-root");
+    let o = std::process::Command::new(BIN)
+        .args(["useradd", "--list", "--root"])
+        .arg(&root)
+        .env("MINIFTP_CONFIG", "")
+        .output()
+        .unwrap();
+    exit_is(&o, 0);
+}

@@ -341,6 +341,34 @@ fn exit_9_local_io() {
     exit_is(&o, 9);
     assert!(stderr(&o).contains("standard input"), "{}", stderr(&o));
     assert!(!srv.home("alice").join("stdin-copy").exists());
+    // A device that refuses the bytes is named as what it is.
+    let o = run(&srv, &["get", "f", "/dev/full"]);
+    exit_is(&o, 9);
+    assert!(stderr(&o).contains("/dev/full"), "{}", stderr(&o));
+}
+
+/// A server name that doesn't resolve is a connection failure (3), like a
+/// refused connection; an address that isn't HOST:PORT is a usage error.
+#[test]
+fn an_unresolvable_host_is_a_connection_failure() {
+    let srv = TestServer::start();
+    let f = write(&local(&srv, "l").join("f"), b"x");
+    for (server, want) in [
+        ("no-such-host.invalid:9000", 3),
+        ("127.0.0.1", 2),
+        ("127.0.0.1:notaport", 2),
+        (":9000", 2),
+    ] {
+        let o = client(&srv)
+            .args(["put", "--retries", "0", s(&f), "f"])
+            .env("MINIFTP_SERVER", server)
+            .env("MINIFTP_USER", "alice")
+            .env("MINIFTP_PASSWORD", PW)
+            .output()
+            .unwrap();
+        exit_is(&o, want);
+        assert!(stderr(&o).contains(server), "{server}: {}", stderr(&o));
+    }
 }
 
 #[test]

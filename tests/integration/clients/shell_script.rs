@@ -253,6 +253,21 @@ fn quit_ends_early_and_aliases_work() {
     assert_eq!(got[1], "u/", "{out}");
     assert_eq!(got[2], "quota", "{out}");
     assert!(!srv.home("alice").join("t").exists());
+    // `help` knows the aliases: each gives its command's section.
+    for (alias, usage) in [
+        ("dir", "ls"),
+        ("?", "help"),
+        ("bye", "quit"),
+        ("exit", "quit"),
+    ] {
+        let o = script(&srv, &[], &format!("help {alias}\n"));
+        exit_is(&o, 0);
+        let out = stdout(&o);
+        assert!(
+            lines(&out).first().is_some_and(|l| l.starts_with(usage)),
+            "help {alias}: {out}"
+        );
+    }
 }
 
 #[test]
@@ -264,6 +279,14 @@ fn transfers_resume_and_need_existing_directories() {
     // put without mkdir -p first: the parent is not created.
     let o = script(&srv, &[], &format!("put {} nodir/big.bin\n", s(&f)));
     exit_is(&o, 5);
+    // `DIR/` names a directory: a missing one is an error, never a file
+    // called DIR.
+    let o = script(&srv, &[], &format!("put {} nodir/\n", s(&f)));
+    exit_is(&o, 5);
+    assert!(!srv.home("alice").join("nodir").exists());
+    let o = script(&srv, &[], &format!("mkdir d\nput {} d/\n", s(&f)));
+    exit_is(&o, 0);
+    same(&srv.home("alice").join("d/big.bin"), &body);
     // An interrupted upload, resumed with put -c.
     drop(upload_partly(&srv, "big.bin", &body, 700_000));
     wait_partial(&srv, "big.bin", 700_000);
