@@ -36,7 +36,7 @@ pub fn run(args: GetArgs) -> Result<()> {
         let done = get_stream(
             &mut client,
             remote,
-            &mut std::io::stdout().lock(),
+            &mut std::io::stdout(),
             Path::new("standard output"),
             &Progress::hidden(),
         )?;

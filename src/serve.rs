@@ -12,6 +12,7 @@ use crate::server::{self, housekeeping, Shared};
 use crate::users::UserDb;
 
 pub fn run(args: ServeArgs) -> Result<(), Error> {
+    crate::server::malloc::tune();
     crate::logging::init_server();
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {

@@ -132,6 +132,101 @@ fn copy_hashed(
     })
 }
 
+/// Like [`copy_hashed`], for downloads: `drain` (the local write) runs on
+/// a third thread, after the hash, so the receiving thread only reads (and
+/// over TLS decrypts) while the previous chunks are hashed and written.
+/// Measured: a TLS download's receiving thread was the critical path with
+/// the write on it.
+fn copy_hashed_to(
+    mut hasher: Sha256,
+    len: u64,
+    fill: &mut dyn FnMut(&mut [u8]) -> Result<usize>,
+    drain: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
+) -> Result<(Sha256, u64)> {
+    if len < PIPELINE_MIN || INLINE_HASHING.load(Ordering::Relaxed) {
+        return copy_hashed(hasher, Some(len), fill, drain);
+    }
+    std::thread::scope(|s| {
+        type Chunk = (Vec<u8>, usize);
+        let (hash_tx, hash_rx) = crossbeam_channel::bounded::<Chunk>(4);
+        let (write_tx, write_rx) = crossbeam_channel::bounded::<Chunk>(4);
+        let (back_tx, back_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+        let hashing = s.spawn(move || {
+            for (chunk, n) in hash_rx {
+                hasher.update(&chunk[..n]);
+                if write_tx.send((chunk, n)).is_err() {
+                    break; // the writer failed; its error is the one to report
+                }
+            }
+            hasher
+        });
+        let writing = s.spawn(move || -> Result<()> {
+            for (chunk, n) in write_rx {
+                drain(&chunk[..n])?;
+                let _ = back_tx.send(chunk);
+            }
+            Ok(())
+        });
+        let mut allocated = 0;
+        let mut total = 0u64;
+        let read: Result<()> = loop {
+            let mut buf = match back_rx.try_recv() {
+                Ok(b) => b,
+                Err(_) if allocated < 8 => {
+                    allocated += 1;
+                    vec![0; CHUNK]
+                }
+                Err(_) => match back_rx.recv() {
+                    Ok(b) => b,
+                    // The writer stopped: its error is reported below.
+                    Err(_) => break Ok(()),
+                },
+            };
+            // Fill most of the buffer: a read may return one TLS record.
+            let mut n = 0;
+            let mut eof = false;
+            let mut failed = None;
+            while n < CHUNK / 4 {
+                match fill(&mut buf[n..]) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(k) => n += k,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            if n > 0 {
+                total += n as u64;
+                if hash_tx.send((buf, n)).is_err() {
+                    break Ok(()); // the writer failed: reported below
+                }
+            }
+            if eof || n == 0 {
+                break Ok(());
+            }
+        };
+        drop(hash_tx);
+        drop(back_rx);
+        let hasher = hashing
+            .join()
+            .map_err(|_| Error::Other("hashing thread panicked".into()))?;
+        let written = writing
+            .join()
+            .map_err(|_| Error::Other("writing thread panicked".into()))?;
+        // A local write error explains a stop better than what reading saw.
+        written?;
+        read?;
+        Ok((hasher, total))
+    })
+}
+
 /// Hashes the first `len` bytes of `file`.
 fn hash_prefix(file: &mut File, len: u64, path: &Path) -> Result<Sha256> {
     let mut h = Sha256::new();
@@ -455,7 +550,7 @@ fn receive(
     remote: &str,
     offset: u64,
     prefix: Sha256,
-    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    sink: &mut (dyn FnMut(&[u8]) -> Result<()> + Send),
     progress: &Progress,
 ) -> Result<Done> {
     let reply = client.request(&Request::Get {
@@ -496,7 +591,7 @@ fn receive(
             progress.set(got);
             Ok(())
         };
-        copy_hashed(prefix, Some(size - offset), &mut fill, &mut drain)?
+        copy_hashed_to(prefix, size - offset, &mut fill, &mut drain)?
     };
     let ours = hex::encode(hasher.finalize());
     let sha256 = finish(client, &ours, remote)?;
@@ -514,7 +609,7 @@ fn receive(
 pub fn get_stream(
     client: &mut Client,
     remote: &str,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     dest: &Path,
     progress: &Progress,
 ) -> Result<Done> {

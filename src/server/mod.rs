@@ -10,6 +10,7 @@ mod conn;
 pub mod housekeeping;
 pub mod io;
 mod limiter;
+pub mod malloc;
 pub mod quota;
 pub mod session;
 pub mod transfer;

@@ -341,10 +341,14 @@ fn exit_9_local_io() {
     exit_is(&o, 9);
     assert!(stderr(&o).contains("standard input"), "{}", stderr(&o));
     assert!(!srv.home("alice").join("stdin-copy").exists());
-    // A device that refuses the bytes is named as what it is.
-    let o = run(&srv, &["get", "f", "/dev/full"]);
-    exit_is(&o, 9);
-    assert!(stderr(&o).contains("/dev/full"), "{}", stderr(&o));
+    // A device that refuses the bytes is named as what it is; also for a
+    // body large enough to be written on its own thread.
+    seed(&srv, &[("big", &data(6 << 20, 9)[..])]);
+    for name in ["f", "big"] {
+        let o = run(&srv, &["get", name, "/dev/full"]);
+        exit_is(&o, 9);
+        assert!(stderr(&o).contains("/dev/full"), "{}", stderr(&o));
+    }
 }
 
 /// A server name that doesn't resolve is a connection failure (3), like a
