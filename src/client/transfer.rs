@@ -88,27 +88,10 @@ fn copy_hashed(
                     Err(_) => vec![0; CHUNK],
                 },
             };
-            // Fill most of the buffer: a socket read may return a single
-            // TLS record, and a chunk per record costs more than it moves.
-            let mut n = 0;
-            let mut eof = false;
-            let mut failed = None;
-            while n < CHUNK / 4 {
-                match fill(&mut buf[n..]) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(k) => n += k,
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            if let Some(e) = failed {
-                break Err(e);
-            }
+            let (n, eof) = match fill_most(fill, &mut buf) {
+                Ok(r) => r,
+                Err(e) => break Err(e),
+            };
             if n == 0 {
                 break Ok(());
             }
@@ -130,6 +113,23 @@ fn copy_hashed(
             .map_err(|_| Error::Other("hashing thread panicked".into()))?;
         result.map(|()| (hasher, total))
     })
+}
+
+/// Fills at least a quarter of `buf` (a socket read may return a single
+/// TLS record, and a chunk per record costs more than it moves): the bytes
+/// filled, and whether the source ended.
+fn fill_most(
+    fill: &mut dyn FnMut(&mut [u8]) -> Result<usize>,
+    buf: &mut [u8],
+) -> Result<(usize, bool)> {
+    let mut n = 0;
+    while n < buf.len() / 4 {
+        match fill(&mut buf[n..])? {
+            0 => return Ok((n, true)),
+            k => n += k,
+        }
+    }
+    Ok((n, false))
 }
 
 /// Like [`copy_hashed`], for downloads: `drain` (the local write) runs on
@@ -182,26 +182,10 @@ fn copy_hashed_to(
                     Err(_) => break Ok(()),
                 },
             };
-            // Fill most of the buffer: a read may return one TLS record.
-            let mut n = 0;
-            let mut eof = false;
-            let mut failed = None;
-            while n < CHUNK / 4 {
-                match fill(&mut buf[n..]) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(k) => n += k,
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            if let Some(e) = failed {
-                break Err(e);
-            }
+            let (n, eof) = match fill_most(fill, &mut buf) {
+                Ok(r) => r,
+                Err(e) => break Err(e),
+            };
             if n > 0 {
                 total += n as u64;
                 if hash_tx.send((buf, n)).is_err() {
