@@ -7,18 +7,20 @@
 //! Digests of stored files are kept in the extended attribute
 //! `user.miniftp.sha256` together with the size and mtime they were computed
 //! for and the moment they were stored. The inode's ctime, which no one can
-//! set back, must not be later than that moment: a write, a `touch -d` that
-//! restores the old mtime, a chmod or a rename all move it, so a changed
-//! file never serves a stale digest (it is hashed again on its next
-//! download). Where the filesystem has no user xattrs, downloads simply hash
+//! set back, must not have moved since: a write, a `touch -d` that restores
+//! the old mtime, a chmod or a rename all move it, so a changed file never
+//! serves a stale digest (it is hashed again on its next download). While
+//! the server runs it remembers the exact ctime each store left; after a
+//! restart, ctime must be within a few milliseconds of the stored moment. Where the filesystem has no user xattrs, downloads simply hash
 //! as they send.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::{Dir, Metadata, MetadataExt as _, OpenOptions, OpenOptionsExt};
@@ -256,10 +258,12 @@ fn stamp(file: &File) -> io::Result<(i128, u64)> {
 
 /// How much later than the moment a digest was stored the inode's ctime
 /// may be and the digest still trusted: storing the attribute itself moves
-/// ctime (a coarse clock, up to a tick behind or a scheduling delay after
-/// ours). A change within this window after a digest is stored that keeps
-/// both size and mtime goes unnoticed.
-const CTIME_SLACK_NS: i128 = 100_000_000;
+/// ctime, a few microseconds after we read the clock (on filesystems with
+/// coarse timestamps ctime may even lag it by a tick). A change within this
+/// window after a digest is stored that keeps both size and mtime goes
+/// unnoticed; a store that took longer (preempted) only costs one rehash at
+/// the next download.
+const CTIME_SLACK_NS: i128 = 2_000_000;
 
 /// Nanoseconds since the epoch.
 fn ns(secs: i64, nsec: i64) -> i128 {
@@ -279,7 +283,13 @@ fn read_digest(file: &File, stamp: (i128, u64)) -> Option<[u8; 32]> {
         return None;
     }
     let md = file.metadata().ok()?;
-    if ns(md.ctime(), md.ctime_nsec()) > stored_at + CTIME_SLACK_NS {
+    let ctime = ns(md.ctime(), md.ctime_nsec());
+    let fresh = match stored_ctimes().get(&(md.dev(), md.ino())) {
+        // Stored by this process: the exact ctime it left.
+        Some(&left) => ctime == left,
+        None => ctime <= stored_at + CTIME_SLACK_NS,
+    };
+    if !fresh {
         return None;
     }
     let mut out = [0u8; 32];
@@ -293,18 +303,58 @@ fn write_digest(file: &File, digest: &[u8; 32]) {
     let Ok((mtime, size)) = stamp(file) else {
         return;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let stored_at = ns(now.as_secs() as i64, now.subsec_nanos() as i64);
-    let value = format!("{} {size} {mtime} {stored_at}", hex::encode(digest));
-    // Best effort: without xattr support, downloads hash as they go.
-    let _ = rustix::fs::fsetxattr(
-        file,
-        DIGEST_XATTR,
-        value.as_bytes(),
-        rustix::fs::XattrFlags::empty(),
-    );
+    // Twice at most: if the store itself landed outside the slack (the
+    // thread was preempted between the clock and the syscall), once more.
+    for _ in 0..2 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let stored_at = ns(now.as_secs() as i64, now.subsec_nanos() as i64);
+        let value = format!("{} {size} {mtime} {stored_at}", hex::encode(digest));
+        // Best effort: without xattr support, downloads hash as they go.
+        if rustix::fs::fsetxattr(
+            file,
+            DIGEST_XATTR,
+            value.as_bytes(),
+            rustix::fs::XattrFlags::empty(),
+        )
+        .is_err()
+        {
+            return;
+        }
+        let Ok(md) = file.metadata() else {
+            return;
+        };
+        let left = ns(md.ctime(), md.ctime_nsec());
+        remember_ctime(md.dev(), md.ino(), left);
+        if left <= stored_at + CTIME_SLACK_NS {
+            return;
+        }
+    }
+}
+
+/// The ctime each digest this process stored left on its inode, by
+/// (device, inode): while the server runs, a digest is trusted only if the
+/// ctime is still exactly that, with no window at all. Bounded: cleared
+/// when full (the slack rule then applies until a digest is stored again).
+fn stored_ctimes() -> std::sync::MutexGuard<'static, HashMap<(u64, u64), i128>> {
+    static STORED: OnceLock<Mutex<HashMap<(u64, u64), i128>>> = OnceLock::new();
+    STORED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// At most this many inodes' ctimes are remembered (~40 bytes each, under
+/// 1 MiB in all).
+const MAX_STORED_CTIMES: usize = 16_384;
+
+fn remember_ctime(dev: u64, ino: u64, ctime: i128) {
+    let mut map = stored_ctimes();
+    if map.len() >= MAX_STORED_CTIMES {
+        map.clear();
+    }
+    map.insert((dev, ino), ctime);
 }
 
 fn random_suffix() -> String {

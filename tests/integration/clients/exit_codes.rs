@@ -271,16 +271,30 @@ fn exit_7_quota() {
 }
 
 /// Rewrites the digest cached in the `user.miniftp.sha256` xattr of `path`
-/// ("HEX SIZE MTIME_NS") with a wrong one, keeping size and mtime so the
-/// server still trusts it.
+/// ("HEX SIZE MTIME_NS STORED_AT_NS") with a wrong one, keeping size and
+/// mtime and claiming it was stored now (plus a second, so that the ctime
+/// this rewrite leaves is inside the window a stored digest allows): a
+/// server that did not store it itself (a restart) trusts it. This stands
+/// for a cache gone bad, which only the client's own check can catch.
 fn make_cached_digest_lie(path: &std::path::Path) {
     let mut buf = [0u8; 256];
     let n = rustix::fs::getxattr(path, "user.miniftp.sha256", &mut buf)
         .expect("the server caches the digest in user.miniftp.sha256");
     let value = std::str::from_utf8(&buf[..n]).unwrap().to_string();
-    let (hex_digest, rest) = value.split_once(' ').expect("HEX SIZE MTIME");
-    assert_eq!(hex_digest.len(), 64, "{value}");
-    let lie = format!("{} {rest}", sha256_hex(b"something else"));
+    let fields: Vec<&str> = value.split(' ').collect();
+    assert_eq!(fields.len(), 4, "{value}");
+    assert_eq!(fields[0].len(), 64, "{value}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        + 1_000_000_000;
+    let lie = format!(
+        "{} {} {} {now}",
+        sha256_hex(b"something else"),
+        fields[1],
+        fields[2]
+    );
     let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
     rustix::fs::setxattr(
         path,
@@ -294,9 +308,12 @@ fn make_cached_digest_lie(path: &std::path::Path) {
 
 #[test]
 fn exit_8_integrity() {
-    let srv = TestServer::start();
+    let mut srv = TestServer::start();
     let body = data(3_000_000, 60);
     seed(&srv, &[("f.bin", &body), ("g.bin", b"small file")]);
+    // A running server knows the exact state each digest it stored left,
+    // so the lie must meet a fresh one.
+    srv.kill_and_restart();
     make_cached_digest_lie(&srv.home("alice").join("f.bin"));
     make_cached_digest_lie(&srv.home("alice").join("g.bin"));
     let dir = local(&srv, "l");
