@@ -192,7 +192,7 @@ fn copy_hashed_to(
                     break Ok(()); // the writer failed: reported below
                 }
             }
-            if eof || n == 0 {
+            if eof {
                 break Ok(());
             }
         };

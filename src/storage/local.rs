@@ -11,8 +11,9 @@
 //! the old mtime, a chmod or a rename all move it, so a changed file never
 //! serves a stale digest (it is hashed again on its next download). While
 //! the server runs it remembers the exact ctime each store left; after a
-//! restart, ctime must be within a few milliseconds of the stored moment. Where the filesystem has no user xattrs, downloads simply hash
-//! as they send.
+//! restart, ctime must be within a few milliseconds of the stored moment.
+//! Where the filesystem has no user xattrs, downloads simply hash as they
+//! send.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -247,13 +248,14 @@ fn entry_from(name: String, escaped: bool, md: &Metadata) -> Entry {
     }
 }
 
-/// (mtime in ns, size) of an open file: the identity a cached digest is for.
+/// (mtime in ns, size): the identity a cached digest is for.
+fn stamp_of(md: &std::fs::Metadata) -> (i128, u64) {
+    (ns(md.mtime(), md.mtime_nsec()), md.size())
+}
+
+/// The stamp of an open file as it is now.
 fn stamp(file: &File) -> io::Result<(i128, u64)> {
-    let md = file.metadata()?;
-    Ok((
-        md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
-        md.size(),
-    ))
+    file.metadata().map(|md| stamp_of(&md))
 }
 
 /// How much later than the moment a digest was stored the inode's ctime
@@ -270,7 +272,9 @@ fn ns(secs: i64, nsec: i64) -> i128 {
     secs as i128 * 1_000_000_000 + nsec as i128
 }
 
-fn read_digest(file: &File, stamp: (i128, u64)) -> Option<[u8; 32]> {
+/// The digest stored for `file`, whose metadata is `md`, if it is still
+/// the digest of its content.
+fn read_digest(file: &File, md: &std::fs::Metadata) -> Option<[u8; 32]> {
     let mut buf = [0u8; 128];
     let n = rustix::fs::fgetxattr(file, DIGEST_XATTR, &mut buf).ok()?;
     let text = std::str::from_utf8(&buf[..n]).ok()?;
@@ -279,10 +283,9 @@ fn read_digest(file: &File, stamp: (i128, u64)) -> Option<[u8; 32]> {
     let size: u64 = it.next()?.parse().ok()?;
     let mtime: i128 = it.next()?.parse().ok()?;
     let stored_at: i128 = it.next()?.parse().ok()?;
-    if (mtime, size) != stamp {
+    if (mtime, size) != stamp_of(md) {
         return None;
     }
-    let md = file.metadata().ok()?;
     let ctime = ns(md.ctime(), md.ctime_nsec());
     let fresh = match stored_ctimes().get(&(md.dev(), md.ino())) {
         // Stored by this process: the exact ctime it left.
@@ -604,8 +607,8 @@ impl Storage for LocalStorage {
                 why: "not a regular file (device, FIFO or socket)".into(),
             });
         }
-        let stamp = stamp(&file).map_err(self.err(path))?;
-        let digest = read_digest(&file, stamp);
+        let stamp = stamp_of(&md);
+        let digest = read_digest(&file, &md);
         Ok(ReadHandle {
             size: stamp.1,
             digest,
