@@ -10,9 +10,6 @@ use std::time::{Duration, Instant};
 
 use mio::Token;
 
-/// How long a closing connection waits for its peer to close too.
-const LINGER: Duration = Duration::from_secs(2);
-
 use super::cmd::{self, Ctx};
 use super::io::{Fill, Io};
 use super::session::Session;
@@ -23,6 +20,9 @@ use crate::limits::{FRAME_HEADER_LEN, MAX_PENDING_REPLY_BYTES, MAX_REQUEST_FRAME
 use crate::proto::frame::{self, Check, FrameError};
 use crate::proto::message::{decode_request, DecodeError};
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
+
+/// How long a closing connection waits for its peer to close too.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Where a connection stands.
 pub enum State {

@@ -229,17 +229,15 @@ impl Upload {
         }
         // A helper thread only pays when a core would otherwise idle: with
         // other transfers pumping, the pool keeps both cores busy already.
-        let running = PUMPING.fetch_add(1, Ordering::Relaxed);
-        let parallel = running == 0
+        let pumping = Pumping::start();
+        let parallel = pumping.alone
             && self.handle.is_some()
             && matches!(self.body, Body::Sized { remaining } if remaining >= PARALLEL_MIN);
-        let status = if parallel {
+        if parallel {
             self.pump_parallel(io)
         } else {
             self.pump_serial(io)
-        };
-        PUMPING.fetch_sub(1, Ordering::Relaxed);
-        status
+        }
     }
 
     fn pump_serial(&mut self, io: &mut Io) -> PumpStatus {
@@ -371,6 +369,28 @@ impl Upload {
 const PARALLEL_MIN: u64 = 2 << 20;
 /// Upload pump jobs running right now, over all connections.
 static PUMPING: AtomicUsize = AtomicUsize::new(0);
+
+/// One running pump job in [`PUMPING`], counted out on drop, so a pump
+/// that panics (caught per connection) doesn't leave the count high and
+/// the helper thread off for good.
+struct Pumping {
+    /// No other upload pump was running when this one started.
+    alone: bool,
+}
+
+impl Pumping {
+    fn start() -> Pumping {
+        Pumping {
+            alone: PUMPING.fetch_add(1, Ordering::Relaxed) == 0,
+        }
+    }
+}
+
+impl Drop for Pumping {
+    fn drop(&mut self) {
+        PUMPING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 /// Buffers in flight between the receiving and the hashing thread.
 const PIPE_BUFS: usize = 3;
 
