@@ -14,7 +14,7 @@ use super::cmd::{self, Ctx};
 use super::io::{Fill, Io};
 use super::session::Session;
 use super::transfer::{eager, upload, Download, Transfer, Upload};
-use super::{Outcome, Server, TransferLog};
+use super::{Outcome, Server};
 use crate::config::RegistrationPolicy;
 use crate::limits::{FRAME_HEADER_LEN, MAX_PENDING_REPLY_BYTES, MAX_REQUEST_FRAME};
 use crate::proto::frame::{self, Check, FrameError};
@@ -304,12 +304,7 @@ impl Server {
                     conn.state = State::Busy;
                     let fsync = shared.config.storage.fsync;
                     let job = move || {
-                        let log = TransferLog {
-                            op: "put",
-                            path: up.path.to_string(),
-                            bytes: up.received,
-                            started: up.started,
-                        };
+                        let log = up.log();
                         let (reply, leftover) = upload::finish(up, &sha256, fsync);
                         Outcome::Finished {
                             reply,

@@ -9,8 +9,6 @@
 //! that is not an eager put, a body or trailer still on the way, a budget
 //! of files — and hands the connection back to the loop in that state.
 
-use std::time::Instant;
-
 use super::upload::{finish, Upload};
 use super::PumpStatus;
 use crate::limits::{FRAME_HEADER_LEN, MAX_REQUEST_FRAME};
@@ -51,7 +49,6 @@ pub fn run(ctx: &Ctx, io: &mut Io, first: Request, fsync: bool) -> (BatchEnd, Ve
         else {
             unreachable!("only eager puts start or continue a batch");
         };
-        let started = Instant::now();
         let (mut up, reply) = match put::begin(ctx, &path, size, offset, mkdirs, true) {
             Outcome::UploadBegun(Ok(x)) => x,
             _ => unreachable!("an eager put always begins (or discards) its body"),
@@ -66,12 +63,7 @@ pub fn run(ctx: &Ctx, io: &mut Io, first: Request, fsync: bool) -> (BatchEnd, Ve
         match next_request(io) {
             Some(Request::Done { sha256 }) => {
                 if up.failure.is_none() {
-                    let log = TransferLog {
-                        op: "put",
-                        path: up.path.to_string(),
-                        bytes: up.received,
-                        started,
-                    };
+                    let log = up.log();
                     let (reply, leftover) = finish(up, &sha256, fsync);
                     io.send(&reply);
                     if let Some(old) = leftover {

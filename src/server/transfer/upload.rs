@@ -21,6 +21,7 @@ use crate::proto::{Reply, Status};
 use crate::server::io::Io;
 use crate::server::quota::{Account, Reservation};
 use crate::server::workers::with_scratch;
+use crate::server::TransferLog;
 use crate::storage::{Committed, FsError, Leftover, UploadHandle, VPath};
 
 /// Where the body stream stands.
@@ -189,6 +190,16 @@ impl Upload {
 
     /// Keeps a resumable partial for a later `put` with an offset (client
     /// gone, server shutting down); non-resumable partials are removed.
+    /// The log entry of this upload, once it has completed.
+    pub fn log(&self) -> TransferLog {
+        TransferLog {
+            op: "put",
+            path: self.path.to_string(),
+            bytes: self.received,
+            started: self.started,
+        }
+    }
+
     pub fn abandon(&mut self) {
         if let Some(handle) = self.handle.take() {
             let left = self.account.storage.abort_upload(handle, true);
