@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN      = target/release/miniftp
 
 .PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench \
-        bench-peers stress fuzz completions clean
+        bench-peers stress fuzz completions clean garage
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,6 +26,22 @@ unit-and-integration:
 bench-smoke: ## seconds-long bench run that checks digests and counts (part of make test)
 	$(CARGO) build --locked
 	MINIFTP_BIN=target/debug/miniftp bash bench/run.sh --smoke
+
+# The S3 tests (tests/integration/s3) start a three-node Garage cluster. They
+# look for the binary in $$MINIFTP_GARAGE, then `garage` on PATH, then
+# $$CARGO_HOME/bin/garage (where this target installs it).
+GARAGE_VERSION ?= 2.5.0
+CARGO_BIN      ?= $${CARGO_HOME:-$$HOME/.cargo}/bin
+
+garage: ## install Garage $(GARAGE_VERSION) for the S3 tests, only if missing (a source build: ~25 min on 2 cores)
+	@if [ -n "$$MINIFTP_GARAGE" ] && [ -x "$$MINIFTP_GARAGE" ]; then echo "garage: $$MINIFTP_GARAGE"; \
+	elif command -v garage >/dev/null 2>&1; then echo "garage: $$(command -v garage)"; \
+	elif [ -x "$(CARGO_BIN)/garage" ]; then echo "garage: $(CARGO_BIN)/garage"; \
+	else start=$$(date +%s); \
+	  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 nice -n 5 \
+	    $(CARGO) install garage --version $(GARAGE_VERSION) --locked --no-default-features --features lmdb; \
+	  echo "garage: built in $$(( $$(date +%s) - start )) s"; \
+	fi
 
 bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
 	bash bench/run.sh

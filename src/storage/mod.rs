@@ -8,6 +8,7 @@
 
 pub mod local;
 pub mod path;
+pub mod s3;
 
 use std::io;
 use std::time::Duration;

@@ -9,5 +9,6 @@ mod clients;
 mod files;
 mod fuzz_regressions;
 mod hardening;
+mod s3;
 mod server_core;
 mod tls;

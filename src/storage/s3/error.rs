@@ -1,0 +1,155 @@
+//! What can go wrong talking to the object store, sorted by what the caller
+//! does about it: a missing key is an answer, an unavailable store is worth
+//! a retry later (the user hears 451 and keeps the partial), a refusal of
+//! the server's own credentials is a configuration error.
+
+use std::io;
+
+use crate::storage::{FsError, VPath};
+
+pub type S3Result<T> = Result<T, S3Error>;
+
+/// One failed S3 call. `op` names the call (`PUT part 3 of homes/u/f`).
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    /// 404: NoSuchKey, NoSuchUpload.
+    #[error("{op}: not found ({code})")]
+    NotFound { op: String, code: String },
+    /// The bucket in the config does not exist.
+    #[error("{op}: bucket does not exist ({message})")]
+    NoSuchBucket { op: String, message: String },
+    /// 403 or 401: the access key is unknown, the secret wrong, or the key
+    /// may not use the bucket.
+    #[error("{op}: the store refused our credentials: {code}: {message}")]
+    Denied {
+        op: String,
+        code: String,
+        message: String,
+    },
+    /// No answer in time, a connection refused or cut, or a 5xx (Garage
+    /// says 500/503 when it cannot reach a quorum of nodes). Transient.
+    #[error("{op}: object store unavailable: {detail}")]
+    Unavailable { op: String, detail: String },
+    /// The store computed another checksum than we sent: the bytes were
+    /// damaged on the way. The data was not stored; sending again may work.
+    #[error("{op}: the store received damaged data (checksum mismatch: {message})")]
+    BadDigest { op: String, message: String },
+    /// Any other refusal (4xx).
+    #[error("{op}: refused by the store: HTTP {status} {code}: {message}")]
+    Rejected {
+        op: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// An answer we could not read.
+    #[error("{op}: unexpected answer from the store: {detail}")]
+    Protocol { op: String, detail: String },
+}
+
+impl S3Error {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, S3Error::NotFound { .. })
+    }
+
+    /// Whether the same call may succeed later without any change on our
+    /// side (the store or the network is down or overloaded).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            S3Error::Unavailable { .. } | S3Error::BadDigest { .. }
+        )
+    }
+
+    /// Classifies an error answer: HTTP status plus the `<Code>` and
+    /// `<Message>` of S3's XML error body.
+    pub(crate) fn from_answer(op: String, status: u16, code: String, message: String) -> S3Error {
+        match (status, code.as_str()) {
+            (404, "NoSuchBucket") => S3Error::NoSuchBucket { op, message },
+            (404, _) => S3Error::NotFound { op, code },
+            (401 | 403, _) => S3Error::Denied { op, code, message },
+            (_, "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch") => {
+                S3Error::BadDigest { op, message }
+            }
+            (400, _) if message.to_ascii_lowercase().contains("checksum") => {
+                S3Error::BadDigest { op, message }
+            }
+            (408 | 429 | 500..=599, _) => S3Error::Unavailable {
+                op,
+                detail: format!("HTTP {status} {code}: {message}"),
+            },
+            _ => S3Error::Rejected {
+                op,
+                status,
+                code,
+                message,
+            },
+        }
+    }
+
+    /// What the user of `path` hears. An unavailable store is an I/O error
+    /// (status 451): the upload's partial is kept and may be resumed.
+    pub fn into_fs(self, path: &VPath) -> FsError {
+        match self {
+            S3Error::NotFound { .. } => FsError::NotFound(path.to_string()),
+            other => FsError::Io {
+                path: path.to_string(),
+                source: io::Error::other(other.to_string()),
+            },
+        }
+    }
+
+    /// As an io::Error, for the `Read`/`Write` shaped handles.
+    pub fn into_io(self) -> io::Error {
+        let kind = match &self {
+            S3Error::NotFound { .. } => io::ErrorKind::NotFound,
+            S3Error::Unavailable { .. } => io::ErrorKind::TimedOut,
+            S3Error::Denied { .. } => io::ErrorKind::PermissionDenied,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(status: u16, code: &str, message: &str) -> S3Error {
+        S3Error::from_answer("op".into(), status, code.into(), message.into())
+    }
+
+    #[test]
+    fn answers_are_sorted_by_what_to_do() {
+        assert!(classify(404, "NoSuchKey", "").is_not_found());
+        assert!(classify(404, "NoSuchUpload", "").is_not_found());
+        assert!(matches!(
+            classify(404, "NoSuchBucket", ""),
+            S3Error::NoSuchBucket { .. }
+        ));
+        assert!(matches!(
+            classify(403, "AccessDenied", ""),
+            S3Error::Denied { .. }
+        ));
+        assert!(classify(503, "ServiceUnavailable", "").is_transient());
+        assert!(classify(500, "InternalError", "Could not reach quorum").is_transient());
+        assert!(matches!(
+            classify(400, "InvalidRequest", "Checksum mismatch"),
+            S3Error::BadDigest { .. }
+        ));
+        let r = classify(400, "EntityTooSmall", "part too small");
+        assert!(!r.is_transient() && !r.is_not_found());
+    }
+
+    #[test]
+    fn users_hear_not_found_or_an_io_error() {
+        let p = VPath::resolve(&VPath::root(), "/a/b").unwrap();
+        assert!(matches!(
+            classify(404, "NoSuchKey", "").into_fs(&p),
+            FsError::NotFound(s) if s == "/a/b"
+        ));
+        let e = classify(503, "ServiceUnavailable", "quorum").into_fs(&p);
+        assert!(matches!(e, FsError::Io { .. }));
+        assert!(e.to_string().contains("object store unavailable"), "{e}");
+    }
+}

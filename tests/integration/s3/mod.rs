@@ -1,0 +1,5 @@
+//! The S3 backend against a real three-node Garage cluster on loopback
+//! (`garage`), started by the tests themselves.
+
+mod client;
+pub mod garage;
