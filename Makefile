@@ -46,8 +46,9 @@ garage: ## install Garage $(GARAGE_VERSION) for the S3 tests, only if missing (a
 bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
 	bash bench/run.sh
 
-bench-peers: ## install vsftpd, curl, lftp (and the other peers) for make bench
+bench-peers: ## install vsftpd, curl, lftp, rclone (and the other peers) for make bench
 	bash ../shared/bench/install-peers.sh || { apt-get update -q && apt-get install -y -q vsftpd lftp curl hyperfine; }
+	command -v rclone >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q rclone; }
 	id benchuser >/dev/null 2>&1 || { useradd -m -d /dev/shm/ftpbench/home -s /bin/bash benchuser && echo benchuser:benchpw | chpasswd; }
 	grep -qx /bin/bash /etc/shells || echo /bin/bash >> /etc/shells
 

@@ -11,6 +11,15 @@ pub struct ObjectReader {
     pub(super) op: Arc<str>,
 }
 
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("op", &self.op)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
 impl ObjectReader {
     pub(super) fn empty() -> ObjectReader {
         ObjectReader {

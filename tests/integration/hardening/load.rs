@@ -226,7 +226,7 @@ fn client(
                 let seed = ((i as u64) << 32) | seq;
                 let body = data(len, seed);
                 let path = format!("{dir}/{name}");
-                let r = if roll % 4 == 0 {
+                let r = if roll.is_multiple_of(4) {
                     eager_put(&mut w, &path, &body)?
                 } else {
                     w.put(&path, &body)

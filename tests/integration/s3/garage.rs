@@ -70,8 +70,11 @@ impl Garage {
                     let started = std::panic::catch_unwind(|| Garage::launch(root));
                     let ok = started.is_ok();
                     let _ = tx.send(started);
-                    while ok {
-                        std::thread::park();
+                    if ok {
+                        // The nodes die with this thread: keep it for good.
+                        loop {
+                            std::thread::park();
+                        }
                     }
                 })
                 .expect("spawn garage keeper");
