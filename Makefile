@@ -39,7 +39,7 @@ garage: ## install Garage $(GARAGE_VERSION) for the S3 tests, only if missing (a
 	elif [ -x "$(CARGO_BIN)/garage" ]; then echo "garage: $(CARGO_BIN)/garage"; \
 	else start=$$(date +%s); \
 	  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 nice -n 5 \
-	    $(CARGO) install garage --version $(GARAGE_VERSION) --locked --no-default-features --features lmdb; \
+	    $(CARGO) install garage --version $(GARAGE_VERSION) --locked --no-default-features --features bundled-libs,lmdb; \
 	  echo "garage: built in $$(( $$(date +%s) - start )) s"; \
 	fi
 

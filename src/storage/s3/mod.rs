@@ -7,16 +7,22 @@
 //!   [`S3Error`]s that say whether to retry;
 //! - [`keys`]: the key layout, and the jail (no key outside a user's prefix);
 //! - [`hashstate`]: the SHA-256 state saved after each uploaded part, so a
-//!   resumed upload continues the whole-file digest.
+//!   resumed upload continues the whole-file digest;
+//! - [`record`]: the state record of a resumable upload, and part sizes;
+//! - [`budget`]: the memory all part buffers together may hold;
+//! - [`writer`]: one upload, bytes in, parts out, then complete and copy.
 //!
 //! Everything here blocks: it runs on the io workers, never on the loop.
 
+pub mod budget;
 pub mod client;
 pub mod error;
 pub mod hashstate;
 pub mod keys;
 mod reader;
+pub mod record;
 mod request;
+pub mod writer;
 mod xml;
 
 pub use client::{Client, ClientConfig};

@@ -3,3 +3,4 @@
 
 mod client;
 pub mod garage;
+mod writer;

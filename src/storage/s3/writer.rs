@@ -1,0 +1,394 @@
+//! One upload to the store, below the storage interface: bytes in, parts
+//! out. Bytes fill a part buffer; each full part goes up with its own
+//! SHA-256 (the multipart upload is created with the first part, so a file
+//! smaller than a part is one PutObject at the end), and the state record
+//! is rewritten after it. `finish` checks the whole-file digest, completes
+//! the upload under its hidden staging key and copies it to the file's key
+//! with the digest as metadata; `abandon` keeps it for a resume or aborts it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::budget::{BufferBudget, NoRoom, Permit};
+use super::client::Client;
+use super::error::S3Error;
+use super::hashstate::{self, BadState};
+use super::record::{BadRecord, UploadRecord, RECORD_VERSION};
+use super::MAX_PART_SIZE;
+
+/// How long an upload waits for part-buffer room before it fails.
+pub const BUFFER_WAIT: Duration = Duration::from_secs(30);
+
+/// Metadata name of a file's SHA-256 (hex): `x-amz-meta-sha256`.
+pub const META_SHA256: &str = "sha256";
+
+/// Why an upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error(transparent)]
+    Store(#[from] S3Error),
+    #[error(transparent)]
+    NoRoom(#[from] NoRoom),
+    #[error(transparent)]
+    Record(#[from] BadRecord),
+    #[error(transparent)]
+    State(#[from] BadState),
+    /// The digest of the bytes this writer stored differs from the one the
+    /// server checked (a bug, or damage in memory): nothing was committed.
+    #[error("the stored bytes have SHA-256 {ours}, not the expected {expected}")]
+    Mismatch { ours: String, expected: String },
+    /// The store no longer has the upload (aborted or swept meanwhile), or
+    /// holds other parts than the record says.
+    #[error("the partial upload is gone or damaged on the store: {0}")]
+    Gone(String),
+}
+
+/// Where an upload goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The client path (for records and messages).
+    pub path: String,
+    /// The hidden key of the multipart upload.
+    pub staging: String,
+    /// The state record's key: Some for the resumable upload of a path.
+    pub record: Option<String>,
+}
+
+/// A finished upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+pub struct PartWriter {
+    client: Arc<Client>,
+    budget: Arc<BufferBudget>,
+    target: Target,
+    part_size: u64,
+    /// Room taken for `buf` (at most one part).
+    want: u64,
+    upload_id: Option<String>,
+    /// Parts stored, all of `part_size` bytes.
+    parts: u32,
+    /// SHA-256 state over the stored parts.
+    hasher: Sha256,
+    created: i64,
+    buf: Vec<u8>,
+    permit: Option<Permit>,
+}
+
+impl PartWriter {
+    /// A new upload of a file of `size_hint` bytes (None: unknown) in parts
+    /// of `part_size` ([`super::record::part_size`]).
+    pub fn new(
+        client: Arc<Client>,
+        budget: Arc<BufferBudget>,
+        target: Target,
+        part_size: u64,
+        size_hint: Option<u64>,
+    ) -> PartWriter {
+        PartWriter {
+            client,
+            budget,
+            target,
+            part_size,
+            want: size_hint.map_or(part_size, |s| s.min(part_size)),
+            upload_id: None,
+            parts: 0,
+            hasher: Sha256::new(),
+            created: now(),
+            buf: Vec::new(),
+            permit: None,
+        }
+    }
+
+    /// Continues the upload `record` describes, after checking that the
+    /// store still holds its parts.
+    pub fn resume(
+        client: Arc<Client>,
+        budget: Arc<BufferBudget>,
+        target: Target,
+        record: &UploadRecord,
+    ) -> Result<PartWriter, UploadError> {
+        let hasher = hashstate::restore(&record.sha256_state)?;
+        let held = list_all_parts(&client, &record.staging, &record.upload_id, record.parts)
+            .map_err(|e| match e {
+                e if e.is_not_found() => UploadError::Gone("no such upload".into()),
+                e => UploadError::Store(e),
+            })?;
+        let whole = held
+            .iter()
+            .take(record.parts as usize)
+            .enumerate()
+            .all(|(i, p)| p.number == i as u32 + 1 && p.size == record.part_size);
+        if held.len() < record.parts as usize || !whole {
+            return Err(UploadError::Gone(format!(
+                "the store holds {} parts, the record says {} of {} bytes",
+                held.len(),
+                record.parts,
+                record.part_size
+            )));
+        }
+        let target = Target {
+            staging: record.staging.clone(),
+            ..target
+        };
+        Ok(PartWriter {
+            client,
+            budget,
+            target,
+            part_size: record.part_size,
+            want: record.part_size,
+            upload_id: Some(record.upload_id.clone()),
+            parts: record.parts,
+            hasher,
+            created: record.created,
+            buf: Vec::new(),
+            permit: None,
+        })
+    }
+
+    /// Bytes stored on the store in whole parts (where a resume continues).
+    pub fn stored(&self) -> u64 {
+        u64::from(self.parts) * self.part_size
+    }
+
+    /// Bytes received in all (stored and buffered).
+    pub fn received(&self) -> u64 {
+        self.stored() + self.buf.len() as u64
+    }
+
+    /// SHA-256 state over the stored bytes.
+    pub fn stored_hasher(&self) -> &Sha256 {
+        &self.hasher
+    }
+
+    pub fn write(&mut self, mut data: &[u8]) -> Result<(), UploadError> {
+        while !data.is_empty() {
+            if self.permit.is_none() {
+                self.permit = Some(self.budget.take(self.want, BUFFER_WAIT)?);
+            }
+            let room = (self.part_size as usize).saturating_sub(self.buf.len());
+            let n = room.min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buf.len() as u64 == self.part_size {
+                self.put_part()?;
+                self.save_record()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `buf` as the next part (creating the upload with the first).
+    fn put_part(&mut self) -> Result<(), UploadError> {
+        let id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.client.create_upload(&self.target.staging, &[])?;
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = self.parts + 1;
+        let sha = hashstate::digest(&self.buf);
+        self.client
+            .upload_part(&self.target.staging, &id, number, &self.buf, &sha)?;
+        self.hasher.update(&self.buf);
+        self.parts = number;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn save_record(&self) -> Result<(), UploadError> {
+        let (Some(key), Some(id)) = (&self.target.record, &self.upload_id) else {
+            return Ok(());
+        };
+        let record = UploadRecord {
+            v: RECORD_VERSION,
+            path: self.target.path.clone(),
+            staging: self.target.staging.clone(),
+            upload_id: id.clone(),
+            part_size: self.part_size,
+            parts: self.parts,
+            bytes: self.stored(),
+            sha256_state: hashstate::save(&self.hasher),
+            created: self.created,
+            updated: now(),
+        };
+        self.client.put(key, &record.to_json(), None, &[])?;
+        Ok(())
+    }
+
+    /// Makes the upload the object `key` if its digest is `expected`. On a
+    /// mismatch the upload is aborted. On a store error a resumable upload
+    /// stays for a resume (its record describes the parts stored before the
+    /// last one); a private one is aborted.
+    pub fn finish(mut self, key: &str, expected: &[u8; 32]) -> Result<Finished, UploadError> {
+        let mut whole = self.hasher.clone();
+        whole.update(&self.buf);
+        let ours: [u8; 32] = whole.finalize().into();
+        if &ours != expected {
+            self.abort_quietly();
+            return Err(UploadError::Mismatch {
+                ours: hex::encode(ours),
+                expected: hex::encode(expected),
+            });
+        }
+        let size = self.received();
+        let hexd = hex::encode(ours);
+        let meta = [(META_SHA256, hexd.as_str())];
+        let result = match self.upload_id.clone() {
+            None => self
+                .client
+                .put(key, &self.buf, Some(&ours), &meta)
+                .map(drop)
+                .map_err(UploadError::from),
+            Some(id) => self.complete_and_copy(&id, key, size, &meta),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(record) = &self.target.record {
+                    let _ = self.client.delete(record);
+                }
+                Ok(Finished { size, sha256: ours })
+            }
+            Err(e) => {
+                if self.target.record.is_none() {
+                    self.abort_quietly();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn complete_and_copy(
+        &mut self,
+        id: &str,
+        key: &str,
+        size: u64,
+        meta: &[(&str, &str)],
+    ) -> Result<(), UploadError> {
+        let full_parts = self.parts;
+        if !self.buf.is_empty() {
+            self.put_part()?;
+        }
+        let staging = self.target.staging.clone();
+        let held = list_all_parts(&self.client, &staging, id, self.parts)?;
+        let tail = size - u64::from(full_parts) * self.part_size;
+        let expected_size = |n: u32| {
+            if n <= full_parts {
+                self.part_size
+            } else {
+                tail
+            }
+        };
+        let parts: Vec<(u32, String)> = held
+            .into_iter()
+            .take(self.parts as usize)
+            .map(|p| (p.number, p.etag, p.size))
+            .enumerate()
+            .filter(|(i, (n, _, s))| *n == *i as u32 + 1 && *s == expected_size(*n))
+            .map(|(_, (n, e, _))| (n, e))
+            .collect();
+        if parts.len() != self.parts as usize {
+            return Err(UploadError::Gone(format!(
+                "{} of {} parts found as sent",
+                parts.len(),
+                self.parts
+            )));
+        }
+        self.client.complete_upload(&staging, id, &parts)?;
+        let copied = copy_object(&self.client, &staging, key, size, meta);
+        let _ = self.client.delete(&staging);
+        copied?;
+        Ok(())
+    }
+
+    /// Ends an upload that will not finish. `keep` (and a resumable one
+    /// with parts stored): left on the store for a resume; returns the
+    /// bytes kept. Else aborted; returns 0.
+    pub fn abandon(mut self, keep: bool) -> u64 {
+        if keep && self.target.record.is_some() && self.upload_id.is_some() {
+            return self.stored();
+        }
+        self.abort_quietly();
+        0
+    }
+
+    fn abort_quietly(&mut self) {
+        if let Some(id) = self.upload_id.take() {
+            if let Err(e) = self.client.abort_upload(&self.target.staging, &id) {
+                if !e.is_not_found() {
+                    log::warn!("{}: {e} (the sweep will abort it)", self.target.path);
+                }
+            }
+        }
+        if let Some(record) = &self.target.record {
+            let _ = self.client.delete(record);
+        }
+    }
+}
+
+/// The digest of the bytes a record's upload has stored.
+pub fn record_digest(record: &UploadRecord) -> Result<[u8; 32], BadState> {
+    Ok(hashstate::restore(&record.sha256_state)?.finalize().into())
+}
+
+/// At least the first `want` parts of an upload (pages of 1000).
+fn list_all_parts(
+    client: &Client,
+    key: &str,
+    id: &str,
+    want: u32,
+) -> Result<Vec<super::client::Part>, S3Error> {
+    let mut out = client.list_parts(key, id, 0)?;
+    while (out.len() as u32) < want {
+        let after = out.last().map_or(0, |p| p.number);
+        let page = client.list_parts(key, id, after)?;
+        if page.is_empty() {
+            break;
+        }
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// Server-side copy of `src` (`size` bytes) to `dst` with new metadata:
+/// one CopyObject up to 5 GiB, else a multipart upload of UploadPartCopy
+/// ranges of at most 5 GiB (S3's limit on a single copy).
+pub fn copy_object(
+    client: &Client,
+    src: &str,
+    dst: &str,
+    size: u64,
+    meta: &[(&str, &str)],
+) -> Result<(), S3Error> {
+    if size <= MAX_PART_SIZE {
+        return client.copy(src, dst, Some(meta)).map(drop);
+    }
+    let id = client.create_upload(dst, meta)?;
+    let copied = (|| {
+        let mut parts = Vec::new();
+        let mut start = 0;
+        while start < size {
+            let end = (start + MAX_PART_SIZE).min(size);
+            let number = parts.len() as u32 + 1;
+            let etag = client.upload_part_copy(dst, &id, number, src, (start, end))?;
+            parts.push((number, etag));
+            start = end;
+        }
+        client.complete_upload(dst, &id, &parts)
+    })();
+    if copied.is_err() {
+        let _ = client.abort_upload(dst, &id);
+    }
+    copied.map(drop)
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
