@@ -10,7 +10,9 @@
 //!   resumed upload continues the whole-file digest;
 //! - [`record`]: the state record of a resumable upload, and part sizes;
 //! - [`budget`]: the memory all part buffers together may hold;
-//! - [`writer`]: one upload, bytes in, parts out, then complete and copy.
+//! - [`writer`]: one upload, bytes in, parts out, then complete and copy;
+//! - [`usage`]: a home's usage counters, kept in the bucket;
+//! - [`sweep`]: abandoned uploads of a home.
 //!
 //! Everything here blocks: it runs on the io workers, never on the loop.
 
@@ -22,6 +24,8 @@ pub mod keys;
 mod reader;
 pub mod record;
 mod request;
+pub mod sweep;
+pub mod usage;
 pub mod writer;
 mod xml;
 

@@ -3,4 +3,5 @@
 
 mod client;
 pub mod garage;
+mod state;
 mod writer;
