@@ -212,14 +212,30 @@ impl Client {
     /// that waits longer than [`STALL_TIMEOUT`] fails (TimedOut); a body
     /// that ends early fails (UnexpectedEof).
     pub fn get_range(&self, key: &str, start: u64, len: Option<u64>) -> S3Result<ObjectReader> {
+        self.get_range_of(key, None, start, len)
+    }
+
+    /// As [`Client::get_range`], of the version with ETag `etag` only: a
+    /// replaced object fails with HTTP 412 (Rejected) rather than mixing
+    /// two versions in one download.
+    pub fn get_range_of(
+        &self,
+        key: &str,
+        etag: Option<&str>,
+        start: u64,
+        len: Option<u64>,
+    ) -> S3Result<ObjectReader> {
         let range = match len {
             Some(0) => return Ok(ObjectReader::empty()),
             Some(n) => format!("bytes={start}-{}", start + n - 1),
             None => format!("bytes={start}-"),
         };
-        let req = Req::new(Method::Get, Some(key), "")
+        let mut req = Req::new(Method::Get, Some(key), "")
             .header("range", range)
             .budget(Budget::Stream);
+        if let Some(etag) = etag {
+            req = req.header("if-match", etag);
+        }
         let resp = self.send(&req, &[])?;
         let remaining =
             header_u64(resp.headers(), "content-length").ok_or_else(|| S3Error::Protocol {

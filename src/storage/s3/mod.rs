@@ -12,12 +12,15 @@
 //! - [`budget`]: the memory all part buffers together may hold;
 //! - [`writer`]: one upload, bytes in, parts out, then complete and copy;
 //! - [`usage`]: a home's usage counters, kept in the bucket;
-//! - [`sweep`]: abandoned uploads of a home.
+//! - [`sweep`]: abandoned uploads of a home;
+//! - [`download`]: one object read for a download, streamed and pinned to
+//!   its version.
 //!
 //! Everything here blocks: it runs on the io workers, never on the loop.
 
 pub mod budget;
 pub mod client;
+pub mod download;
 pub mod error;
 pub mod hashstate;
 pub mod keys;

@@ -2,6 +2,7 @@
 //! (`garage`), started by the tests themselves.
 
 mod client;
+mod download;
 pub mod garage;
 mod state;
 mod writer;
