@@ -306,3 +306,43 @@ fn losing_one_node_is_fine_and_losing_two_is_transient() {
         .expect("complete");
     assert_eq!(read_all(&c, "big", 0, None), body);
 }
+
+/// Measures what the commit of a large upload costs on Garage: Complete,
+/// then CopyObject to the final key with the digest in its metadata, against
+/// the upload itself (figures in docs/STORAGE.md section 9). A measurement,
+/// not a check of speed; run by hand:
+/// `cargo test --release --test integration s3::client::measure -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_commit_by_complete_and_copy() {
+    let g = Garage::shared();
+    let c = g.client();
+    let p = unique_prefix("measure");
+    let staging = format!("{p}/staging");
+    let part = data(16 * MIB, 9);
+    let digest = sha(&part);
+    let parts_n = 16u32; // 256 MiB
+    let t0 = Instant::now();
+    let id = c.create_upload(&staging, &[]).expect("create");
+    let mut parts = Vec::new();
+    for n in 1..=parts_n {
+        let etag = c.upload_part(&staging, &id, n, &part, &digest).expect("part");
+        parts.push((n, etag));
+    }
+    let uploaded = t0.elapsed();
+    let t1 = Instant::now();
+    c.complete_upload(&staging, &id, &parts).expect("complete");
+    let completed = t1.elapsed();
+    let t2 = Instant::now();
+    let fin = format!("{p}/final");
+    c.copy(&staging, &fin, Some(&[("sha256", "00")])).expect("copy");
+    let copied = t2.elapsed();
+    let t3 = Instant::now();
+    c.delete(&staging).expect("delete");
+    let deleted = t3.elapsed();
+    assert_eq!(c.head(&fin).expect("head").size, 16 * MIB as u64 * u64::from(parts_n));
+    println!(
+        "256 MiB: upload {uploaded:?} ({:.0} MiB/s), complete {completed:?}, copy {copied:?}, delete staging {deleted:?}",
+        256.0 / uploaded.as_secs_f64()
+    );
+}
