@@ -326,7 +326,9 @@ fn measure_commit_by_complete_and_copy() {
     let id = c.create_upload(&staging, &[]).expect("create");
     let mut parts = Vec::new();
     for n in 1..=parts_n {
-        let etag = c.upload_part(&staging, &id, n, &part, &digest).expect("part");
+        let etag = c
+            .upload_part(&staging, &id, n, &part, &digest)
+            .expect("part");
         parts.push((n, etag));
     }
     let uploaded = t0.elapsed();
@@ -335,12 +337,16 @@ fn measure_commit_by_complete_and_copy() {
     let completed = t1.elapsed();
     let t2 = Instant::now();
     let fin = format!("{p}/final");
-    c.copy(&staging, &fin, Some(&[("sha256", "00")])).expect("copy");
+    c.copy(&staging, &fin, Some(&[("sha256", "00")]))
+        .expect("copy");
     let copied = t2.elapsed();
     let t3 = Instant::now();
     c.delete(&staging).expect("delete");
     let deleted = t3.elapsed();
-    assert_eq!(c.head(&fin).expect("head").size, 16 * MIB as u64 * u64::from(parts_n));
+    assert_eq!(
+        c.head(&fin).expect("head").size,
+        16 * MIB as u64 * u64::from(parts_n)
+    );
     println!(
         "256 MiB: upload {uploaded:?} ({:.0} MiB/s), complete {completed:?}, copy {copied:?}, delete staging {deleted:?}",
         256.0 / uploaded.as_secs_f64()
