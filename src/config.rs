@@ -51,7 +51,7 @@ pub struct Config {
     pub default_quota: u64,
     pub limits: Limits,
     pub auth: Auth,
-    pub storage: Storage,
+    pub storage: StorageConfig,
     pub workers: Workers,
     pub tls: Tls,
 }
@@ -94,7 +94,7 @@ pub struct Auth {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Storage {
+pub struct StorageConfig {
     /// fsync each upload before it is renamed into place (crash safety).
     pub fsync: bool,
 }
@@ -140,7 +140,7 @@ impl Default for Config {
             default_quota: 1 << 30,
             limits: Limits::default(),
             auth: Auth::default(),
-            storage: Storage::default(),
+            storage: StorageConfig::default(),
             workers: Workers::default(),
             tls: Tls::default(),
         }
@@ -176,9 +176,9 @@ impl Default for Auth {
     }
 }
 
-impl Default for Storage {
+impl Default for StorageConfig {
     fn default() -> Self {
-        Storage { fsync: true }
+        StorageConfig { fsync: true }
     }
 }
 

@@ -29,16 +29,12 @@ use sha2::{Digest, Sha256};
 
 use super::path::{display_name, is_internal_name, partial_name, PARTIAL_MARK};
 use super::{
-    Committed, Delta, FsError, FsResult, Leftover, PartialInfo, ReadHandle, Storage, UploadHandle,
-    VPath,
+    Backend, Committed, Delta, Entry, EntryKind, FsError, FsResult, PartialInfo, ReadHandle,
+    Storage, UploadHandle, UploadOpts, VPath,
 };
-use crate::limits::{MAX_DIR_ENTRIES, MAX_WALK_DEPTH};
-use crate::proto::{Entry, EntryKind};
+use crate::limits::{DEFER_FREE_MIN, MAX_DIR_ENTRIES, MAX_STORED_CTIMES, MAX_WALK_DEPTH};
 
 const DIGEST_XATTR: &str = "user.miniftp.sha256";
-
-/// Replaced files at least this big are freed after the commit's reply.
-const DEFER_FREE_MIN: u64 = 8 << 20;
 
 /// One user's home on local disk.
 pub struct LocalStorage {
@@ -46,7 +42,43 @@ pub struct LocalStorage {
     /// Held while a change of names also decides the bytes it frees (the
     /// size of a file about to be replaced or removed): two sessions
     /// replacing one name at once must not both count the same old file.
-    names: std::sync::Mutex<()>,
+    /// Shared with the home's uploads, whose commit is such a change.
+    names: Arc<Mutex<()>>,
+}
+
+/// Homes under one data directory (or wherever a users-file entry's
+/// absolute `home` says).
+pub struct LocalBackend {
+    root: std::path::PathBuf,
+}
+
+impl LocalBackend {
+    pub fn new(root: std::path::PathBuf) -> LocalBackend {
+        LocalBackend { root }
+    }
+}
+
+impl Backend for LocalBackend {
+    fn open_home(&self, home: &Path) -> FsResult<Arc<dyn Storage>> {
+        let path = self.root.join(home);
+        LocalStorage::open(&path)
+            .map(|s| Arc::new(s) as Arc<dyn Storage>)
+            .map_err(|e| FsError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+    }
+
+    fn existing_home(&self, home: &Path) -> FsResult<Option<Arc<dyn Storage>>> {
+        if !self.root.join(home).is_dir() {
+            return Ok(None);
+        }
+        self.open_home(home).map(Some)
+    }
+
+    fn describe(&self) -> String {
+        format!("local directory {}", self.root.display())
+    }
 }
 
 impl LocalStorage {
@@ -56,12 +88,12 @@ impl LocalStorage {
         let home = Dir::open_ambient_dir(path, cap_std::ambient_authority())?;
         Ok(LocalStorage {
             home,
-            names: std::sync::Mutex::new(()),
+            names: Arc::new(Mutex::new(())),
         })
     }
 
     fn names(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.names.lock().unwrap_or_else(|p| p.into_inner())
+        lock_names(&self.names)
     }
 
     fn err(&self, path: &VPath) -> impl Fn(io::Error) -> FsError + '_ {
@@ -97,6 +129,88 @@ impl LocalStorage {
             return self.home.try_clone().map_err(self.err(path));
         }
         self.home.open_dir(path.rel()).map_err(self.err(path))
+    }
+
+    /// Opens a regular file for reading. Non-blocking, so a FIFO planted
+    /// under the name can't hold the worker; anything but a regular file
+    /// is refused.
+    fn open_file(&self, path: &VPath) -> FsResult<File> {
+        let mut opts = OpenOptions::new();
+        opts.read(true);
+        opts.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        let file = self
+            .home
+            .open_with(path.rel(), &opts)
+            .map_err(self.err(path))?
+            .into_std();
+        let md = file.metadata().map_err(self.err(path))?;
+        if md.is_dir() {
+            return Err(FsError::WrongType {
+                path: path.to_string(),
+                what: "is a directory",
+            });
+        }
+        if !md.is_file() {
+            return Err(FsError::Refused {
+                path: path.to_string(),
+                why: "not a regular file (device, FIFO or socket)".into(),
+            });
+        }
+        Ok(file)
+    }
+
+    fn open_local(&self, path: &VPath) -> FsResult<LocalRead> {
+        let file = self.open_file(path)?;
+        let md = file.metadata().map_err(self.err(path))?;
+        let stamp = stamp_of(&md);
+        let digest = read_digest(&file, &md);
+        Ok(LocalRead {
+            size: stamp.1,
+            digest,
+            stamp,
+            file,
+        })
+    }
+
+    /// Opens the resumable partial `name` to continue at `offset`: what
+    /// lies beyond is cut off, and the bytes before are hashed again.
+    fn continue_partial(
+        &self,
+        dir: &Dir,
+        name: &str,
+        path: &VPath,
+        offset: u64,
+    ) -> FsResult<(File, Sha256, u64)> {
+        let file = match dir.open_with(name, OpenOptions::new().read(true).write(true)) {
+            Ok(f) => f.into_std(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(FsError::Invalid {
+                    path: path.to_string(),
+                    why: "no partial upload to resume (start at offset 0)".into(),
+                })
+            }
+            Err(e) => return Err(self.err(path)(e)),
+        };
+        let len = file.metadata().map_err(self.err(path))?.len();
+        if offset > len {
+            return Err(FsError::Invalid {
+                path: path.to_string(),
+                why: format!("resume offset {offset} is beyond the partial upload's {len} bytes"),
+            });
+        }
+        let mut truncated = 0;
+        if len > offset {
+            file.set_len(offset).map_err(self.err(path))?;
+            truncated = len - offset;
+        }
+        let mut prefix = Sha256::new();
+        io::copy(
+            &mut io::Read::take(&file, offset),
+            &mut HashWriter(&mut prefix),
+        )
+        .map_err(self.err(path))?;
+        io::Seek::seek(&mut &file, io::SeekFrom::Start(offset)).map_err(self.err(path))?;
+        Ok((file, prefix, truncated))
     }
 
     /// Visits every non-directory entry below `start` without following
@@ -228,6 +342,10 @@ fn mtime_secs(md: &Metadata) -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+fn lock_names(names: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    names.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn entry_from(name: String, escaped: bool, md: &Metadata) -> Entry {
     let ft = md.file_type();
     let kind = if ft.is_dir() {
@@ -347,10 +465,6 @@ fn stored_ctimes() -> std::sync::MutexGuard<'static, HashMap<(u64, u64), i128>> 
         .lock()
         .unwrap_or_else(|e| e.into_inner())
 }
-
-/// At most this many inodes' ctimes are remembered (~40 bytes each, under
-/// 1 MiB in all).
-const MAX_STORED_CTIMES: usize = 16_384;
 
 fn remember_ctime(dev: u64, ino: u64, ctime: i128) {
     let mut map = stored_ctimes();
@@ -543,7 +657,7 @@ impl Storage for LocalStorage {
                 why: "source and target are the same file".into(),
             });
         }
-        let src = self.open_read(from)?;
+        let src = self.open_local(from)?;
         let (to_dir, to_name) = self.parent_of(&to)?;
         if to_dir.symlink_metadata(to_name).is_ok_and(|md| md.is_dir()) {
             return Err(FsError::WrongType {
@@ -584,43 +698,36 @@ impl Storage for LocalStorage {
         })
     }
 
-    fn open_read(&self, path: &VPath) -> FsResult<ReadHandle> {
-        let mut opts = OpenOptions::new();
-        opts.read(true);
-        // A FIFO must not block the opening thread.
-        opts.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-        let file = self
-            .home
-            .open_with(path.rel(), &opts)
-            .map_err(self.err(path))?
-            .into_std();
-        let md = file.metadata().map_err(self.err(path))?;
-        if md.is_dir() {
-            return Err(FsError::WrongType {
-                path: path.to_string(),
-                what: "is a directory",
-            });
+    fn set_mtime(&self, path: &VPath, mtime: i64) -> FsResult<()> {
+        let file = self.open_file(path)?;
+        let digest = read_digest(&file, &file.metadata().map_err(self.err(path))?);
+        let when = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: mtime,
+                tv_nsec: 0,
+            },
+        };
+        rustix::fs::futimens(&file, &when).map_err(|e| self.err(path)(e.into()))?;
+        // The change moved ctime, which voids the stored digest: store it
+        // again for the new stamp (the content is the same).
+        if let Some(d) = digest {
+            write_digest(&file, &d);
         }
-        if !md.is_file() {
-            return Err(FsError::Refused {
-                path: path.to_string(),
-                why: "not a regular file (device, FIFO or socket)".into(),
-            });
-        }
-        let stamp = stamp_of(&md);
-        let digest = read_digest(&file, &md);
-        Ok(ReadHandle {
-            size: stamp.1,
-            digest,
-            stamp,
-            file,
-        })
+        Ok(())
     }
 
-    fn remember_digest(&self, handle: &ReadHandle, digest: &[u8; 32]) {
-        if stamp(&handle.file).ok() == Some(handle.stamp) {
-            write_digest(&handle.file, digest);
-        }
+    fn digest(&self, path: &VPath) -> FsResult<Option<[u8; 32]>> {
+        let file = self.open_file(path)?;
+        let md = file.metadata().map_err(self.err(path))?;
+        Ok(read_digest(&file, &md))
+    }
+
+    fn open_read(&self, path: &VPath) -> FsResult<Box<dyn ReadHandle>> {
+        Ok(Box::new(self.open_local(path)?))
     }
 
     fn partial(&self, path: &VPath) -> FsResult<Option<PartialInfo>> {
@@ -648,18 +755,12 @@ impl Storage for LocalStorage {
         }
     }
 
-    fn begin_upload(
-        &self,
-        path: &VPath,
-        offset: u64,
-        mkdirs: bool,
-        resumable: bool,
-    ) -> FsResult<UploadHandle> {
+    fn begin_upload(&self, path: &VPath, opts: UploadOpts) -> FsResult<Box<dyn UploadHandle>> {
         let target = path.name().ok_or_else(|| FsError::WrongType {
             path: "/".into(),
             what: "is a directory",
         })?;
-        if mkdirs {
+        if opts.mkdirs {
             if let Some(parent) = path.parent() {
                 self.mkdir(&parent, true)?;
             }
@@ -672,140 +773,44 @@ impl Storage for LocalStorage {
             )),
             e => e,
         })?;
-        if let Ok(md) = dir.metadata(target) {
-            if md.is_dir() {
-                return Err(FsError::WrongType {
-                    path: path.to_string(),
-                    what: "is a directory",
-                });
-            }
+        if dir.metadata(target).is_ok_and(|md| md.is_dir()) {
+            return Err(FsError::WrongType {
+                path: path.to_string(),
+                what: "is a directory",
+            });
         }
-        let partial = if resumable {
+        let partial = if opts.resumable {
             partial_name(target)
         } else {
             format!("{}.{}", partial_name(target), random_suffix())
         };
-        let mut prefix = Sha256::new();
-        let mut truncated = 0;
-        let file = if offset > 0 {
-            if !resumable {
+        let (file, prefix, truncated) = if opts.offset > 0 {
+            if !opts.resumable {
                 return Err(FsError::Busy(path.to_string()));
             }
-            let file = match dir.open_with(&partial, OpenOptions::new().read(true).write(true)) {
-                Ok(f) => f.into_std(),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(FsError::Invalid {
-                        path: path.to_string(),
-                        why: "no partial upload to resume (start at offset 0)".into(),
-                    })
-                }
-                Err(e) => return Err(self.err(path)(e)),
-            };
-            let len = file.metadata().map_err(self.err(path))?.len();
-            if offset > len {
-                return Err(FsError::Invalid {
-                    path: path.to_string(),
-                    why: format!(
-                        "resume offset {offset} is beyond the partial upload's {len} bytes"
-                    ),
-                });
-            }
-            if len > offset {
-                file.set_len(offset).map_err(self.err(path))?;
-                truncated = len - offset;
-            }
-            let copied = io::copy(
-                &mut io::Read::take(&file, offset),
-                &mut HashWriter(&mut prefix),
-            )
-            .map_err(self.err(path))?;
-            debug_assert_eq!(copied, offset);
-            io::Seek::seek(&mut &file, io::SeekFrom::Start(offset)).map_err(self.err(path))?;
-            file
+            self.continue_partial(&dir, &partial, path, opts.offset)?
         } else {
-            if let Ok(md) = dir.symlink_metadata(&partial) {
-                truncated = md.len();
-            }
-            dir.open_with(
-                &partial,
-                OpenOptions::new().write(true).create(true).truncate(true),
-            )
-            .map_err(self.err(path))?
-            .into_std()
+            let truncated = dir.symlink_metadata(&partial).map_or(0, |md| md.len());
+            let file = dir
+                .open_with(
+                    &partial,
+                    OpenOptions::new().write(true).create(true).truncate(true),
+                )
+                .map_err(self.err(path))?
+                .into_std();
+            (file, Sha256::new(), truncated)
         };
-        Ok(UploadHandle {
+        Ok(Box::new(LocalUpload {
             file,
             dir,
             partial,
             target: target.to_string(),
             vpath: path.clone(),
-            resumable,
+            resumable: opts.resumable,
             prefix,
             truncated,
-        })
-    }
-
-    fn commit_upload(
-        &self,
-        up: UploadHandle,
-        sha256: &[u8; 32],
-        fsync: bool,
-    ) -> FsResult<Committed> {
-        let path = up.vpath.clone();
-        let result = (|| -> FsResult<Committed> {
-            if fsync {
-                up.file.sync_data().map_err(self.err(&path))?;
-            }
-            let names = self.names();
-            let replaced = match up.dir.symlink_metadata(&up.target) {
-                Ok(md) if md.is_dir() => {
-                    return Err(FsError::WrongType {
-                        path: path.to_string(),
-                        what: "became a directory during the upload",
-                    })
-                }
-                Ok(md) if md.is_file() => md.len(),
-                _ => 0,
-            };
-            // A large old version gets a second, hidden name first: the
-            // rename below then drops a link instead of freeing every page
-            // while the client waits. The rename stays atomic.
-            let leftover = (replaced >= DEFER_FREE_MIN)
-                .then(|| format!("{}.{}.old", partial_name(&up.target), random_suffix()))
-                .filter(|old| up.dir.hard_link(&up.target, &up.dir, old).is_ok());
-            up.dir
-                .rename(&up.partial, &up.dir, &up.target)
-                .map_err(self.err(&path))?;
-            drop(names);
-            // After the rename, which moves ctime (see read_digest).
-            write_digest(&up.file, sha256);
-            if fsync {
-                // Make the rename itself durable.
-                if let Ok(d) = up.dir.open(".") {
-                    let _ = d.sync_all();
-                }
-            }
-            let leftover = match leftover {
-                Some(name) => Some(Leftover {
-                    dir: up.dir.try_clone().map_err(self.err(&path))?,
-                    name,
-                }),
-                None => None,
-            };
-            Ok(Committed { replaced, leftover })
-        })();
-        if result.is_err() {
-            let _ = up.dir.remove_file(&up.partial);
-        }
-        result
-    }
-
-    fn abort_upload(&self, up: UploadHandle, keep: bool) -> u64 {
-        if keep && up.resumable {
-            return up.file.metadata().map_or(0, |m| m.len());
-        }
-        let _ = up.dir.remove_file(&up.partial);
-        0
+            names: Arc::clone(&self.names),
+        }))
     }
 
     fn usage(&self) -> FsResult<u64> {
@@ -859,6 +864,141 @@ impl Storage for LocalStorage {
     }
 }
 
+/// A local file opened for download.
+struct LocalRead {
+    file: File,
+    size: u64,
+    digest: Option<[u8; 32]>,
+    /// Identity for the digest cache: (mtime ns, size) at open.
+    stamp: (i128, u64),
+}
+
+impl ReadHandle for LocalRead {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn digest(&self) -> Option<[u8; 32]> {
+        self.digest
+    }
+
+    /// Positional, so concurrent readers never share a cursor.
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.file, buf, offset)
+    }
+
+    fn remember_digest(&self, digest: &[u8; 32]) {
+        if stamp(&self.file).ok() == Some(self.stamp) {
+            write_digest(&self.file, digest);
+        }
+    }
+
+    fn as_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(std::os::fd::AsFd::as_fd(&self.file))
+    }
+}
+
+/// An upload to a hidden partial file beside its target, renamed over the
+/// target by `commit`.
+struct LocalUpload {
+    file: File,
+    dir: Dir,
+    partial: String,
+    target: String,
+    vpath: VPath,
+    resumable: bool,
+    prefix: Sha256,
+    truncated: u64,
+    names: Arc<Mutex<()>>,
+}
+
+impl UploadHandle for LocalUpload {
+    fn path(&self) -> &VPath {
+        &self.vpath
+    }
+
+    fn resumable(&self) -> bool {
+        self.resumable
+    }
+
+    fn prefix(&self) -> Sha256 {
+        self.prefix.clone()
+    }
+
+    fn truncated(&self) -> u64 {
+        self.truncated
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        io::Write::write_all(&mut self.file, buf)
+    }
+
+    fn commit(self: Box<Self>, sha256: &[u8; 32], fsync: bool) -> FsResult<Committed> {
+        let result = self.rename_into_place(sha256, fsync);
+        if result.is_err() {
+            let _ = self.dir.remove_file(&self.partial);
+        }
+        result
+    }
+
+    fn abort(self: Box<Self>, keep: bool) -> u64 {
+        if keep && self.resumable {
+            return self.file.metadata().map_or(0, |m| m.len());
+        }
+        let _ = self.dir.remove_file(&self.partial);
+        0
+    }
+}
+
+impl LocalUpload {
+    fn rename_into_place(&self, sha256: &[u8; 32], fsync: bool) -> FsResult<Committed> {
+        let path = &self.vpath;
+        let err = |e| FsError::from_io(e, path);
+        if fsync {
+            self.file.sync_data().map_err(err)?;
+        }
+        let names = lock_names(&self.names);
+        let replaced = match self.dir.symlink_metadata(&self.target) {
+            Ok(md) if md.is_dir() => {
+                return Err(FsError::WrongType {
+                    path: path.to_string(),
+                    what: "became a directory during the upload",
+                })
+            }
+            Ok(md) if md.is_file() => md.len(),
+            _ => 0,
+        };
+        // A large old version gets a second, hidden name first: the
+        // rename below then drops a link instead of freeing every page
+        // while the client waits. The rename stays atomic.
+        let leftover = (replaced >= DEFER_FREE_MIN)
+            .then(|| format!("{}.{}.old", partial_name(&self.target), random_suffix()))
+            .filter(|old| self.dir.hard_link(&self.target, &self.dir, old).is_ok());
+        self.dir
+            .rename(&self.partial, &self.dir, &self.target)
+            .map_err(err)?;
+        drop(names);
+        // After the rename, which moves ctime (see read_digest).
+        write_digest(&self.file, sha256);
+        if fsync {
+            // Make the rename itself durable.
+            if let Ok(d) = self.dir.open(".") {
+                let _ = d.sync_all();
+            }
+        }
+        let later = match leftover {
+            Some(name) => {
+                let dir = self.dir.try_clone().map_err(err)?;
+                Some(Box::new(move || {
+                    let _ = dir.remove_file(&name);
+                }) as Box<dyn FnOnce() + Send>)
+            }
+            None => None,
+        };
+        Ok(Committed { replaced, later })
+    }
+}
+
 /// A replaced version kept by `commit_upload` for removal after the reply.
 fn is_leftover(name: &OsStr) -> bool {
     name.to_str()
@@ -893,11 +1033,19 @@ mod tests {
         (t, s)
     }
 
+    fn opts(offset: u64) -> UploadOpts {
+        UploadOpts {
+            offset,
+            resumable: true,
+            ..UploadOpts::default()
+        }
+    }
+
     fn upload(s: &LocalStorage, path: &str, data: &[u8]) {
-        let mut up = s.begin_upload(&vp(path), 0, false, true).unwrap();
+        let mut up = s.begin_upload(&vp(path), opts(0)).unwrap();
         up.write_all(data).unwrap();
         let digest: [u8; 32] = Sha256::digest(data).into();
-        s.commit_upload(up, &digest, false).unwrap();
+        up.commit(&digest, false).unwrap();
     }
 
     #[test]
@@ -909,10 +1057,10 @@ mod tests {
         assert_eq!(list[0].name, "a b.txt");
         assert_eq!(list[0].size, 5);
         let h = s.open_read(&vp("a b.txt")).unwrap();
-        assert_eq!(h.size, 5);
+        assert_eq!(h.size(), 5);
         let expect: [u8; 32] = Sha256::digest(b"hello").into();
         // tmpfs and ext4 both have user xattrs; others may not.
-        if let Some(d) = h.digest {
+        if let Some(d) = h.digest() {
             assert_eq!(d, expect);
         }
     }
@@ -927,13 +1075,13 @@ mod tests {
             let e = s.open_read(&vp(name)).err().expect("must fail");
             assert!(matches!(e, FsError::Refused { .. }), "{name}: {e:?}");
         }
-        let e = s.begin_upload(&vp("rel"), 0, false, true);
+        let e = s.begin_upload(&vp("rel"), opts(0));
         // The partial is written beside the link, never through it; the
         // commit then replaces the link itself.
         if let Ok(mut up) = e {
             up.write_all(b"new").unwrap();
             let d: [u8; 32] = Sha256::digest(b"new").into();
-            s.commit_upload(up, &d, false).unwrap();
+            up.commit(&d, false).unwrap();
         }
         assert_eq!(std::fs::read(t.path().join("secret")).unwrap(), b"x");
     }
@@ -942,19 +1090,19 @@ mod tests {
     fn aborted_upload_keeps_old_version_and_partial_is_hidden() {
         let (_t, s) = setup();
         upload(&s, "f", b"old");
-        let mut up = s.begin_upload(&vp("f"), 0, false, true).unwrap();
+        let mut up = s.begin_upload(&vp("f"), opts(0)).unwrap();
         up.write_all(b"new con").unwrap();
-        assert_eq!(s.abort_upload(up, true), 7);
+        assert_eq!(up.abort(true), 7);
         assert_eq!(s.list(&VPath::root()).unwrap().len(), 1);
         let p = s.partial(&vp("f")).unwrap().unwrap();
         assert_eq!(p.size, 7);
-        let mut up = s.begin_upload(&vp("f"), 4, false, true).unwrap();
-        let mut h = up.prefix.clone();
+        let mut up = s.begin_upload(&vp("f"), opts(4)).unwrap();
+        let mut h = up.prefix();
         h.update(b"tent");
         up.write_all(b"tent").unwrap();
         let d: [u8; 32] = h.finalize().into();
         assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"new tent")));
-        assert_eq!(s.commit_upload(up, &d, false).unwrap().replaced, 3);
+        assert_eq!(up.commit(&d, false).unwrap().replaced, 3);
         assert_eq!(s.usage().unwrap(), 8);
     }
 

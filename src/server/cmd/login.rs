@@ -3,16 +3,14 @@
 //! doesn't tell which names exist. On success the user's account is opened:
 //! the home is created if missing, and its used space is walked once.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::proto::{Password, Reply, Status};
 use crate::server::quota::Account;
 use crate::server::session::Session;
 use crate::server::{Outcome, Shared};
-use crate::storage::local::LocalStorage;
-use crate::storage::{FsError, VPath};
-use crate::users::{home_path, verify_password};
+use crate::storage::VPath;
+use crate::users::verify_password;
 
 pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
     let denied = || {
@@ -29,20 +27,12 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
     if !verify_password(&password.0, &record.password) {
         return denied();
     }
-    let home = home_path(&shared.config.root, record);
+    let home = record.home.clone();
     let quota = record.quota;
     let opened = shared.accounts.get_or_open(user, || {
-        let storage = LocalStorage::open(&home).map_err(|e| FsError::Io {
-            path: home.display().to_string(),
-            source: e,
-        })?;
-        let used = crate::storage::Storage::usage(&storage)?;
-        Ok(Account::new(
-            user.to_string(),
-            Arc::new(storage),
-            quota,
-            used,
-        ))
+        let storage = shared.backend.open_home(&home)?;
+        let used = storage.usage()?;
+        Ok(Account::new(user.to_string(), storage, quota, used))
     });
     match opened {
         Ok(account) => {
