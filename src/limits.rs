@@ -30,9 +30,15 @@ pub const MAX_LIST_PAGE: usize = 1000;
 /// Entries a directory may have before `ls` refuses to sort it in memory.
 pub const MAX_DIR_ENTRIES: usize = 200_000;
 
-/// Depth cap of every directory walk (usage, recursive rm, sweep): walks are
-/// iterative, and this stops a hostile tree from growing our stack or queue.
-pub const MAX_WALK_DEPTH: usize = 256;
+/// Deepest path below a home, in names (`/a/b/c` is 3). One number for
+/// both sides of the books: no request may name a deeper path (so nothing
+/// deeper is created by `mkdir -p`, `put` with `mkdirs` or `cp`), `mv`
+/// may not carry a tree deeper, and every walk (usage at login, the
+/// partial sweep, recursive `rm`) reaches this deep. A tree the server
+/// created is therefore always counted in `used` and always removable.
+/// Walks are iterative, so this also bounds their descriptors (one or two
+/// per level), not the stack.
+pub const MAX_DEPTH: usize = 256;
 
 /// Bytes a worker moves between a socket and a file in one job before it
 /// yields, so 200 concurrent transfers share the pool fairly.

@@ -46,11 +46,18 @@ pub fn run(args: UseraddArgs) -> Result<()> {
             println!("quota of {name} is now {}", human(quota));
         });
     }
+    if let Some(n) = args.set_max_entries {
+        let name = need_name()?;
+        return modify(&config, name, |u| {
+            u.max_entries = Some(n);
+            println!("{name} may now hold {n} files and directories");
+        });
+    }
     if args.remove {
         return remove(&config, need_name()?, args.delete_home);
     }
     if args.approve || args.reject {
-        return decide(&config, need_name()?, args.approve, args.quota.as_deref());
+        return decide(&config, need_name()?, args.approve, &args);
     }
     let name = need_name()?;
     add(&config, name, &args)
@@ -81,6 +88,7 @@ fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
         password: hash,
         quota,
         home,
+        max_entries: args.max_entries,
     };
     let home_dir = home_path(&config.root, &user);
     db.users.push(user);
@@ -155,7 +163,7 @@ fn used_space(home: &Path) -> Option<u64> {
         return Some(0);
     }
     let s = LocalStorage::open(home).ok()?;
-    s.usage().ok()
+    s.usage().ok().map(|u| u.bytes)
 }
 
 fn pending(config: &Config) -> Result<()> {
@@ -176,8 +184,8 @@ fn pending(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn decide(config: &Config, name: &str, approve: bool, quota: Option<&str>) -> Result<()> {
-    let quota = quota_arg(config, quota)?;
+fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Result<()> {
+    let quota = quota_arg(config, args.quota.as_deref())?;
     let _lock = UsersLock::acquire(&config.root)?;
     let mut pending = PendingDb::load(&config.pending_file())?;
     let i = pending
@@ -196,6 +204,7 @@ fn decide(config: &Config, name: &str, approve: bool, quota: Option<&str>) -> Re
             password: request.password,
             quota,
             home: default_home(name),
+            max_entries: args.max_entries,
         });
         // Users first: a crash between the two saves leaves a request that
         // can be rejected, never an approval that vanished.

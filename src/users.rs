@@ -49,6 +49,17 @@ pub struct User {
     pub quota: u64,
     /// Home directory; relative paths are taken from the data root.
     pub home: PathBuf,
+    /// Most entries (files, directories, symlinks, partial uploads) the
+    /// home may hold; absent: the config's `default_max_entries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u64>,
+}
+
+impl User {
+    /// The entry limit, `default` when the users file sets none.
+    pub fn entry_limit(&self, default: u64) -> u64 {
+        self.max_entries.unwrap_or(default)
+    }
 }
 
 /// The whole users file.
@@ -418,6 +429,7 @@ mod tests {
                 password: hash_password("pw", &cheap()),
                 quota: 1 << 30,
                 home: default_home("alice"),
+                max_entries: Some(7),
             }],
         };
         db.save(&path).unwrap();

@@ -84,11 +84,14 @@ impl Shared {
         Arc::clone(&self.users.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Installs a new users database; live accounts take their new quota.
+    /// Installs a new users database; live accounts take their new quota
+    /// and entry limit.
     pub fn set_users(&self, db: Arc<UserDb>) {
         for account in self.accounts.all_live() {
             if let Some(u) = db.get(&account.name) {
                 account.set_quota(u.quota);
+                let limit = u.entry_limit(self.config.default_max_entries);
+                account.storage.entries().set_limit(limit);
             }
         }
         *self.users.write().unwrap_or_else(|p| p.into_inner()) = db;

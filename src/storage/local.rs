@@ -29,10 +29,10 @@ use sha2::{Digest, Sha256};
 
 use super::path::{display_name, is_internal_name, partial_name, PARTIAL_MARK};
 use super::{
-    Committed, Delta, FsError, FsResult, Leftover, PartialInfo, ReadHandle, Storage, UploadHandle,
-    VPath,
+    Committed, Delta, EntryBook, FsError, FsResult, Leftover, PartialInfo, ReadHandle, Removed,
+    Storage, UploadHandle, Usage, VPath,
 };
-use crate::limits::{MAX_DIR_ENTRIES, MAX_WALK_DEPTH};
+use crate::limits::{MAX_DEPTH, MAX_DIR_ENTRIES};
 use crate::proto::{Entry, EntryKind};
 
 const DIGEST_XATTR: &str = "user.miniftp.sha256";
@@ -46,7 +46,13 @@ pub struct LocalStorage {
     /// Held while a change of names also decides the bytes it frees (the
     /// size of a file about to be replaced or removed): two sessions
     /// replacing one name at once must not both count the same old file.
+    ///
+    /// Also held from the lookup of a directory to the creation of a new
+    /// name in it, and by a move that carries a tree deeper over its depth
+    /// check: nothing can be created in a tree while it is checked and
+    /// moved, so nothing ends up deeper than `MAX_DEPTH`.
     names: std::sync::Mutex<()>,
+    entries: EntryBook,
 }
 
 impl LocalStorage {
@@ -57,6 +63,7 @@ impl LocalStorage {
         Ok(LocalStorage {
             home,
             names: std::sync::Mutex::new(()),
+            entries: EntryBook::default(),
         })
     }
 
@@ -99,10 +106,13 @@ impl LocalStorage {
         self.home.open_dir(path.rel()).map_err(self.err(path))
     }
 
-    /// Visits every non-directory entry below `start` without following
+    /// Visits every entry below `start` (directories too) without following
     /// symlinks: `visit` gets the entry's directory handle, its name, its
-    /// display path and its metadata. Iterative, depth-capped, and opened
-    /// by handle, so names that are not UTF-8 are walked like any other.
+    /// display path and its metadata. Iterative, and opened by handle, so
+    /// names that are not UTF-8 are walked like any other. It goes
+    /// `MAX_DEPTH` levels below `start`, as deep as anything can be made;
+    /// a deeper directory (made behind the server's back) is skipped with
+    /// a warning.
     ///
     /// Pending subdirectories wait as (parent handle, name) and are opened
     /// when their turn comes, so the open descriptors stay proportional to
@@ -139,12 +149,16 @@ impl LocalStorage {
                     Err(e) => return Err(self.err(&child)(e)),
                 };
                 if ft.is_dir() {
-                    if depth + 1 < MAX_WALK_DEPTH {
-                        pending.push((Arc::clone(&dir), Some(os_name), child, depth + 1));
-                    } else {
-                        log::warn!("walk: {child} is deeper than {MAX_WALK_DEPTH}; skipped");
+                    if depth + 1 > MAX_DEPTH {
+                        log::warn!("walk: {child} is deeper than {MAX_DEPTH} levels; skipped");
+                        continue;
                     }
-                    continue;
+                    pending.push((
+                        Arc::clone(&dir),
+                        Some(os_name.clone()),
+                        child.clone(),
+                        depth + 1,
+                    ));
                 }
                 match entry.metadata() {
                     Ok(md) => visit(&dir, &os_name, &child, &md)?,
@@ -157,9 +171,11 @@ impl LocalStorage {
     }
 
     /// Removes the directory `name` in `parent` and everything below it,
-    /// depth first with one open handle per level; returns the bytes of
-    /// regular files removed.
-    fn remove_tree(&self, parent: Dir, name: &str, path: &VPath) -> FsResult<u64> {
+    /// depth first with one open handle per level. Returns the bytes of
+    /// regular files removed, also when an error (a tree deeper than any
+    /// the server makes, a permission) stops it partway: they are gone all
+    /// the same. The entries removed leave the entry book.
+    fn remove_tree(&self, parent: Dir, name: &str, path: &VPath) -> Removed {
         struct Level {
             dir: Dir,
             entries: cap_std::fs::ReadDir,
@@ -178,46 +194,294 @@ impl LocalStorage {
                 path: path.clone(),
             })
         };
-        let mut freed = 0u64;
-        let mut stack = vec![open(&parent, OsStr::new(name), path)?];
-        loop {
-            let depth = stack.len();
-            let Some(top) = stack.last_mut() else {
-                break;
-            };
-            match top.entries.next() {
-                Some(entry) => {
-                    let entry = entry.map_err(self.err(&top.path))?;
-                    let os_name = entry.file_name();
-                    let child = top.path.join(&display_name(&os_name).0);
-                    let md = entry.metadata().map_err(self.err(&child))?;
-                    if md.is_dir() {
-                        if depth >= MAX_WALK_DEPTH {
-                            return Err(FsError::Invalid {
-                                path: child.to_string(),
-                                why: format!("deeper than {MAX_WALK_DEPTH} levels"),
-                            });
-                        }
-                        let level = open(&top.dir, &os_name, &child)?;
-                        stack.push(level);
-                    } else {
-                        top.dir.remove_file(&os_name).map_err(self.err(&child))?;
-                        if md.is_file() {
-                            freed += md.len();
-                        }
-                    }
-                }
-                None => {
+        let (mut freed, mut gone) = (0u64, 0u64);
+        let mut run = || -> FsResult<()> {
+            let mut stack = vec![open(&parent, OsStr::new(name), path)?];
+            loop {
+                let depth = stack.len();
+                let Some(top) = stack.last_mut() else {
+                    return Ok(());
+                };
+                let Some(entry) = top.entries.next() else {
                     let done = stack.pop().expect("non-empty");
                     let parent_dir = stack.last().map_or(&parent, |l| &l.dir);
                     parent_dir
                         .remove_dir(&done.name)
                         .map_err(self.err(&done.path))?;
+                    gone += 1;
+                    continue;
+                };
+                let entry = entry.map_err(self.err(&top.path))?;
+                let os_name = entry.file_name();
+                let child = top.path.join(&display_name(&os_name).0);
+                let md = entry.metadata().map_err(self.err(&child))?;
+                if md.is_dir() {
+                    if depth >= MAX_DEPTH {
+                        return Err(FsError::Invalid {
+                            path: child.to_string(),
+                            why: format!("deeper than {MAX_DEPTH} levels"),
+                        });
+                    }
+                    let level = open(&top.dir, &os_name, &child)?;
+                    stack.push(level);
+                } else {
+                    top.dir.remove_file(&os_name).map_err(self.err(&child))?;
+                    gone += 1;
+                    if md.is_file() {
+                        freed += md.len();
+                    }
+                }
+            }
+        };
+        let error = run().err();
+        self.entries.give(gone);
+        Removed { freed, error }
+    }
+
+    /// Refuses to move the directory `from` to `to` when that would put
+    /// anything in its tree deeper than `MAX_DEPTH` (the walks could not
+    /// count or remove it). Walks the tree: call it with `names` held,
+    /// and only for moves that go deeper.
+    fn fits_at(&self, from: &VPath, to: &VPath) -> FsResult<()> {
+        let too_deep = || FsError::Refused {
+            path: to.to_string(),
+            why: format!("moving it there would put its contents deeper than {MAX_DEPTH} levels"),
+        };
+        let room = MAX_DEPTH
+            .checked_sub(to.components().len())
+            .ok_or_else(too_deep)?;
+        let base = from.components().len();
+        self.walk(from, &mut |_, _, child, _| {
+            if child.components().len() - base > room {
+                return Err(too_deep());
+            }
+            Ok(())
+        })
+    }
+
+    /// Creates the missing directories of `path` (like `mkdir -p`), taking
+    /// their entries first, plus `extra` more that stay taken on success
+    /// for what the caller creates in it. Nothing is made when the entry
+    /// limit would be passed.
+    fn make_dirs(&self, path: &VPath, extra: u64) -> FsResult<()> {
+        let comps = path.components();
+        let prefix = |n: usize| VPath::from_components(&comps[..n]);
+        let _names = self.names();
+        // The first missing level, from the top.
+        let mut first_missing = None;
+        for n in 1..=comps.len() {
+            match self.home.metadata(prefix(n).rel()) {
+                Ok(md) if md.is_dir() => {}
+                Ok(_) => return Err(self.not_a_dir(path, n)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    first_missing = Some(n);
+                    break;
+                }
+                Err(e) => return Err(self.err(&prefix(n))(e)),
+            }
+        }
+        let Some(first) = first_missing else {
+            return self.entries.take(extra, path);
+        };
+        let missing = (comps.len() + 1 - first) as u64;
+        self.entries.take(missing + extra, path)?;
+        let mut made = 0;
+        for n in first..=comps.len() {
+            let at = prefix(n);
+            match self.home.create_dir_with(at.rel(), &dir_builder()) {
+                Ok(()) => made += 1,
+                // Made by someone else meanwhile: fine if a directory.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if !self.home.metadata(at.rel()).is_ok_and(|m| m.is_dir()) {
+                        self.entries.give(missing + extra - made);
+                        return Err(self.not_a_dir(path, n));
+                    }
+                }
+                Err(e) => {
+                    self.entries.give(missing + extra - made);
+                    return Err(self.err(&at)(e));
                 }
             }
         }
-        Ok(freed)
+        self.entries.give(missing - made);
+        Ok(())
     }
+
+    /// Level `n` of `path` exists and is not a directory: which error.
+    fn not_a_dir(&self, path: &VPath, n: usize) -> FsError {
+        let at = VPath::from_components(&path.components()[..n]);
+        if n < path.components().len() {
+            FsError::WrongType {
+                path: at.to_string(),
+                what: "not a directory",
+            }
+        } else {
+            FsError::Exists(at.to_string())
+        }
+    }
+}
+
+impl LocalStorage {
+    /// `copy` once checked and counted: writes `src` to a hidden temporary
+    /// name beside `to` and renames it over `to`. Returns the bytes and
+    /// entries of what it replaced.
+    fn copy_into(&self, src: &ReadHandle, to: &VPath) -> FsResult<(u64, u64)> {
+        let (to_dir, to_name, tmp, mut dst) = {
+            // From finding the directory to creating in it (see `names`).
+            let _names = self.names();
+            let (to_dir, to_name) = self.parent_of(to)?;
+            if to_dir.symlink_metadata(to_name).is_ok_and(|md| md.is_dir()) {
+                return Err(FsError::WrongType {
+                    path: to.to_string(),
+                    what: "is a directory",
+                });
+            }
+            let tmp = format!("{}.{}", partial_name(to_name), random_suffix());
+            let dst = to_dir
+                .open_with(&tmp, OpenOptions::new().write(true).create_new(true))
+                .map_err(|e| FsError::from_io(e, to))?
+                .into_std();
+            (to_dir, to_name, tmp, dst)
+        };
+        let result = (|| -> io::Result<(u64, u64)> {
+            let mut reader = &src.file;
+            let copied = io::copy(&mut reader, &mut dst)?;
+            if copied != src.size {
+                return Err(io::Error::other("source changed during the copy"));
+            }
+            let _names = self.names();
+            let replaced = match to_dir.symlink_metadata(to_name) {
+                Ok(md) if md.is_dir() => return Err(io::ErrorKind::IsADirectory.into()),
+                Ok(md) if md.is_file() => (md.len(), 1),
+                Ok(_) => (0, 1),
+                Err(_) => (0, 0),
+            };
+            to_dir.rename(&tmp, &to_dir, to_name)?;
+            if let Some(d) = src.digest {
+                write_digest(&dst, &d);
+            }
+            Ok(replaced)
+        })();
+        result.map_err(|e| {
+            let _ = to_dir.remove_file(&tmp);
+            FsError::from_io(e, to)
+        })
+    }
+}
+
+impl LocalStorage {
+    /// `begin_upload` once counted: opens the partial of `path` (continued
+    /// from `offset`, or new). Also says whether it made a new entry.
+    fn open_upload(
+        &self,
+        path: &VPath,
+        offset: u64,
+        resumable: bool,
+    ) -> FsResult<(UploadHandle, bool)> {
+        let target = path.name().unwrap_or_default();
+        // From finding the directory to creating in it (see `names`).
+        let names = self.names();
+        let (dir, _) = self.parent_of(path).map_err(|e| match e {
+            FsError::NotFound(_) => FsError::NotFound(format!(
+                "{}: parent directory {}",
+                path,
+                path.parent().unwrap_or_default()
+            )),
+            e => e,
+        })?;
+        if dir.metadata(target).is_ok_and(|md| md.is_dir()) {
+            return Err(FsError::WrongType {
+                path: path.to_string(),
+                what: "is a directory",
+            });
+        }
+        let partial = if resumable {
+            partial_name(target)
+        } else {
+            format!("{}.{}", partial_name(target), random_suffix())
+        };
+        let mut prefix = Sha256::new();
+        let mut truncated = 0;
+        let mut made = false;
+        let file = if offset > 0 {
+            // Nothing is created: hashing a long prefix needn't hold up
+            // other sessions.
+            drop(names);
+            if !resumable {
+                return Err(FsError::Busy(path.to_string()));
+            }
+            let (file, len) = self.resume_partial(&dir, &partial, offset, path)?;
+            truncated = len - offset;
+            let copied = io::copy(
+                &mut io::Read::take(&file, offset),
+                &mut HashWriter(&mut prefix),
+            )
+            .map_err(self.err(path))?;
+            debug_assert_eq!(copied, offset);
+            io::Seek::seek(&mut &file, io::SeekFrom::Start(offset)).map_err(self.err(path))?;
+            file
+        } else {
+            match dir.symlink_metadata(&partial) {
+                Ok(md) => truncated = md.len(),
+                Err(_) => made = true,
+            }
+            dir.open_with(
+                &partial,
+                OpenOptions::new().write(true).create(true).truncate(true),
+            )
+            .map_err(self.err(path))?
+            .into_std()
+        };
+        let handle = UploadHandle {
+            file,
+            dir,
+            partial,
+            target: target.to_string(),
+            vpath: path.clone(),
+            resumable,
+            prefix,
+            truncated,
+        };
+        Ok((handle, made))
+    }
+
+    /// Opens the resumable partial `name` in `dir` to continue it at
+    /// `offset`, cutting off what lies beyond; returns it and the length
+    /// it had.
+    fn resume_partial(
+        &self,
+        dir: &Dir,
+        name: &str,
+        offset: u64,
+        path: &VPath,
+    ) -> FsResult<(File, u64)> {
+        let file = match dir.open_with(name, OpenOptions::new().read(true).write(true)) {
+            Ok(f) => f.into_std(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(FsError::Invalid {
+                    path: path.to_string(),
+                    why: "no partial upload to resume (start at offset 0)".into(),
+                })
+            }
+            Err(e) => return Err(self.err(path)(e)),
+        };
+        let len = file.metadata().map_err(self.err(path))?.len();
+        if offset > len {
+            return Err(FsError::Invalid {
+                path: path.to_string(),
+                why: format!("resume offset {offset} is beyond the partial upload's {len} bytes"),
+            });
+        }
+        if len > offset {
+            file.set_len(offset).map_err(self.err(path))?;
+        }
+        Ok((file, len))
+    }
+}
+
+/// How the server makes directories in homes.
+fn dir_builder() -> cap_std::fs::DirBuilder {
+    cap_std::fs::DirBuilder::new()
 }
 
 fn mtime_secs(md: &Metadata) -> i64 {
@@ -423,35 +687,30 @@ impl Storage for LocalStorage {
                 Err(FsError::Exists("/".into()))
             };
         }
-        let made = if parents {
-            self.home.create_dir_all(path.rel())
-        } else {
-            self.home.create_dir(path.rel())
+        if parents {
+            return self.make_dirs(path, 0);
+        }
+        self.entries.take(1, path)?;
+        let made = {
+            let _names = self.names();
+            self.home.create_dir_with(path.rel(), &dir_builder())
         };
+        if made.is_err() {
+            self.entries.give(1);
+        }
         match made {
             // "Exists" may be a symlink that leads out, or a file in the
             // way: say which, rather than a bare "already exists".
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let exists = FsError::Exists(path.to_string());
                 for n in 1..=path.components().len() {
                     let prefix = VPath::from_components(&path.components()[..n]);
                     match self.home.metadata(prefix.rel()) {
                         Ok(md) if md.is_dir() => {}
-                        Ok(_) if n < path.components().len() => {
-                            return Err(FsError::WrongType {
-                                path: prefix.to_string(),
-                                what: "not a directory",
-                            })
-                        }
-                        Ok(_) => return Err(exists),
+                        Ok(_) => return Err(self.not_a_dir(path, n)),
                         Err(e) => return Err(self.err(&prefix)(e)),
                     }
                 }
-                if parents {
-                    Ok(())
-                } else {
-                    Err(exists)
-                }
+                Err(FsError::Exists(path.to_string()))
             }
             other => other.map_err(self.err(path)),
         }
@@ -481,19 +740,33 @@ impl Storage for LocalStorage {
             }
             other => other.map_err(self.err(path)),
         }
+        .inspect(|()| self.entries.give(1))
     }
 
-    fn remove(&self, path: &VPath, recursive: bool) -> FsResult<u64> {
+    fn remove(&self, path: &VPath, recursive: bool) -> Removed {
+        let failed = |error| Removed {
+            freed: 0,
+            error: Some(error),
+        };
         let _names = self.names();
-        let (dir, name) = self.parent_of(path)?;
-        let md = dir.symlink_metadata(name).map_err(self.err(path))?;
+        let (dir, name) = match self.parent_of(path) {
+            Ok(x) => x,
+            Err(e) => return failed(e),
+        };
+        let md = match dir.symlink_metadata(name) {
+            Ok(md) => md,
+            Err(e) => return failed(self.err(path)(e)),
+        };
         if !md.is_dir() {
-            let size = if md.is_file() { md.len() } else { 0 };
-            dir.remove_file(name).map_err(self.err(path))?;
-            return Ok(size);
+            if let Err(e) = dir.remove_file(name) {
+                return failed(self.err(path)(e));
+            }
+            self.entries.give(1);
+            let freed = if md.is_file() { md.len() } else { 0 };
+            return Removed { freed, error: None };
         }
         if !recursive {
-            return Err(FsError::WrongType {
+            return failed(FsError::WrongType {
                 path: path.to_string(),
                 what: "is a directory (remove it recursively, or use rmdir)",
             });
@@ -502,16 +775,24 @@ impl Storage for LocalStorage {
     }
 
     fn target_of(&self, from: &VPath, to: &VPath) -> FsResult<VPath> {
-        match self.stat(to) {
+        let target = match self.stat(to) {
             Ok(e) if e.kind == EntryKind::Dir => {
                 let name = from.name().ok_or_else(|| FsError::Invalid {
                     path: "/".into(),
                     why: "the home directory itself can't be moved".into(),
                 })?;
-                Ok(to.join(name))
+                to.join(name)
             }
-            _ => Ok(to.clone()),
+            _ => to.clone(),
+        };
+        // Into a directory at the deepest level: one too deep.
+        if target.components().len() > MAX_DEPTH {
+            return Err(FsError::Refused {
+                path: target.to_string(),
+                why: format!("deeper than {MAX_DEPTH} levels (the server's limit)"),
+            });
         }
+        Ok(target)
     }
 
     fn rename(&self, from: &VPath, to: &VPath) -> FsResult<u64> {
@@ -522,16 +803,22 @@ impl Storage for LocalStorage {
         let src = from_dir
             .symlink_metadata(from_name)
             .map_err(self.err(from))?;
-        let replaced = match to_dir.symlink_metadata(to_name) {
+        if src.is_dir() && to.components().len() > from.components().len() {
+            self.fits_at(from, &to)?;
+        }
+        let (replaced, gone) = match to_dir.symlink_metadata(to_name) {
             // Onto itself (or another link to the same file): rename(2)
             // does nothing, and nothing is freed.
-            Ok(md) if md.dev() == src.dev() && md.ino() == src.ino() => 0,
-            Ok(md) if md.is_file() => md.len(),
-            _ => 0,
+            Ok(md) if md.dev() == src.dev() && md.ino() == src.ino() => (0, 0),
+            Ok(md) if md.is_file() => (md.len(), 1),
+            // A symlink, or an empty directory, replaced.
+            Ok(_) => (0, 1),
+            Err(_) => (0, 0),
         };
         from_dir
             .rename(from_name, &to_dir, to_name)
             .map_err(self.err(&to))?;
+        self.entries.give(gone);
         Ok(replaced)
     }
 
@@ -544,44 +831,21 @@ impl Storage for LocalStorage {
             });
         }
         let src = self.open_read(from)?;
-        let (to_dir, to_name) = self.parent_of(&to)?;
-        if to_dir.symlink_metadata(to_name).is_ok_and(|md| md.is_dir()) {
-            return Err(FsError::WrongType {
-                path: to.to_string(),
-                what: "is a directory",
-            });
-        }
-        let tmp = format!("{}.{}", partial_name(to_name), random_suffix());
-        let mut replaced = 0;
-        let result = (|| -> io::Result<()> {
-            let mut dst = to_dir
-                .open_with(&tmp, OpenOptions::new().write(true).create_new(true))?
-                .into_std();
-            let mut reader = &src.file;
-            let copied = io::copy(&mut reader, &mut dst)?;
-            if copied != src.size {
-                return Err(io::Error::other("source changed during the copy"));
+        // The copy is one more entry until it replaces the target.
+        self.entries.take(1, &to)?;
+        match self.copy_into(&src, &to) {
+            Ok((replaced, gone)) => {
+                self.entries.give(gone);
+                Ok(Delta {
+                    added: src.size,
+                    freed: replaced,
+                })
             }
-            let _names = self.names();
-            replaced = match to_dir.symlink_metadata(to_name) {
-                Ok(md) if md.is_dir() => return Err(io::ErrorKind::IsADirectory.into()),
-                Ok(md) if md.is_file() => md.len(),
-                _ => 0,
-            };
-            to_dir.rename(&tmp, &to_dir, to_name)?;
-            if let Some(d) = src.digest {
-                write_digest(&dst, &d);
+            Err(e) => {
+                self.entries.give(1);
+                Err(e)
             }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            let _ = to_dir.remove_file(&tmp);
-            return Err(FsError::from_io(e, &to));
         }
-        Ok(Delta {
-            added: src.size,
-            freed: replaced,
-        })
     }
 
     fn open_read(&self, path: &VPath) -> FsResult<ReadHandle> {
@@ -655,94 +919,30 @@ impl Storage for LocalStorage {
         mkdirs: bool,
         resumable: bool,
     ) -> FsResult<UploadHandle> {
-        let target = path.name().ok_or_else(|| FsError::WrongType {
-            path: "/".into(),
-            what: "is a directory",
-        })?;
-        if mkdirs {
-            if let Some(parent) = path.parent() {
-                self.mkdir(&parent, true)?;
-            }
+        if path.is_root() {
+            return Err(FsError::WrongType {
+                path: "/".into(),
+                what: "is a directory",
+            });
         }
-        let (dir, _) = self.parent_of(path).map_err(|e| match e {
-            FsError::NotFound(_) => FsError::NotFound(format!(
-                "{}: parent directory {}",
-                path,
-                path.parent().unwrap_or_default()
-            )),
-            e => e,
-        })?;
-        if let Ok(md) = dir.metadata(target) {
-            if md.is_dir() {
-                return Err(FsError::WrongType {
-                    path: path.to_string(),
-                    what: "is a directory",
-                });
-            }
+        // One entry for the partial, taken before anything is made (with
+        // the missing parents, when `mkdirs`).
+        match path.parent() {
+            Some(parent) if mkdirs => self.make_dirs(&parent, 1)?,
+            _ => self.entries.take(1, path)?,
         }
-        let partial = if resumable {
-            partial_name(target)
-        } else {
-            format!("{}.{}", partial_name(target), random_suffix())
-        };
-        let mut prefix = Sha256::new();
-        let mut truncated = 0;
-        let file = if offset > 0 {
-            if !resumable {
-                return Err(FsError::Busy(path.to_string()));
-            }
-            let file = match dir.open_with(&partial, OpenOptions::new().read(true).write(true)) {
-                Ok(f) => f.into_std(),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(FsError::Invalid {
-                        path: path.to_string(),
-                        why: "no partial upload to resume (start at offset 0)".into(),
-                    })
+        match self.open_upload(path, offset, resumable) {
+            Ok((handle, made)) => {
+                if !made {
+                    self.entries.give(1);
                 }
-                Err(e) => return Err(self.err(path)(e)),
-            };
-            let len = file.metadata().map_err(self.err(path))?.len();
-            if offset > len {
-                return Err(FsError::Invalid {
-                    path: path.to_string(),
-                    why: format!(
-                        "resume offset {offset} is beyond the partial upload's {len} bytes"
-                    ),
-                });
+                Ok(handle)
             }
-            if len > offset {
-                file.set_len(offset).map_err(self.err(path))?;
-                truncated = len - offset;
+            Err(e) => {
+                self.entries.give(1);
+                Err(e)
             }
-            let copied = io::copy(
-                &mut io::Read::take(&file, offset),
-                &mut HashWriter(&mut prefix),
-            )
-            .map_err(self.err(path))?;
-            debug_assert_eq!(copied, offset);
-            io::Seek::seek(&mut &file, io::SeekFrom::Start(offset)).map_err(self.err(path))?;
-            file
-        } else {
-            if let Ok(md) = dir.symlink_metadata(&partial) {
-                truncated = md.len();
-            }
-            dir.open_with(
-                &partial,
-                OpenOptions::new().write(true).create(true).truncate(true),
-            )
-            .map_err(self.err(path))?
-            .into_std()
-        };
-        Ok(UploadHandle {
-            file,
-            dir,
-            partial,
-            target: target.to_string(),
-            vpath: path.clone(),
-            resumable,
-            prefix,
-            truncated,
-        })
+        }
     }
 
     fn commit_upload(
@@ -757,15 +957,16 @@ impl Storage for LocalStorage {
                 up.file.sync_data().map_err(self.err(&path))?;
             }
             let names = self.names();
-            let replaced = match up.dir.symlink_metadata(&up.target) {
+            let (replaced, gone) = match up.dir.symlink_metadata(&up.target) {
                 Ok(md) if md.is_dir() => {
                     return Err(FsError::WrongType {
                         path: path.to_string(),
                         what: "became a directory during the upload",
                     })
                 }
-                Ok(md) if md.is_file() => md.len(),
-                _ => 0,
+                Ok(md) if md.is_file() => (md.len(), 1),
+                Ok(_) => (0, 1),
+                Err(_) => (0, 0),
             };
             // A large old version gets a second, hidden name first: the
             // rename below then drops a link instead of freeing every page
@@ -776,6 +977,8 @@ impl Storage for LocalStorage {
             up.dir
                 .rename(&up.partial, &up.dir, &up.target)
                 .map_err(self.err(&path))?;
+            // The partial took the old version's place.
+            self.entries.give(gone);
             drop(names);
             // After the rename, which moves ctime (see read_digest).
             write_digest(&up.file, sha256);
@@ -794,8 +997,8 @@ impl Storage for LocalStorage {
             };
             Ok(Committed { replaced, leftover })
         })();
-        if result.is_err() {
-            let _ = up.dir.remove_file(&up.partial);
+        if result.is_err() && up.dir.remove_file(&up.partial).is_ok() {
+            self.entries.give(1);
         }
         result
     }
@@ -804,21 +1007,31 @@ impl Storage for LocalStorage {
         if keep && up.resumable {
             return up.file.metadata().map_or(0, |m| m.len());
         }
-        let _ = up.dir.remove_file(&up.partial);
+        if up.dir.remove_file(&up.partial).is_ok() {
+            self.entries.give(1);
+        }
         0
     }
 
-    fn usage(&self) -> FsResult<u64> {
-        let mut total = 0u64;
+    fn usage(&self) -> FsResult<Usage> {
+        let mut usage = Usage::default();
         self.walk(&VPath::root(), &mut |_, name, _, md| {
             // A replaced version awaiting removal was already taken off
             // the books when it was replaced.
-            if md.is_file() && !is_leftover(name) {
-                total += md.len();
+            if is_leftover(name) {
+                return Ok(());
+            }
+            usage.entries += 1;
+            if md.is_file() {
+                usage.bytes += md.len();
             }
             Ok(())
         })?;
-        Ok(total)
+        Ok(usage)
+    }
+
+    fn entries(&self) -> &EntryBook {
+        &self.entries
     }
 
     fn sweep_partials(&self, max_age: Duration, in_use: &dyn Fn(&VPath) -> bool) -> FsResult<u64> {
@@ -851,6 +1064,7 @@ impl Storage for LocalStorage {
                 // Leftovers are not in the books (see `usage`).
                 if !leftover {
                     freed += md.len();
+                    self.entries.give(1);
                 }
             }
             Ok(())
@@ -955,7 +1169,13 @@ mod tests {
         let d: [u8; 32] = h.finalize().into();
         assert_eq!(d, <[u8; 32]>::from(Sha256::digest(b"new tent")));
         assert_eq!(s.commit_upload(up, &d, false).unwrap().replaced, 3);
-        assert_eq!(s.usage().unwrap(), 8);
+        assert_eq!(
+            s.usage().unwrap(),
+            Usage {
+                bytes: 8,
+                entries: 1
+            }
+        );
     }
 
     #[test]
@@ -965,10 +1185,59 @@ mod tests {
         upload(&s, "d/x", b"12345");
         upload(&s, "d/e/f/y", b"123");
         assert!(matches!(
-            s.remove(&vp("d"), false),
-            Err(FsError::WrongType { .. })
+            s.remove(&vp("d"), false).error,
+            Some(FsError::WrongType { .. })
         ));
-        assert_eq!(s.remove(&vp("d"), true).unwrap(), 8);
+        let r = s.remove(&vp("d"), true);
+        assert!(r.error.is_none());
+        assert_eq!(r.freed, 8);
         assert!(s.list(&VPath::root()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn entries_follow_creations_and_removals() {
+        let (_t, s) = setup();
+        s.entries().reset(0, 6);
+        s.mkdir(&vp("a/b"), true).unwrap();
+        upload(&s, "a/f", b"1");
+        upload(&s, "a/f", b"22");
+        s.copy(&vp("a/f"), &vp("g")).unwrap();
+        s.copy(&vp("a/f"), &vp("g")).unwrap();
+        assert_eq!(s.entries().get(), (4, 6));
+        s.rename(&vp("g"), &vp("a/f")).unwrap();
+        assert_eq!(s.entries().get(), (3, 6));
+        // mkdir -p of four levels doesn't fit in the 3 left: nothing is made.
+        assert!(matches!(
+            s.mkdir(&vp("x/y/z/w"), true),
+            Err(FsError::TooManyEntries { .. })
+        ));
+        assert!(s.stat(&vp("x")).is_err());
+        let mut up = s.begin_upload(&vp("x/y/f"), 0, true, true).unwrap();
+        up.write_all(b"p").unwrap();
+        assert_eq!(s.entries().get(), (6, 6));
+        assert!(s.begin_upload(&vp("q"), 0, false, false).is_err());
+        s.abort_upload(up, false);
+        assert_eq!(s.entries().get(), (5, 6));
+        assert_eq!(s.remove(&vp("x"), true).freed, 0);
+        s.rmdir(&vp("a/b")).unwrap();
+        assert_eq!(s.entries().get(), (2, 6));
+        assert_eq!(s.usage().unwrap().entries, 2);
+    }
+
+    #[test]
+    fn nothing_goes_deeper_than_the_walks_reach() {
+        let (_t, s) = setup();
+        let deep = |n: usize| vp(&vec!["d"; n].join("/"));
+        s.mkdir(&deep(MAX_DEPTH), true).unwrap();
+        upload(&s, &format!("{}/f", deep(MAX_DEPTH - 1)), b"12345");
+        assert_eq!(s.usage().unwrap().bytes, 5);
+        s.mkdir(&vp("box"), false).unwrap();
+        // `d` holds 255 levels below it: one level down is one too many.
+        let e = s.rename(&vp("d"), &vp("box")).unwrap_err();
+        assert!(matches!(e, FsError::Refused { .. }), "{e:?}");
+        s.rename(&vp("d"), &vp("e")).unwrap();
+        let r = s.remove(&vp("e"), true);
+        assert!(r.error.is_none(), "{:?}", r.error);
+        assert_eq!(r.freed, 5);
     }
 }

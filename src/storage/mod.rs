@@ -6,6 +6,7 @@
 //! Every method may block (disk, later network): callers run them on the
 //! worker pool, never on the event loop.
 
+pub mod entries;
 pub mod local;
 pub mod path;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use sha2::Sha256;
 
 use crate::proto::{Entry, Status};
+pub use entries::EntryBook;
 pub use path::VPath;
 
 /// A storage failure, with the virtual path it concerns, worded for users.
@@ -40,6 +42,15 @@ pub enum FsError {
     Invalid { path: String, why: String },
     #[error("{path}: server I/O error: {source}")]
     Io { path: String, source: io::Error },
+    #[error(
+        "{path}: too many files and directories: {count} of {limit} \
+         (remove some to make room)"
+    )]
+    TooManyEntries {
+        path: String,
+        count: u64,
+        limit: u64,
+    },
 }
 
 impl FsError {
@@ -55,6 +66,7 @@ impl FsError {
             FsError::Busy(_) => Status::Busy,
             FsError::Invalid { .. } => Status::BadArguments,
             FsError::Io { .. } => Status::LocalError,
+            FsError::TooManyEntries { .. } => Status::QuotaExceeded,
         }
     }
 
@@ -181,6 +193,23 @@ pub struct PartialInfo {
     pub sha256: String,
 }
 
+/// What a walk of a home found: bytes of regular files (partial uploads
+/// included) and entries of every kind (see [`EntryBook`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+/// What a removal freed, and what stopped it partway, if anything: bytes
+/// freed before an error are gone from the disk all the same, and must
+/// leave the books.
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub freed: u64,
+    pub error: Option<FsError>,
+}
+
 /// What a file operation freed or added, for the quota's books.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delta {
@@ -201,8 +230,9 @@ pub trait Storage: Send + Sync + 'static {
     /// accepts an existing directory.
     fn mkdir(&self, path: &VPath, parents: bool) -> FsResult<()>;
     fn rmdir(&self, path: &VPath) -> FsResult<()>;
-    /// Removes a file, or with `recursive` a whole tree; returns bytes freed.
-    fn remove(&self, path: &VPath, recursive: bool) -> FsResult<u64>;
+    /// Removes a file, or with `recursive` a whole tree; returns the bytes
+    /// freed, also when an error stopped it partway.
+    fn remove(&self, path: &VPath, recursive: bool) -> Removed;
     /// Renames; into `to` when it is a directory. Returns bytes freed by a
     /// file it replaced.
     fn rename(&self, from: &VPath, to: &VPath) -> FsResult<u64>;
@@ -237,8 +267,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Ends an upload that won't complete. With `keep` a resumable partial
     /// stays for a later resume; returns the bytes left on disk.
     fn abort_upload(&self, upload: UploadHandle, keep: bool) -> u64;
-    /// Bytes used: regular files, partial uploads included.
-    fn usage(&self) -> FsResult<u64>;
+    /// Bytes used (regular files, partial uploads included) and entries.
+    fn usage(&self) -> FsResult<Usage>;
+    /// The home's entry count and limit, moved by every creation and
+    /// removal; a creation past the limit fails with `TooManyEntries`.
+    fn entries(&self) -> &EntryBook;
     /// Removes partial uploads older than `max_age` for which `in_use` is
     /// false; returns bytes freed.
     fn sweep_partials(&self, max_age: Duration, in_use: &dyn Fn(&VPath) -> bool) -> FsResult<u64>;

@@ -11,7 +11,7 @@ use crate::server::quota::Account;
 use crate::server::session::Session;
 use crate::server::{Outcome, Shared};
 use crate::storage::local::LocalStorage;
-use crate::storage::{FsError, VPath};
+use crate::storage::{FsError, Storage, VPath};
 use crate::users::{home_path, verify_password};
 
 pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
@@ -31,22 +31,26 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
     }
     let home = home_path(&shared.config.root, record);
     let quota = record.quota;
+    let max_entries = record.entry_limit(shared.config.default_max_entries);
     let opened = shared.accounts.get_or_open(user, || {
         let storage = LocalStorage::open(&home).map_err(|e| FsError::Io {
             path: home.display().to_string(),
             source: e,
         })?;
-        let used = crate::storage::Storage::usage(&storage)?;
+        // One walk for both books: bytes and entries.
+        let usage = storage.usage()?;
+        storage.entries().reset(usage.entries, max_entries);
         Ok(Account::new(
             user.to_string(),
             Arc::new(storage),
             quota,
-            used,
+            usage.bytes,
         ))
     });
     match opened {
         Ok(account) => {
             account.set_quota(quota);
+            account.storage.entries().set_limit(max_entries);
             let mut reply = Reply::new(Status::LoggedIn, format!("welcome, {user}"));
             reply.user = Some(user.to_string());
             reply.cwd = Some("/".into());

@@ -57,6 +57,7 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
                 password: hash,
                 quota: config.default_quota,
                 home: default_home(user),
+                max_entries: None,
             });
             if let Err(e) = users.save(&config.users_file()) {
                 return internal(e);

@@ -13,6 +13,7 @@ mod barrage;
 mod bounded;
 mod closing;
 mod crash;
+mod depth;
 mod faults;
 mod floods;
 mod guessing;
