@@ -12,8 +12,8 @@ use crate::size::{human, parse_size};
 use crate::storage::local::LocalStorage;
 use crate::storage::Storage;
 use crate::users::{
-    default_home, hash_password, home_path, validate_name, validate_password, PendingDb, User,
-    UserDb, UsersLock,
+    default_home, default_home_taken, hash_password, home_path, validate_name, validate_password,
+    PendingDb, User, UserDb, UsersLock,
 };
 
 pub fn run(args: UseraddArgs) -> Result<()> {
@@ -91,6 +91,7 @@ fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
         max_entries: args.max_entries,
     };
     let home_dir = home_path(&config.root, &user);
+    let reused = home_dir.exists();
     db.users.push(user);
     db.save(&config.users_file())?;
     println!(
@@ -98,6 +99,13 @@ fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
         human(quota),
         home_dir.display()
     );
+    if reused {
+        // The operator's choice, unlike a registration: say so.
+        println!(
+            "note: {} already exists; its files now belong to {name}",
+            home_dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -198,6 +206,15 @@ fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Res
         let mut db = UserDb::load(&config.users_file())?;
         if db.get(name).is_some() {
             return Err(Error::Usage(format!("user {name:?} already exists")));
+        }
+        // The requester chose the name, not the files already under it.
+        if let Some(home) = default_home_taken(&config.root, &db, name) {
+            return Err(Error::Usage(format!(
+                "not approving {name:?}: its home {} already exists (the files of an \
+                 earlier user of that name?) or belongs to another user; delete it or move \
+                 it away first, or reject the request",
+                home.display()
+            )));
         }
         db.users.push(User {
             name: request.name.clone(),

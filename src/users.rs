@@ -375,6 +375,18 @@ pub fn default_home(name: &str) -> PathBuf {
     Path::new("home").join(name)
 }
 
+/// The default home of `name` when a new account must not get it: it is
+/// still on disk (the files of a removed user of that name: `useradd
+/// --remove` keeps them unless told otherwise, or a directory made by
+/// hand), or it is another account's home. Whoever registered the name
+/// would be handed those files.
+pub fn default_home_taken(root: &Path, db: &UserDb, name: &str) -> Option<PathBuf> {
+    let home = root.join(default_home(name));
+    let on_disk = std::fs::symlink_metadata(&home).is_ok();
+    let shared = db.users.iter().any(|u| home_path(root, u) == home);
+    (on_disk || shared).then_some(home)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 
 mod hx;
 
+mod accounts;
 mod barrage;
 mod bounded;
 mod closing;
