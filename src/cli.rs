@@ -167,13 +167,14 @@ pub struct GetArgs {
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("action").args([
-    "list", "pending", "passwd", "set_quota", "set_max_entries", "remove", "approve", "reject"
+    "list", "pending", "passwd", "set_quota", "set_max_entries", "disable", "enable", "remove",
+    "approve", "reject"
 ])))]
 pub struct UseraddArgs {
     #[command(flatten)]
     pub root: RootArgs,
     /// The user to add (or to act on with --passwd, --set-quota,
-    /// --set-max-entries, --remove, --approve, --reject).
+    /// --set-max-entries, --disable, --enable, --remove, --approve, --reject).
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
     /// Quota of a new or approved user (e.g. 500M, 2G; default: the
@@ -205,6 +206,13 @@ pub struct UseraddArgs {
     /// Change NAME's limit on files and directories.
     #[arg(long, value_name = "N", requires = "name")]
     pub set_max_entries: Option<u64>,
+    /// Disable NAME: no new logins, and open sessions end at their next
+    /// request; the account and its files stay.
+    #[arg(long, requires = "name")]
+    pub disable: bool,
+    /// Enable NAME again after --disable.
+    #[arg(long, requires = "name")]
+    pub enable: bool,
     /// Remove NAME (the home stays unless --delete-home).
     #[arg(long, requires = "name")]
     pub remove: bool,

@@ -53,6 +53,18 @@ pub fn run(args: UseraddArgs) -> Result<()> {
             println!("{name} may now hold {n} files and directories");
         });
     }
+    if args.disable || args.enable {
+        let name = need_name()?;
+        let disable = args.disable;
+        return modify(&config, name, |u| {
+            u.disabled = disable;
+            if disable {
+                println!("{name} is disabled: no new logins, open sessions end");
+            } else {
+                println!("{name} is enabled again");
+            }
+        });
+    }
     if args.remove {
         return remove(&config, need_name()?, args.delete_home);
     }
@@ -89,6 +101,7 @@ fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
         quota,
         home,
         max_entries: args.max_entries,
+        disabled: false,
     };
     let home_dir = home_path(&config.root, &user);
     let reused = home_dir.exists();
@@ -222,6 +235,7 @@ fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Res
             quota,
             home: default_home(name),
             max_entries: args.max_entries,
+            disabled: false,
         });
         // Users first: a crash between the two saves leaves a request that
         // can be rejected, never an approval that vanished.

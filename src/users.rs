@@ -53,6 +53,10 @@ pub struct User {
     /// home may hold; absent: the config's `default_max_entries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_entries: Option<u64>,
+    /// A disabled account can't log in, and its open sessions end at their
+    /// next request; its files stay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 impl User {
@@ -442,6 +446,7 @@ mod tests {
                 quota: 1 << 30,
                 home: default_home("alice"),
                 max_entries: Some(7),
+                disabled: true,
             }],
         };
         db.save(&path).unwrap();

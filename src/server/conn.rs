@@ -270,6 +270,9 @@ impl Server {
     }
 
     fn handle_request(&mut self, token: Token, req: Request) {
+        if self.end_revoked(token) {
+            return;
+        }
         let shared = Arc::clone(&self.shared);
         let conn = &mut self.conns[token.0];
         let peer = conn.peer;

@@ -21,6 +21,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,9 @@ const CLEANUP_GRACE: Duration = Duration::from_secs(5);
 pub struct Shared {
     pub config: Config,
     users: RwLock<Arc<UserDb>>,
+    /// Bumped at every new users database, so sessions notice cheaply
+    /// when to check their account again (see `session::revoked`).
+    users_generation: AtomicU64,
     pub accounts: Accounts,
     /// A hash with the configured cost, checked for unknown users so that a
     /// wrong name costs as long as a wrong password.
@@ -74,6 +78,7 @@ impl Shared {
         Shared {
             config,
             users: RwLock::new(Arc::new(users)),
+            users_generation: AtomicU64::new(0),
             accounts: Accounts::default(),
             dummy_hash,
             tls,
@@ -95,6 +100,14 @@ impl Shared {
             }
         }
         *self.users.write().unwrap_or_else(|p| p.into_inner()) = db;
+        // After the new users are in place: whoever sees the new number
+        // reads them.
+        self.users_generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Which users database is in place (read it before `users()`).
+    pub fn users_generation(&self) -> u64 {
+        self.users_generation.load(Ordering::SeqCst)
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::proto::{Password, Reply, Status};
 use crate::server::quota::Account;
-use crate::server::session::Session;
+use crate::server::session::{Grant, Session};
 use crate::server::{Outcome, Shared};
 use crate::storage::local::LocalStorage;
 use crate::storage::{FsError, Storage, VPath};
@@ -21,15 +21,20 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
             "login incorrect: unknown user or wrong password",
         )))
     };
+    // Before the users are read: see `Grant`.
+    let generation = shared.users_generation();
     let db = shared.users();
     let Some(record) = db.get(user) else {
         verify_password(&password.0, &shared.dummy_hash);
         return denied();
     };
-    if !verify_password(&password.0, &record.password) {
+    // Checked after the hash, so a disabled account answers like a wrong
+    // password, in the same time.
+    if !verify_password(&password.0, &record.password) || record.disabled {
         return denied();
     }
     let home = home_path(&shared.config.root, record);
+    let grant = Grant::new(record, home.clone(), generation);
     let quota = record.quota;
     let max_entries = record.entry_limit(shared.config.default_max_entries);
     let opened = shared.accounts.get_or_open(user, || {
@@ -59,6 +64,7 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
                 account,
                 cwd: VPath::root(),
                 since: Instant::now(),
+                grant,
             };
             Outcome::Login(Ok((Box::new(session), reply)))
         }

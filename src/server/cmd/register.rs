@@ -70,6 +70,7 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
                 quota: config.default_quota,
                 home: default_home(user),
                 max_entries: None,
+                disabled: false,
             });
             if let Err(e) = users.save(&config.users_file()) {
                 return internal(e);
