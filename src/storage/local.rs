@@ -370,14 +370,9 @@ impl LocalStorage {
 }
 
 impl LocalStorage {
-    /// `begin_upload` once counted: opens the partial of `path` (continued
-    /// from `offset`, or new). Also says whether it made a new entry.
-    fn open_upload(
-        &self,
-        path: &VPath,
-        offset: u64,
-        resumable: bool,
-    ) -> FsResult<(UploadHandle, bool)> {
+    /// `begin_upload` once the parents exist: opens the partial of `path`,
+    /// continued from `offset`, or new.
+    fn open_upload(&self, path: &VPath, offset: u64, resumable: bool) -> FsResult<UploadHandle> {
         let target = path.name().unwrap_or_default();
         // From finding the directory to creating in it (see `names`).
         let names = self.names();
@@ -401,9 +396,7 @@ impl LocalStorage {
             format!("{}.{}", partial_name(target), random_suffix())
         };
         let mut prefix = Sha256::new();
-        let mut truncated = 0;
-        let mut made = false;
-        let file = if offset > 0 {
+        let (file, truncated) = if offset > 0 {
             // Nothing is created: hashing a long prefix needn't hold up
             // other sessions.
             drop(names);
@@ -411,7 +404,6 @@ impl LocalStorage {
                 return Err(FsError::Busy(path.to_string()));
             }
             let (file, len) = self.resume_partial(&dir, &partial, offset, path)?;
-            truncated = len - offset;
             let copied = io::copy(
                 &mut io::Read::take(&file, offset),
                 &mut HashWriter(&mut prefix),
@@ -419,20 +411,11 @@ impl LocalStorage {
             .map_err(self.err(path))?;
             debug_assert_eq!(copied, offset);
             io::Seek::seek(&mut &file, io::SeekFrom::Start(offset)).map_err(self.err(path))?;
-            file
+            (file, len - offset)
         } else {
-            match dir.symlink_metadata(&partial) {
-                Ok(md) => truncated = md.len(),
-                Err(_) => made = true,
-            }
-            dir.open_with(
-                &partial,
-                OpenOptions::new().write(true).create(true).truncate(true),
-            )
-            .map_err(self.err(path))?
-            .into_std()
+            self.fresh_partial(&dir, &partial, path)?
         };
-        let handle = UploadHandle {
+        Ok(UploadHandle {
             file,
             dir,
             partial,
@@ -441,8 +424,39 @@ impl LocalStorage {
             resumable,
             prefix,
             truncated,
-        };
-        Ok((handle, made))
+        })
+    }
+
+    /// Makes the partial `name` in `dir` anew. Whatever was under the name
+    /// goes first: an old partial (its bytes are returned, to leave the
+    /// books), or anything someone else put there (a symlink, a FIFO, a
+    /// hard link to another file): the name is the server's, and the new
+    /// file is created exclusively, so nothing is ever opened through it.
+    fn fresh_partial(&self, dir: &Dir, name: &str, path: &VPath) -> FsResult<(File, u64)> {
+        let mut cut = 0;
+        match dir.symlink_metadata(name) {
+            Ok(md) if md.is_dir() => return Err(not_a_partial(path)),
+            Ok(md) => match dir.remove_file(name) {
+                Ok(()) => {
+                    self.entries.give(1);
+                    if md.is_file() && md.nlink() == 1 {
+                        cut = md.len();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.err(path)(e)),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.err(path)(e)),
+        }
+        self.entries.take(1, path)?;
+        match dir.open_with(name, OpenOptions::new().write(true).create_new(true)) {
+            Ok(f) => Ok((f.into_std(), cut)),
+            Err(e) => {
+                self.entries.give(1);
+                Err(self.err(path)(e))
+            }
+        }
     }
 
     /// Opens the resumable partial `name` in `dir` to continue it at
@@ -455,15 +469,11 @@ impl LocalStorage {
         offset: u64,
         path: &VPath,
     ) -> FsResult<(File, u64)> {
-        let file = match dir.open_with(name, OpenOptions::new().read(true).write(true)) {
-            Ok(f) => f.into_std(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(FsError::Invalid {
-                    path: path.to_string(),
-                    why: "no partial upload to resume (start at offset 0)".into(),
-                })
-            }
-            Err(e) => return Err(self.err(path)(e)),
+        let Some(file) = open_partial(dir, name, true, path)? else {
+            return Err(FsError::Invalid {
+                path: path.to_string(),
+                why: "no partial upload to resume (start at offset 0)".into(),
+            });
         };
         let len = file.metadata().map_err(self.err(path))?.len();
         if offset > len {
@@ -476,6 +486,45 @@ impl LocalStorage {
             file.set_len(offset).map_err(self.err(path))?;
         }
         Ok((file, len))
+    }
+}
+
+/// Opens the partial upload `name` in `dir`, which the server did not just
+/// create: anyone who can write into the home (another local account, see
+/// SECURITY.md) may have put anything under that name. Never through a
+/// symlink (`O_NOFOLLOW`), never waiting for a FIFO's other end
+/// (`O_NONBLOCK`), and only a regular file with a single link (not a hard
+/// link to some other file). None when there is nothing under the name.
+///
+/// `name` is one name (partial names hold no `/`), so opening it relative
+/// to `dir` can't leave the jail.
+fn open_partial(dir: &Dir, name: &str, write: bool, path: &VPath) -> FsResult<Option<File>> {
+    use rustix::fs::{openat, Mode, OFlags};
+    use rustix::io::Errno;
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    let flags = access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let file = match openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(Errno::NOENT) => return Ok(None),
+        // A symlink; a socket, or a FIFO with no reader (for writing).
+        Err(Errno::LOOP | Errno::NXIO) => return Err(not_a_partial(path)),
+        Err(e) => return Err(FsError::from_io(e.into(), path)),
+    };
+    let md = file.metadata().map_err(|e| FsError::from_io(e, path))?;
+    if !md.is_file() || md.nlink() != 1 {
+        return Err(not_a_partial(path));
+    }
+    Ok(Some(file))
+}
+
+/// Something other than a partial upload is under its name (see
+/// [`open_partial`]).
+fn not_a_partial(path: &VPath) -> FsError {
+    FsError::Refused {
+        path: path.to_string(),
+        why: "what is under its partial upload's name on the server is not a regular \
+              file of its own; upload it again from the start (offset 0)"
+            .into(),
     }
 }
 
@@ -889,10 +938,8 @@ impl Storage for LocalStorage {
 
     fn partial(&self, path: &VPath) -> FsResult<Option<PartialInfo>> {
         let (dir, name) = self.parent_of(path)?;
-        let file = match dir.open(partial_name(name)) {
-            Ok(f) => f.into_std(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.err(path)(e)),
+        let Some(file) = open_partial(&dir, &partial_name(name), false, path)? else {
+            return Ok(None);
         };
         let mut hasher = Sha256::new();
         let size = io::copy(&mut &file, &mut HashWriter(&mut hasher)).map_err(self.err(path))?;
@@ -905,7 +952,8 @@ impl Storage for LocalStorage {
     fn partial_len(&self, path: &VPath) -> FsResult<u64> {
         let (dir, name) = self.parent_of(path)?;
         match dir.symlink_metadata(partial_name(name)) {
-            Ok(md) if md.is_file() => Ok(md.len()),
+            // What `begin_upload` takes off the books when it starts over.
+            Ok(md) if md.is_file() && md.nlink() == 1 => Ok(md.len()),
             Ok(_) => Ok(0),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(self.err(path)(e)),
@@ -925,24 +973,15 @@ impl Storage for LocalStorage {
                 what: "is a directory",
             });
         }
-        // One entry for the partial, taken before anything is made (with
-        // the missing parents, when `mkdirs`).
-        match path.parent() {
-            Some(parent) if mkdirs => self.make_dirs(&parent, 1)?,
-            _ => self.entries.take(1, path)?,
+        if mkdirs {
+            // With room for the partial too, so that a put that can't make
+            // its partial doesn't make its parents either; the partial's
+            // entry is taken again when it is made.
+            let parent = path.parent().unwrap_or_default();
+            self.make_dirs(&parent, 1)?;
+            self.entries.give(1);
         }
-        match self.open_upload(path, offset, resumable) {
-            Ok((handle, made)) => {
-                if !made {
-                    self.entries.give(1);
-                }
-                Ok(handle)
-            }
-            Err(e) => {
-                self.entries.give(1);
-                Err(e)
-            }
-        }
+        self.open_upload(path, offset, resumable)
     }
 
     fn commit_upload(

@@ -20,5 +20,6 @@ mod floods;
 mod guessing;
 mod load;
 mod malformed;
+mod planted;
 mod races;
 mod slow;
