@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Auth;
 use crate::limits::{MAX_PASSWORD_LEN, MAX_USER_LEN};
+use crate::storage::local::create_private_dir_all;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
@@ -172,7 +173,7 @@ fn save_toml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), U
     let body = toml::to_string_pretty(value)
         .map_err(|e| werr(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(werr)?;
+    create_private_dir_all(dir).map_err(werr)?;
     let tmp = dir.join(format!(
         ".{}.tmp{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("users"),
@@ -221,7 +222,7 @@ impl UsersLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(root).map_err(lerr)?;
+        create_private_dir_all(root).map_err(lerr)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -37,6 +37,22 @@ use crate::proto::{Entry, EntryKind};
 
 const DIGEST_XATTR: &str = "user.miniftp.sha256";
 
+/// Mode of every directory the server makes (the data directory, homes,
+/// directories in homes) and of every file (uploads, copies, partials),
+/// whatever the umask: users' files are the server's user's alone, not
+/// readable by other local accounts.
+pub const DIR_MODE: u32 = 0o700;
+pub const FILE_MODE: u32 = 0o600;
+
+/// Creates `path` and its missing parents with [`DIR_MODE`].
+pub fn create_private_dir_all(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
+
 /// Replaced files at least this big are freed after the commit's reply.
 const DEFER_FREE_MIN: u64 = 8 << 20;
 
@@ -58,7 +74,7 @@ pub struct LocalStorage {
 impl LocalStorage {
     /// Opens (creating it if missing) the home directory at `path`.
     pub fn open(path: &Path) -> io::Result<LocalStorage> {
-        std::fs::create_dir_all(path)?;
+        create_private_dir_all(path)?;
         let home = Dir::open_ambient_dir(path, cap_std::ambient_authority())?;
         Ok(LocalStorage {
             home,
@@ -338,7 +354,7 @@ impl LocalStorage {
             }
             let tmp = format!("{}.{}", partial_name(to_name), random_suffix());
             let dst = to_dir
-                .open_with(&tmp, OpenOptions::new().write(true).create_new(true))
+                .open_with(&tmp, &new_file())
                 .map_err(|e| FsError::from_io(e, to))?
                 .into_std();
             (to_dir, to_name, tmp, dst)
@@ -450,7 +466,7 @@ impl LocalStorage {
             Err(e) => return Err(self.err(path)(e)),
         }
         self.entries.take(1, path)?;
-        match dir.open_with(name, OpenOptions::new().write(true).create_new(true)) {
+        match dir.open_with(name, &new_file()) {
             Ok(f) => Ok((f.into_std(), cut)),
             Err(e) => {
                 self.entries.give(1);
@@ -528,9 +544,20 @@ fn not_a_partial(path: &VPath) -> FsError {
     }
 }
 
-/// How the server makes directories in homes.
+/// How the server makes directories in homes: [`DIR_MODE`].
 fn dir_builder() -> cap_std::fs::DirBuilder {
-    cap_std::fs::DirBuilder::new()
+    use cap_std::fs::DirBuilderExt;
+    let mut b = cap_std::fs::DirBuilder::new();
+    b.mode(DIR_MODE);
+    b
+}
+
+/// How the server makes new files in homes: exclusively (never through
+/// whatever is already under the name), with [`FILE_MODE`].
+fn new_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).create_new(true).mode(FILE_MODE);
+    o
 }
 
 fn mtime_secs(md: &Metadata) -> i64 {

@@ -20,6 +20,7 @@ mod floods;
 mod guessing;
 mod load;
 mod malformed;
+mod modes;
 mod planted;
 mod races;
 mod slow;
