@@ -49,6 +49,9 @@ pub struct Config {
     /// Quota given to accounts created by registration.
     #[serde(deserialize_with = "crate::size::deserialize")]
     pub default_quota: u64,
+    /// Entries (files, directories, partial uploads) a home may hold when
+    /// the users file sets no `max_entries` for its user.
+    pub default_max_entries: u64,
     pub limits: Limits,
     pub auth: Auth,
     pub storage: StorageConfig,
@@ -138,6 +141,7 @@ impl Default for Config {
             root: PathBuf::from(DEFAULT_ROOT),
             registration: RegistrationPolicy::Approval,
             default_quota: 1 << 30,
+            default_max_entries: 100_000,
             limits: Limits::default(),
             auth: Auth::default(),
             storage: StorageConfig::default(),
@@ -316,5 +320,6 @@ mod tests {
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.limits.max_connections, d.limits.max_connections);
         assert_eq!(c.auth.argon2_memory_kib, d.auth.argon2_memory_kib);
+        assert_eq!(c.default_max_entries, d.default_max_entries);
     }
 }

@@ -30,9 +30,15 @@ pub const MAX_LIST_PAGE: usize = 1000;
 /// Entries a directory may have before `ls` refuses to sort it in memory.
 pub const MAX_DIR_ENTRIES: usize = 200_000;
 
-/// Depth cap of every directory walk (usage, recursive rm, sweep): walks are
-/// iterative, and this stops a hostile tree from growing our stack or queue.
-pub const MAX_WALK_DEPTH: usize = 256;
+/// Deepest path below a home, in names (`/a/b/c` is 3). One number for
+/// both sides of the books: no request may name a deeper path (so nothing
+/// deeper is created by `mkdir -p`, `put` with `mkdirs` or `cp`), `mv`
+/// may not carry a tree deeper, and every walk (usage at login, the
+/// partial sweep, recursive `rm`) reaches this deep. A tree the server
+/// created is therefore always counted in `used` and always removable.
+/// Walks are iterative, so this also bounds their descriptors (one or two
+/// per level), not the stack.
+pub const MAX_DEPTH: usize = 256;
 
 /// Bytes a worker moves between a socket and a file in one job before it
 /// yields, so 200 concurrent transfers share the pool fairly.
@@ -98,3 +104,12 @@ pub const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(5)
 /// handshake before its 421 can be read); beyond this a refused connection
 /// is just closed.
 pub const MAX_REFUSING: usize = 64;
+
+/// How much later than the moment a digest was stored the inode's ctime
+/// may be and the digest still trusted, after a restart: storing the
+/// attribute itself moves ctime, a few microseconds after the clock was
+/// read (on filesystems with coarse timestamps ctime may even lag it by a
+/// tick). A change within this window after a digest is stored that keeps
+/// both size and mtime goes unnoticed; a store that took longer (preempted)
+/// only costs one rehash at the next download.
+pub const CTIME_SLACK_NS: i128 = 2_000_000;

@@ -40,6 +40,8 @@ fn server() -> SocketAddr {
                 password: hash_password("fuzz", &config.auth),
                 quota: 16 << 20,
                 home: default_home("fuzz"),
+                max_entries: None,
+                disabled: false,
             }],
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -66,11 +66,14 @@ impl Account {
 
     pub fn info(&self) -> QuotaInfo {
         let total = self.quota.load(Ordering::Relaxed);
+        let (entries, max_entries) = self.storage.entries().get();
         let u = self.usage();
         QuotaInfo {
             used: u.used,
             total,
             free: total.saturating_sub(u.used + u.reserved),
+            entries: Some(entries),
+            max_entries: Some(max_entries),
         }
     }
 
@@ -296,7 +299,9 @@ mod tests {
             QuotaInfo {
                 used: 30,
                 total: 100,
-                free: 70
+                free: 70,
+                entries: Some(0),
+                max_entries: Some(u64::MAX),
             }
         );
     }

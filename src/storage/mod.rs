@@ -27,6 +27,7 @@
 //! - **Name changes that free bytes are serialised per home**: two sessions
 //!   replacing one name at once must not both count the same old file.
 
+pub mod entries;
 pub mod local;
 pub mod path;
 
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use sha2::Sha256;
 
+pub use entries::EntryBook;
 pub use path::VPath;
 
 /// A storage failure, with the virtual path it concerns, worded for users.
@@ -62,6 +64,15 @@ pub enum FsError {
     Invalid { path: String, why: String },
     #[error("{path}: server I/O error: {source}")]
     Io { path: String, source: io::Error },
+    #[error(
+        "{path}: too many files and directories: {count} of {limit} \
+         (remove some to make room)"
+    )]
+    TooManyEntries {
+        path: String,
+        count: u64,
+        limit: u64,
+    },
 }
 
 impl FsError {
@@ -208,6 +219,23 @@ pub struct PartialInfo {
     pub sha256: String,
 }
 
+/// What a walk of a home found: bytes of regular files (partial uploads
+/// included) and entries of every kind (see [`EntryBook`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+/// What a removal freed, and what stopped it partway, if anything: bytes
+/// freed before an error are gone from the disk all the same, and must
+/// leave the books.
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub freed: u64,
+    pub error: Option<FsError>,
+}
+
 /// What a file operation freed or added, for the quota's books.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delta {
@@ -231,8 +259,9 @@ pub trait Storage: Send + Sync + 'static {
     /// accepts an existing directory.
     fn mkdir(&self, path: &VPath, parents: bool) -> FsResult<()>;
     fn rmdir(&self, path: &VPath) -> FsResult<()>;
-    /// Removes a file, or with `recursive` a whole tree; returns bytes freed.
-    fn remove(&self, path: &VPath, recursive: bool) -> FsResult<u64>;
+    /// Removes a file, or with `recursive` a whole tree; returns the bytes
+    /// freed, also when an error stopped it partway.
+    fn remove(&self, path: &VPath, recursive: bool) -> Removed;
     /// Renames; into `to` when it is a directory. Returns bytes freed by a
     /// file it replaced.
     fn rename(&self, from: &VPath, to: &VPath) -> FsResult<u64>;
@@ -252,8 +281,11 @@ pub trait Storage: Send + Sync + 'static {
     fn partial_len(&self, path: &VPath) -> FsResult<u64>;
     /// Opens the partial for `path` (see [`UploadOpts`]).
     fn begin_upload(&self, path: &VPath, opts: UploadOpts) -> FsResult<Box<dyn UploadHandle>>;
-    /// Bytes used: files, partial uploads included.
-    fn usage(&self) -> FsResult<u64>;
+    /// Bytes used (files, partial uploads included) and entries.
+    fn usage(&self) -> FsResult<Usage>;
+    /// The home's entry count and limit, moved by every creation and
+    /// removal; a creation past the limit fails with `TooManyEntries`.
+    fn entries(&self) -> &EntryBook;
     /// Removes partial uploads older than `max_age` for which `in_use` is
     /// false; returns bytes freed.
     fn sweep_partials(&self, max_age: Duration, in_use: &dyn Fn(&VPath) -> bool) -> FsResult<u64>;

@@ -93,6 +93,7 @@ pub fn fs_status(e: &FsError) -> Status {
         FsError::Busy(_) => Status::Busy,
         FsError::Invalid { .. } => Status::BadArguments,
         FsError::Io { .. } => Status::LocalError,
+        FsError::TooManyEntries { .. } => Status::QuotaExceeded,
     }
 }
 

@@ -63,6 +63,7 @@ impl Conn {
                 }
             }
             After::Lost => out.push(Action::Close("connection lost during a transfer")),
+            After::Close(why) => self.close_after_replies(why, out),
         }
     }
 

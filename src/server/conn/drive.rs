@@ -192,6 +192,7 @@ impl Conn {
             io,
             up,
             ctx: session.ctx(),
+            gate: session.gate(env.shared, self.peer),
             fsync: env.shared.config.storage.fsync,
             cancel: std::sync::Arc::clone(&self.cancel),
             logs: Vec::new(),

@@ -9,11 +9,22 @@ use super::{Action, Conn, Env, PoolKind, State};
 use crate::config::RegistrationPolicy;
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
 use crate::server::cmd::{self, put};
+use crate::server::session;
 use crate::server::transfer::pump::UploadPump;
 use crate::server::Outcome;
 
 impl Conn {
     pub(super) fn on_request(&mut self, req: Request, env: &mut Env, out: &mut Vec<Action>) {
+        // An account taken back on the server: nothing more is done.
+        if let Some(end) = self
+            .session
+            .as_mut()
+            .and_then(|s| s.check(env.shared, self.peer))
+        {
+            self.say(&end);
+            self.state = State::Closing(session::REVOKED);
+            return;
+        }
         match req {
             Request::Quit => {
                 self.say(&Reply::new(Status::Bye, "goodbye"));
@@ -169,6 +180,9 @@ impl Conn {
         else {
             return;
         };
+        let Some(gate) = self.session.as_ref().map(|s| s.gate(env.shared, self.peer)) else {
+            return;
+        };
         let Some(io) = self.io.take() else {
             return;
         };
@@ -181,6 +195,7 @@ impl Conn {
                 io,
                 up,
                 ctx,
+                gate,
                 fsync,
                 cancel,
                 logs: Vec::new(),

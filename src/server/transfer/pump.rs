@@ -22,6 +22,7 @@ use crate::server::cmd::{put, Ctx};
 use crate::server::front::body::Body;
 use crate::server::front::Decoded;
 use crate::server::io::Io;
+use crate::server::session::{Gate, REVOKED};
 use crate::server::workers::with_scratch;
 use crate::server::{Outcome, TransferLog};
 
@@ -36,6 +37,8 @@ pub enum After {
     Ready(Option<Decoded>),
     /// The peer is gone; the transfer was ended.
     Lost,
+    /// The connection is to close after the replies already queued.
+    Close(&'static str),
 }
 
 /// A transfer that finished or stopped in the job, for the log.
@@ -60,6 +63,8 @@ pub struct UploadPump {
     pub io: Box<Io>,
     pub up: Box<Upload>,
     pub ctx: Ctx,
+    /// The session's grant, checked before each commit.
+    pub gate: Gate,
     pub fsync: bool,
     pub cancel: Arc<AtomicBool>,
     pub logs: Vec<Logged>,
@@ -78,13 +83,16 @@ enum Stop {
     /// Back to requests, with the one already decoded, if any.
     Ready(Option<Decoded>),
     Lost,
+    Close(&'static str),
 }
 
 impl UploadPump {
     pub fn run(mut self) -> Outcome {
         let mut budget = PUMP_BUDGET;
         loop {
-            let step = self.up.advance(&mut self.io, &mut budget, self.fsync);
+            let step = self
+                .up
+                .advance(&mut self.io, &mut budget, self.fsync, &mut self.gate);
             self.moved |= budget < PUMP_BUDGET;
             let stop = match step {
                 Step::Say(reply) => {
@@ -101,6 +109,11 @@ impl UploadPump {
                     self.up.keep();
                     self.note(&End::Kept(None));
                     Stop::Lost
+                }
+                Step::Revoked(reply) => {
+                    self.io.send(&reply);
+                    self.note(&End::Kept(None));
+                    Stop::Close(REVOKED)
                 }
                 Step::Ended { end, next } => match self.ended(end, next) {
                     Some(stop) => stop,
@@ -168,6 +181,7 @@ impl UploadPump {
             Stop::Waiting { drained } => (After::Upload(self.up), drained),
             Stop::Ready(next) => (After::Ready(next), false),
             Stop::Lost => (After::Lost, false),
+            Stop::Close(why) => (After::Close(why), false),
         };
         Outcome::Pumped(Box::new(Pumped {
             io: self.io,

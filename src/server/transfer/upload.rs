@@ -22,6 +22,7 @@ use crate::server::front::body::{Body, Piece};
 use crate::server::front::Decoded;
 use crate::server::io::{Fill, Io};
 use crate::server::quota::{Account, Reservation};
+use crate::server::session::Gate;
 use crate::server::TransferLog;
 use crate::storage::{Committed, FsError, UploadHandle, VPath};
 
@@ -63,6 +64,9 @@ pub enum Step {
     Ended { end: End, next: Option<Decoded> },
     /// The peer is gone (or the socket failed) before the end.
     Closed,
+    /// The session's account was taken back before the commit: the
+    /// upload was kept, and this reply ends the session.
+    Revoked(Reply),
 }
 
 /// How an upload ended.
@@ -169,7 +173,13 @@ impl Upload {
     /// Moves the upload on as far as the input allows: body bytes already
     /// buffered, then the socket, then (native) the trailer. `budget`
     /// bounds the body bytes read in this call.
-    pub fn advance(&mut self, io: &mut Io, budget: &mut usize, fsync: bool) -> Step {
+    pub fn advance(
+        &mut self,
+        io: &mut Io,
+        budget: &mut usize,
+        fsync: bool,
+        gate: &mut Gate,
+    ) -> Step {
         if !self.body.is_done() {
             if let Some(step) = self.take_buffered(io) {
                 return step;
@@ -181,10 +191,9 @@ impl Upload {
             }
         }
         if !self.trailer {
-            let end = self.finish(None, fsync);
-            return Step::Ended { end, next: None };
+            return self.finish_gated(None, fsync, gate);
         }
-        self.await_trailer(io, fsync)
+        self.await_trailer(io, fsync, gate)
     }
 
     /// Body bytes that came in with the request (or after a trailer).
@@ -271,7 +280,7 @@ impl Upload {
     }
 
     /// Waits for the `done` trailer (or whatever comes instead).
-    fn await_trailer(&mut self, io: &mut Io, fsync: bool) -> Step {
+    fn await_trailer(&mut self, io: &mut Io, fsync: bool, gate: &mut Gate) -> Step {
         let (decoded, fill) = match io.decode(true) {
             Ok(x) => x,
             Err(_) => return Step::Closed,
@@ -287,7 +296,7 @@ impl Upload {
                 ended(End::Drained, None)
             }
             Decoded::Request(crate::proto::Request::Done { sha256 }) => {
-                ended(self.finish(Some(&sha256), fsync), None)
+                self.finish_gated(Some(&sha256), fsync, gate)
             }
             // Input after which the stream can't be read: the connection
             // ends, and a live upload is kept for a resume.
@@ -324,6 +333,18 @@ impl Upload {
                  the upload was kept for resuming"
             ),
         )))
+    }
+
+    /// [`Upload::finish`], once the session's grant is checked again.
+    fn finish_gated(&mut self, client_sha256: Option<&str>, fsync: bool, gate: &mut Gate) -> Step {
+        if self.handle.is_some() {
+            if let Some(end) = gate.check() {
+                self.keep();
+                return Step::Revoked(end);
+            }
+        }
+        let end = self.finish(client_sha256, fsync);
+        Step::Ended { end, next: None }
     }
 
     /// Checks the digest (the client's, when it sent one) and makes the

@@ -298,6 +298,27 @@ pub fn assert_books_balance(w: &mut Wire, home: &Path) {
     );
 }
 
+/// Quits `w` (a session of `user`) and waits until the server has ended
+/// it: the next login of a user with no other session then opens the
+/// account afresh, walking the home (a session lingers briefly after its
+/// `221`, holding the account).
+#[track_caller]
+pub fn quit_and_wait(s: &crate::util::TestServer, mut w: Wire, user: &str) {
+    let ended = |s: &crate::util::TestServer| {
+        s.log()
+            .matches(&format!("session end user={user} "))
+            .count()
+    };
+    let before = ended(s);
+    want(&w.call(json!({"op": "quit"})), 221);
+    assert!(w.closed());
+    drop(w);
+    assert!(
+        eventually(Duration::from_secs(10), || ended(s) > before),
+        "the session of {user} did not end"
+    );
+}
+
 /// `partial PATH`, retried while a finishing transfer still holds it (450).
 pub fn partial_settled(w: &mut Wire, path: &str) -> Value {
     let mut r = Value::Null;
