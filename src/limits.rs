@@ -18,6 +18,9 @@ pub const MAX_REPLY_FRAME: usize = 4 * 1024 * 1024;
 /// Longest path (in bytes) a request may carry.
 pub const MAX_PATH_LEN: usize = 4096;
 
+/// Longest single name in a path, as on Linux filesystems.
+pub const MAX_NAME_LEN: usize = 255;
+
 /// Longest user name.
 pub const MAX_USER_LEN: usize = 32;
 
@@ -113,3 +116,7 @@ pub const MAX_REFUSING: usize = 64;
 /// both size and mtime goes unnoticed; a store that took longer (preempted)
 /// only costs one rehash at the next download.
 pub const CTIME_SLACK_NS: i128 = 2_000_000;
+
+/// How often the users file is checked for changes (a `useradd` takes
+/// effect within this long; the check is one stat).
+pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
