@@ -52,6 +52,11 @@ const SIGNALS: Token = Token(usize::MAX - 2);
 const LISTENERS: usize = usize::MAX - 3;
 /// Cleanup jobs for connections already gone report to this token.
 const ORPHAN: Token = Token(usize::MAX);
+/// Sockets one connection may register: its own (channel 0) and up to
+/// three more a front-end needs (FTP: a passive listener, a data
+/// connection). A socket's token is `slot * CHANNELS + channel`; jobs and
+/// timers are addressed by the slot alone.
+pub const CHANNELS: usize = 4;
 
 /// What a worker job hands back to the loop.
 pub enum Outcome {
@@ -218,12 +223,13 @@ impl Server {
             Token(t) if t > LISTENERS - self.listeners.len() && t <= LISTENERS => {
                 self.accept(LISTENERS - t)
             }
-            token => {
+            Token(t) => {
                 let ev = Event::Ready {
+                    channel: t % CHANNELS,
                     readable: event.is_readable() || event.is_read_closed() || event.is_error(),
                     writable: event.is_writable() || event.is_write_closed() || event.is_error(),
                 };
-                self.dispatch(token, ev);
+                self.dispatch(Token(t / CHANNELS), ev);
             }
         }
     }
@@ -249,6 +255,8 @@ impl Server {
         let mut env = Env {
             shared: &self.shared,
             limiter: &mut self.limiter,
+            registry: self.poll.registry(),
+            slot: token.0,
             now: Instant::now(),
             shutting_down: self.shutdown.is_some(),
         };
@@ -286,7 +294,7 @@ impl Server {
         if let Some(io) = conn.io_mut() {
             let _ = self.poll.registry().deregister(io.transport.stream_mut());
         }
-        if let Some(job) = conn.finish(why) {
+        if let Some(job) = conn.finish(why, self.poll.registry()) {
             self.cleanup(job);
         }
     }
@@ -408,7 +416,7 @@ impl Server {
         let token = Token(entry.key());
         self.poll.registry().register(
             &mut stream,
-            token,
+            Token(entry.key() * CHANNELS),
             Interest::READABLE | Interest::WRITABLE,
         )?;
         let transport = match &self.shared.tls {
@@ -429,6 +437,7 @@ impl Server {
         self.dispatch(
             token,
             Event::Ready {
+                channel: 0,
                 readable: false,
                 writable: true,
             },
