@@ -13,13 +13,14 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use miniftp::storage::s3::{Client, ClientConfig};
 
+use crate::util::eventually;
+
 /// How long the cluster may take to come up or to heal after a restart.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const POLL: Duration = Duration::from_millis(100);
 
 pub const REGION: &str = "garage";
 pub const BUCKET: &str = "miniftp-test";
@@ -289,15 +290,12 @@ impl Garage {
         c.put("probe", b"ok", None, &[]).is_ok() && c.delete("probe").is_ok()
     }
 
-    fn wait_for(&self, what: &str, mut ready: impl FnMut() -> bool) -> Result<(), String> {
-        let start = Instant::now();
-        while start.elapsed() < READY_TIMEOUT {
-            if ready() {
-                return Ok(());
-            }
-            std::thread::sleep(POLL);
+    fn wait_for(&self, what: &str, ready: impl FnMut() -> bool) -> Result<(), String> {
+        if eventually(READY_TIMEOUT, ready) {
+            Ok(())
+        } else {
+            Err(format!("timed out waiting for {what}"))
         }
-        Err(format!("timed out waiting for {what}"))
     }
 
     /// The end of each node's log, for failure messages.
