@@ -98,8 +98,40 @@ pub struct Auth {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// fsync each upload before it is renamed into place (crash safety).
+    /// fsync each upload before it is renamed into place (crash safety;
+    /// local storage only: an object store makes its own writes durable).
     pub fsync: bool,
+    /// Where homes live: the data directory, or a bucket.
+    pub backend: BackendKind,
+    /// The object store's URL (`backend = "s3"`); unset: the
+    /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` variable, else AWS's
+    /// regional endpoint.
+    pub endpoint: Option<String>,
+    /// The store's region; unset: `AWS_REGION` or `AWS_DEFAULT_REGION`.
+    pub region: Option<String>,
+    /// The bucket that holds every home (required with `s3`).
+    pub bucket: Option<String>,
+    /// A key prefix, so several deployments can share one bucket.
+    pub prefix: String,
+    /// The access key; unset: `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// A file holding the secret key (one line), kept out of the config;
+    /// unset: `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key_file: Option<PathBuf>,
+    /// `endpoint/bucket/key` URLs (Garage, MinIO, IP endpoints) rather than
+    /// `bucket.endpoint/key`.
+    pub path_style: bool,
+}
+
+/// Which storage backend holds the homes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Directories under `root/home` (or a user's absolute `home`).
+    #[default]
+    Local,
+    /// Objects in one bucket of an S3-compatible store (docs/STORAGE.md).
+    S3,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -182,7 +214,36 @@ impl Default for Auth {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { fsync: true }
+        StorageConfig {
+            fsync: true,
+            backend: BackendKind::Local,
+            endpoint: None,
+            region: None,
+            bucket: None,
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key_file: None,
+            path_style: true,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The S3 keys that are set while the backend is local (a mistake: the
+    /// operator meant `backend = "s3"`).
+    fn stray_s3_keys(&self) -> Vec<&'static str> {
+        let set = [
+            ("storage.endpoint", self.endpoint.is_some()),
+            ("storage.region", self.region.is_some()),
+            ("storage.bucket", self.bucket.is_some()),
+            ("storage.prefix", !self.prefix.is_empty()),
+            ("storage.access_key_id", self.access_key_id.is_some()),
+            (
+                "storage.secret_access_key_file",
+                self.secret_access_key_file.is_some(),
+            ),
+        ];
+        set.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect()
     }
 }
 
@@ -249,7 +310,43 @@ impl Config {
         if self.auth.argon2_parallelism == 0 {
             return invalid("auth.argon2_parallelism", "must be at least 1");
         }
-        Ok(())
+        self.validate_storage()
+    }
+
+    /// The `[storage]` keys that don't need the environment or the network
+    /// (credentials and the store itself are checked by `storage::open`).
+    fn validate_storage(&self) -> Result<(), ConfigError> {
+        let s = &self.storage;
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        match s.backend {
+            BackendKind::Local => match s.stray_s3_keys().first() {
+                Some(key) => invalid(
+                    key,
+                    "is only used with backend = \"s3\" (the backend is \"local\")".into(),
+                ),
+                None => Ok(()),
+            },
+            BackendKind::S3 => {
+                let Some(bucket) = &s.bucket else {
+                    return invalid("storage.bucket", "is required with backend = \"s3\"".into());
+                };
+                if let Err(why) = crate::storage::s3::check_bucket_name(bucket) {
+                    return invalid("storage.bucket", why);
+                }
+                if let Err(e) = crate::storage::s3::keys::Layout::new(&s.prefix) {
+                    return invalid("storage.prefix", e.to_string());
+                }
+                if let Some(e) = s.endpoint.as_deref() {
+                    if !(e.starts_with("http://") || e.starts_with("https://")) {
+                        return invalid(
+                            "storage.endpoint",
+                            format!("{e:?} is not an http:// or https:// URL"),
+                        );
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     pub fn listen_addr(&self) -> SocketAddr {

@@ -135,6 +135,18 @@ pub enum Error {
     Failed { exit: Exit, msg: String },
 }
 
+/// A storage that can't be used at start: its settings are a usage error
+/// (exit 2), a store that won't answer or refuses us a failure (exit 1).
+impl From<crate::storage::SetupError> for Error {
+    fn from(e: crate::storage::SetupError) -> Error {
+        use crate::storage::SetupError;
+        match e {
+            SetupError::Config(_) => Error::Usage(e.to_string()),
+            SetupError::Local { .. } | SetupError::Store(_) => Error::Other(e.to_string()),
+        }
+    }
+}
+
 impl Error {
     pub fn exit(&self) -> Exit {
         match self {

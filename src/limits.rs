@@ -120,3 +120,83 @@ pub const CTIME_SLACK_NS: i128 = 2_000_000;
 /// How often the users file is checked for changes (a `useradd` takes
 /// effect within this long; the check is one stat).
 pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The caps of the S3 backend (src/storage/s3, docs/STORAGE.md): S3's own
+/// limits, the deadlines of every call to the store, and the memory uploads
+/// to it may hold.
+pub mod s3 {
+    use std::time::Duration;
+
+    const MIB: u64 = 1024 * 1024;
+
+    /// Smallest part S3 accepts (but for the last one): 5 MiB.
+    pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+    /// Largest part S3 accepts, and the largest single CopyObject (5 GiB):
+    /// above it a copy is a multipart upload of UploadPartCopy parts.
+    pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+    /// Most parts in one multipart upload.
+    pub const MAX_PARTS: u64 = 10_000;
+
+    /// Longest key S3 stores (bytes of UTF-8).
+    pub const MAX_KEY_LEN: usize = 1024;
+
+    /// Time to set up a TCP (and TLS) connection to the store. Loopback and LAN
+    /// stores answer in milliseconds; an unreachable one should fail fast.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Deadline of a call that moves no bulk data (HEAD, LIST, DELETE, Create,
+    /// Complete, Abort, small records). Garage answers "quorum not reached" in
+    /// well under this when nodes are down; a store that says nothing for this
+    /// long is treated as unavailable.
+    pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Longest pause in a body being sent or received before the call fails
+    /// (a stalled store or network); it restarts with every read or write.
+    pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Slowest transfer rate a part upload may have; with [`CONTROL_TIMEOUT`]
+    /// it sets the deadline of a part: 30 s + 1 s per MiB.
+    pub const MIN_RATE: u64 = 1024 * 1024;
+    /// Deadline of a server-side copy (CopyObject, UploadPartCopy): Garage only
+    /// adds references to the blocks, but AWS copies up to 5 GiB of data.
+    pub const COPY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+    /// Largest answer read into memory (listings of 1000 keys, error bodies,
+    /// state records).
+    pub const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
+    /// How long a signed request stays valid: only until it is sent, which is
+    /// at once, but clocks of the store and the server may differ.
+    pub const SIGNATURE_TTL: Duration = Duration::from_secs(15 * 60);
+    /// Sends of a request that failed before the store could act on it
+    /// (connection refused or reset, a pooled connection that had closed):
+    /// one retry after 200 ms, then the error.
+    pub const SEND_ATTEMPTS: u32 = 2;
+
+    /// Parts of uploads with a known size: at least this (8 MiB, as rclone and
+    /// the AWS tools use), more when the file would need over [`PART_TARGET`]
+    /// parts.
+    pub const DEFAULT_PART_SIZE: u64 = 8 * MIB;
+    /// Parts of chunked uploads (size unknown): 16 MiB, so files up to 156 GiB
+    /// fit in 10,000 parts.
+    pub const UNKNOWN_SIZE_PART: u64 = 16 * MIB;
+    /// Largest part buffer one upload may hold: files up to 9,000 × 64 MiB
+    /// (562 GiB) with a known size.
+    pub const MAX_PART_BUFFER: u64 = 64 * MIB;
+    /// Parts a known-size file is cut into at most, below S3's 10,000: room
+    /// for a size announced a little short.
+    pub const PART_TARGET: u64 = 9_000;
+
+    /// How long an upload waits for part-buffer room before it fails.
+    pub const BUFFER_WAIT: Duration = Duration::from_secs(30);
+
+    /// Most keys a recount of a home reads (pages of 1000): a home with
+    /// more is refused rather than blocking a worker for minutes.
+    pub const MAX_RECOUNT_KEYS: usize = 10_000_000;
+
+    /// The memory all part buffers of all uploads to the store may hold at
+    /// once (each upload holds one part, 8 MiB for files up to 70 GiB): 32
+    /// uploads of 8 MiB parts; more wait for room (see `BUFFER_WAIT`).
+    pub const PART_BUFFER_BUDGET: u64 = 256 * MIB;
+
+    /// Subdirectories of one listing whose times are read (a HEAD of each
+    /// marker: S3 listings carry no time for a prefix); beyond this they
+    /// show time 0, so a listing of a huge directory stays one request
+    /// per 1000 names.
+    pub const LIST_DIR_TIMES: usize = 200;
+}

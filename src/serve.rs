@@ -62,7 +62,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         log::warn!("TLS is off: passwords and files cross the network in clear");
         None
     };
-    let backend = crate::storage::open(&config).map_err(|e| Error::Other(e.to_string()))?;
+    let backend = crate::storage::open(&config)?;
     let shared = Arc::new(Shared::new(config, users, backend, tls));
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
@@ -70,8 +70,9 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
     let _ = std::io::stdout().flush();
     log::info!(
-        "serving {} (registration: {:?})",
+        "serving {}, homes in {} (registration: {:?})",
         shared.config.root.display(),
+        shared.backend.describe(),
         shared.config.registration
     );
     let listeners = vec![server::Listener {

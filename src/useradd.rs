@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::size::{human, parse_size};
 use crate::storage::Backend;
 use crate::users::{
-    default_home, default_home_taken, hash_password, home_path, validate_name, validate_password,
-    PendingDb, User, UserDb, UsersLock,
+    default_home, default_home_taken, hash_password, home_in_store, home_path, validate_name,
+    validate_password, PendingDb, User, UserDb, UsersLock,
 };
 
 pub fn run(args: UseraddArgs) -> Result<()> {
@@ -135,6 +135,9 @@ fn modify(config: &Config, name: &str, change: impl FnOnce(&mut User)) -> Result
 fn remove(config: &Config, name: &str, delete_home: bool) -> Result<()> {
     let _lock = UsersLock::acquire(&config.root)?;
     let mut db = UserDb::load(&config.users_file())?;
+    if config.storage.backend == crate::config::BackendKind::S3 {
+        return remove_from_store(config, &mut db, name, delete_home);
+    }
     let user = db
         .remove(name)
         .ok_or_else(|| Error::Usage(format!("no user {name:?}")))?;
@@ -149,6 +152,45 @@ fn remove(config: &Config, name: &str, delete_home: bool) -> Result<()> {
     Ok(())
 }
 
+/// `--remove` with homes in an object store: `--delete-home` first removes
+/// every key of the home (files, directories, partial uploads), then the
+/// user, so a removal that stops partway can be run again.
+fn remove_from_store(
+    config: &Config,
+    db: &mut UserDb,
+    name: &str,
+    delete_home: bool,
+) -> Result<()> {
+    let user = db
+        .get(name)
+        .ok_or_else(|| Error::Usage(format!("no user {name:?}")))?;
+    let backend = crate::storage::open(config)?;
+    let where_ = backend.describe();
+    if delete_home {
+        let home = backend
+            .existing_home(name, &user.home)
+            .map_err(|e| Error::Other(e.to_string()))?;
+        if let Some(home) = home {
+            let removed = home.remove(&crate::storage::VPath::root(), true);
+            if let Some(e) = removed.error {
+                return Err(Error::Other(format!(
+                    "deleting the home of {name} stopped: {e} ({} freed before); the user \
+                     is kept: run the command again to finish",
+                    human(removed.freed)
+                )));
+            }
+        }
+    }
+    db.remove(name);
+    db.save(&config.users_file())?;
+    if delete_home {
+        println!("removed user {name} and deleted the home in {where_}");
+    } else {
+        println!("removed user {name} (home kept in {where_})");
+    }
+    Ok(())
+}
+
 fn list(config: &Config) -> Result<()> {
     let db = UserDb::load(&config.users_file())?;
     if db.users.is_empty() {
@@ -159,10 +201,10 @@ fn list(config: &Config) -> Result<()> {
         "{:<20} {:>12} {:>12} {:>6}  HOME",
         "NAME", "QUOTA", "USED", "USE%"
     );
-    let backend = crate::storage::open(config).map_err(|e| Error::Other(e.to_string()))?;
+    let backend = crate::storage::open(config)?;
     for u in &db.users {
         let home = home_path(&config.root, u);
-        let used = used_space(backend.as_ref(), &u.home);
+        let used = used_space(backend.as_ref(), &u.name, &u.home);
         let pct = (used.unwrap_or(0) * 100)
             .checked_div(u.quota)
             .map_or("-".into(), |p| format!("{p}%"));
@@ -179,8 +221,8 @@ fn list(config: &Config) -> Result<()> {
 }
 
 /// Used space of a home, computed the way the server computes it.
-fn used_space(backend: &dyn Backend, home: &Path) -> Option<u64> {
-    match backend.existing_home(home).ok()? {
+fn used_space(backend: &dyn Backend, user: &str, home: &Path) -> Option<u64> {
+    match backend.existing_home(user, home).ok()? {
         Some(s) => s.usage().ok().map(|u| u.bytes),
         None => Some(0),
     }
@@ -226,6 +268,15 @@ fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Res
                  earlier user of that name?) or belongs to another user; delete it or move \
                  it away first, or reject the request",
                 home.display()
+            )));
+        }
+        let backend = crate::storage::open(config)?;
+        if home_in_store(backend.as_ref(), name) {
+            return Err(Error::Usage(format!(
+                "not approving {name:?}: {} still holds a home of that name (the files of \
+                 an earlier user?); remove them first (`miniftp useradd {name} --remove \
+                 --delete-home` after adding it back), or reject the request",
+                backend.describe()
             )));
         }
         db.users.push(User {

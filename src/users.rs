@@ -380,6 +380,13 @@ pub fn default_home(name: &str) -> PathBuf {
     Path::new("home").join(name)
 }
 
+/// Whether the storage backend still holds a home for `name` (an object
+/// store keeps homes by user name, whatever the users file says); a store
+/// that can't tell counts as yes, so a stranger never gets old files.
+pub fn home_in_store(backend: &dyn crate::storage::Backend, name: &str) -> bool {
+    !matches!(backend.existing_home(name, &default_home(name)), Ok(None))
+}
+
 /// The default home of `name` when a new account must not get it: it is
 /// still on disk (the files of a removed user of that name: `useradd
 /// --remove` keeps them unless told otherwise, or a directory made by

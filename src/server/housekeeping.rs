@@ -71,7 +71,7 @@ pub fn sweep(shared: &Shared) {
                 .storage
                 .sweep_partials(max_age, &|p| account.upload_in_progress(p))
                 .map(|freed| account.sub_used(freed)),
-            None => match shared.backend.existing_home(&user.home) {
+            None => match shared.backend.existing_home(&user.name, &user.home) {
                 Ok(Some(s)) => s.sweep_partials(max_age, &|_| false).map(|_| ()),
                 Ok(None) => Ok(()),
                 Err(e) => {

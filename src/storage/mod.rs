@@ -13,7 +13,16 @@
 //!   A partial kept by [`UploadHandle::abort`] (`keep`) can be continued by a
 //!   later `begin_upload` with an offset up to [`Storage::partial_len`], and
 //!   [`UploadHandle::prefix`] then gives the SHA-256 state over the bytes
-//!   before that offset (an object store keeps it in its own record).
+//!   before that offset (an object store keeps it in its own record). A
+//!   backend that can only resume at some offsets (an object store: where
+//!   its last whole part ended) makes `partial_len` return one of them and
+//!   refuses others with [`FsError::Invalid`].
+//! - **Outages are not failures of the upload.** A store that can't be
+//!   reached for now ([`FsError::Unavailable`], e.g. a cluster that lost
+//!   its quorum) fails the call with status 451 and loses nothing: an
+//!   upload's partial is kept for a resume, whether the outage hit a write
+//!   ([`StoreUnavailable`] inside the `io::Error`) or the commit
+//!   ([`NotCommitted::kept`]).
 //! - **The jail.** A [`VPath`] is already lexically inside the home; the
 //!   backend must make sure nothing it resolves (symlinks, crafted keys)
 //!   reaches outside it.
@@ -74,6 +83,36 @@ pub enum FsError {
         count: u64,
         limit: u64,
     },
+    /// The storage can't be reached for now (an object store that lost its
+    /// quorum, a network outage): nothing was changed, and an upload's
+    /// partial is kept.
+    #[error(
+        "{path}: the storage is unavailable for now ({why}); nothing was lost: \
+         try again later (an interrupted upload resumes where it stopped)"
+    )]
+    Unavailable { path: String, why: String },
+    /// A directory that holds files can't be renamed: the backend has no
+    /// atomic rename of a tree (an object store), and a crash in the middle
+    /// of moving key after key would leave the tree split between two names.
+    #[error(
+        "{0}: a directory that holds files can't be renamed on this server's storage \
+         (an object store has no atomic rename of a tree); make the new directory \
+         and move the files into it"
+    )]
+    TreeRename(String),
+}
+
+/// The payload of an `io::Error` from a handle's `write_all` or `read_at`
+/// when the storage can't be reached for now: [`FsError::from_io`] turns it
+/// into [`FsError::Unavailable`], so the server keeps the partial.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreUnavailable(pub String);
+
+impl StoreUnavailable {
+    pub fn into_io(self) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, self)
+    }
 }
 
 impl FsError {
@@ -81,6 +120,15 @@ impl FsError {
     pub fn from_io(e: io::Error, path: &VPath) -> FsError {
         use rustix::io::Errno;
         let p = path.to_string();
+        if let Some(u) = e
+            .get_ref()
+            .and_then(|r| r.downcast_ref::<StoreUnavailable>())
+        {
+            return FsError::Unavailable {
+                path: p,
+                why: u.0.clone(),
+            };
+        }
         let errno = e.raw_os_error().map(Errno::from_raw_os_error);
         match (e.kind(), errno) {
             (_, Some(Errno::NOENT)) | (io::ErrorKind::NotFound, _) => FsError::NotFound(p),
@@ -199,8 +247,10 @@ pub trait UploadHandle: Send {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
     /// Makes the upload visible under its name, replacing any older
     /// version in one step. `sha256` is the verified digest of the whole
-    /// content; the backend stores it. On error the partial is gone.
-    fn commit(self: Box<Self>, sha256: &[u8; 32], fsync: bool) -> FsResult<Committed>;
+    /// content; the backend stores it. On error the partial is gone,
+    /// unless the storage was unavailable: then a resumable partial is
+    /// kept, and [`NotCommitted::kept`] says how many bytes it holds.
+    fn commit(self: Box<Self>, sha256: &[u8; 32], fsync: bool) -> Result<Committed, NotCommitted>;
     /// Ends an upload that won't complete. With `keep`, a resumable
     /// partial stays for a later resume; returns the bytes it holds.
     fn abort(self: Box<Self>, keep: bool) -> u64;
@@ -211,6 +261,20 @@ pub trait UploadHandle: Send {
 pub struct Committed {
     pub replaced: u64,
     pub later: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// A commit that failed: why, and the bytes of the partial still kept for a
+/// resume (0: it is gone).
+#[derive(Debug)]
+pub struct NotCommitted {
+    pub error: FsError,
+    pub kept: u64,
+}
+
+impl From<FsError> for NotCommitted {
+    fn from(error: FsError) -> NotCommitted {
+        NotCommitted { error, kept: 0 }
+    }
 }
 
 /// Size and SHA-256 of a resumable partial upload.
@@ -293,12 +357,14 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// Where homes live: made once at start from the config, then asked for
-/// one user's home at each login (and by `useradd`).
+/// one user's home at each login (and by `useradd`). A home is named by
+/// its user and the users-file entry's `home`: the local backend uses the
+/// path, an object store the name (keys under `homes/<user>/`).
 pub trait Backend: Send + Sync + 'static {
-    /// Opens (creating it if missing) the home a users-file entry names.
-    fn open_home(&self, home: &Path) -> FsResult<Arc<dyn Storage>>;
+    /// Opens (creating it if missing) the home of `user`.
+    fn open_home(&self, user: &str, home: &Path) -> FsResult<Arc<dyn Storage>>;
     /// Opens an existing home; `None` when there is none (nothing created).
-    fn existing_home(&self, home: &Path) -> FsResult<Option<Arc<dyn Storage>>>;
+    fn existing_home(&self, user: &str, home: &Path) -> FsResult<Option<Arc<dyn Storage>>>;
     /// Where homes are, for logs and messages.
     fn describe(&self) -> String;
 }
@@ -308,14 +374,29 @@ pub trait Backend: Send + Sync + 'static {
 pub enum SetupError {
     #[error("{path}: cannot prepare the data directory: {source}")]
     Local { path: String, source: io::Error },
+    /// The `[storage]` settings are incomplete or wrong (exit code 2).
+    #[error("[storage] {0}")]
+    Config(String),
+    /// The store named in the settings can't be used (exit code 1): what
+    /// was tried and what it answered.
+    #[error("object store: {0}")]
+    Store(String),
 }
 
-/// The backend the config names.
+/// The backend the config names; an object store is checked at once (a
+/// HEAD of its bucket), so a wrong setting fails at start, not at the
+/// first login.
 pub fn open(config: &crate::config::Config) -> Result<Arc<dyn Backend>, SetupError> {
-    let homes = config.root.clone();
-    std::fs::create_dir_all(config.homes_dir()).map_err(|e| SetupError::Local {
-        path: config.homes_dir().display().to_string(),
-        source: e,
-    })?;
-    Ok(Arc::new(local::LocalBackend::new(homes)))
+    use crate::config::BackendKind;
+    match config.storage.backend {
+        BackendKind::Local => {
+            let homes = config.root.clone();
+            std::fs::create_dir_all(config.homes_dir()).map_err(|e| SetupError::Local {
+                path: config.homes_dir().display().to_string(),
+                source: e,
+            })?;
+            Ok(Arc::new(local::LocalBackend::new(homes)))
+        }
+        BackendKind::S3 => Ok(Arc::new(s3::S3Backend::connect(&config.storage)?)),
+    }
 }

@@ -37,7 +37,7 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
     let quota = record.quota;
     let max_entries = record.entry_limit(shared.config.default_max_entries);
     let opened = shared.accounts.get_or_open(user, || {
-        let storage = shared.backend.open_home(&home_entry)?;
+        let storage = shared.backend.open_home(user, &home_entry)?;
         // One walk for both books: bytes and entries.
         let usage = storage.usage()?;
         storage.entries().reset(usage.entries, max_entries);

@@ -94,6 +94,8 @@ pub fn fs_status(e: &FsError) -> Status {
         FsError::Invalid { .. } => Status::BadArguments,
         FsError::Io { .. } => Status::LocalError,
         FsError::TooManyEntries { .. } => Status::QuotaExceeded,
+        FsError::Unavailable { .. } => Status::LocalError,
+        FsError::TreeRename(_) => Status::NotEmpty,
     }
 }
 

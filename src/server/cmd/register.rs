@@ -10,8 +10,8 @@ use crate::config::RegistrationPolicy;
 use crate::proto::{Password, Reply, Status};
 use crate::server::{Outcome, Shared};
 use crate::users::{
-    default_home, default_home_taken, hash_password, now_secs, validate_name, validate_password,
-    PendingDb, PendingRequest, User, UserDb, UsersLock,
+    default_home, default_home_taken, hash_password, home_in_store, now_secs, validate_name,
+    validate_password, PendingDb, PendingRequest, User, UserDb, UsersLock,
 };
 
 pub fn run(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) -> Outcome {
@@ -52,6 +52,16 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
         log::warn!(
             "registration of {user} from {peer} refused: {} is still on disk",
             home.display()
+        );
+        return Reply::new(
+            Status::RegistrationRefused,
+            format!("the name {user:?} was used before and is not free; choose another name"),
+        );
+    }
+    if home_in_store(shared.backend.as_ref(), user) {
+        log::warn!(
+            "registration of {user} from {peer} refused: a home of that name is still in {}",
+            shared.backend.describe()
         );
         return Reply::new(
             Status::RegistrationRefused,

@@ -24,7 +24,7 @@ use crate::server::io::{Fill, Io};
 use crate::server::quota::{Account, Reservation};
 use crate::server::session::Gate;
 use crate::server::TransferLog;
-use crate::storage::{Committed, FsError, UploadHandle, VPath};
+use crate::storage::{Committed, FsError, NotCommitted, UploadHandle, VPath};
 
 pub struct Upload {
     pub account: Arc<Account>,
@@ -245,7 +245,7 @@ impl Upload {
         let handle = self.handle.as_mut()?;
         self.hasher.update(bytes);
         let e = handle.write_all(bytes).err()?;
-        Some(self.fail(fs_reply(FsError::from_io(e, &self.path))))
+        Some(self.fail_write(e))
     }
 
     /// Writes bytes that someone else hashed (the parallel pump).
@@ -253,7 +253,20 @@ impl Upload {
         self.received += bytes.len() as u64;
         let handle = self.handle.as_mut()?;
         let e = handle.write_all(bytes).err()?;
-        Some(self.fail(fs_reply(FsError::from_io(e, &self.path))))
+        Some(self.fail_write(e))
+    }
+
+    /// A write to the partial failed: the partial is removed, unless the
+    /// storage is only unavailable for now (then it is kept for a resume).
+    fn fail_write(&mut self, e: std::io::Error) -> Reply {
+        let e = FsError::from_io(e, &self.path);
+        if matches!(e, FsError::Unavailable { .. }) {
+            let reply = fs_reply(e);
+            self.failure = reply.status();
+            self.keep();
+            return reply;
+        }
+        self.fail(fs_reply(e))
     }
 
     pub(super) fn hasher_mut(&mut self) -> &mut Sha256 {
@@ -396,10 +409,16 @@ impl Upload {
                 r.sha256 = Some(hex::encode(digest));
                 End::Committed { reply: r, later }
             }
-            Err(e) => {
-                // The backend removed the partial, counted in full above.
-                account.sub_used(size);
-                End::Refused(Reply::new(fs_status(&e), e.to_string()))
+            // The backend removed the partial (counted in full above), or
+            // kept `kept` bytes of it when the storage was unavailable.
+            Err(NotCommitted { error, kept }) => {
+                account.sub_used(size.saturating_sub(kept));
+                let reply = Reply::new(fs_status(&error), error.to_string());
+                if kept > 0 {
+                    End::Kept(Some(reply))
+                } else {
+                    End::Refused(reply)
+                }
             }
         }
     }

@@ -61,7 +61,7 @@ impl LocalBackend {
 }
 
 impl Backend for LocalBackend {
-    fn open_home(&self, home: &Path) -> FsResult<Arc<dyn Storage>> {
+    fn open_home(&self, _user: &str, home: &Path) -> FsResult<Arc<dyn Storage>> {
         let path = self.root.join(home);
         LocalStorage::open(&path)
             .map(|s| Arc::new(s) as Arc<dyn Storage>)
@@ -71,11 +71,11 @@ impl Backend for LocalBackend {
             })
     }
 
-    fn existing_home(&self, home: &Path) -> FsResult<Option<Arc<dyn Storage>>> {
+    fn existing_home(&self, user: &str, home: &Path) -> FsResult<Option<Arc<dyn Storage>>> {
         if !self.root.join(home).is_dir() {
             return Ok(None);
         }
-        self.open_home(home).map(Some)
+        self.open_home(user, home).map(Some)
     }
 
     fn describe(&self) -> String {

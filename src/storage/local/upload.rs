@@ -13,7 +13,7 @@ use super::digest::write_digest;
 use super::{lock_names, new_file, random_suffix, HashWriter, LocalRead, LocalStorage};
 use crate::limits::DEFER_FREE_MIN;
 use crate::storage::path::partial_name;
-use crate::storage::{Committed, EntryBook, FsError, FsResult, UploadHandle, VPath};
+use crate::storage::{Committed, EntryBook, FsError, FsResult, NotCommitted, UploadHandle, VPath};
 
 /// An upload to a hidden partial file beside its target.
 pub(super) struct LocalUpload {
@@ -51,12 +51,12 @@ impl UploadHandle for LocalUpload {
         io::Write::write_all(&mut self.file, buf)
     }
 
-    fn commit(self: Box<Self>, sha256: &[u8; 32], fsync: bool) -> FsResult<Committed> {
+    fn commit(self: Box<Self>, sha256: &[u8; 32], fsync: bool) -> Result<Committed, NotCommitted> {
         let result = self.rename_into_place(sha256, fsync);
         if result.is_err() && self.dir.remove_file(&self.partial).is_ok() {
             self.entries.give(1);
         }
-        result
+        Ok(result?)
     }
 
     fn abort(self: Box<Self>, keep: bool) -> u64 {

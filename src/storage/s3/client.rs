@@ -21,7 +21,7 @@ use super::request::{
     read_answer, tls_config, Budget, Req,
 };
 use super::xml;
-use super::{CONNECT_TIMEOUT, STALL_TIMEOUT};
+use crate::limits::s3::{CONNECT_TIMEOUT, STALL_TIMEOUT};
 
 /// Where the store is and who we are to it.
 #[derive(Clone)]
@@ -192,6 +192,25 @@ impl Client {
     /// `s3 http://host:port bucket`.
     pub fn describe(&self) -> String {
         format!("{} bucket {}", self.bucket.base_url(), self.bucket.name())
+    }
+
+    /// HEAD of the bucket: the store answers, has the bucket, and takes our
+    /// credentials. What `serve` checks at start.
+    pub fn probe(&self) -> S3Result<()> {
+        let req = Req::new(
+            Method::Head,
+            None,
+            &format!("bucket {}", self.bucket.name()),
+        );
+        match self.send(&req, &[]) {
+            Ok(_) => Ok(()),
+            // HEAD answers carry no body: a 404 can only be the bucket.
+            Err(S3Error::NotFound { op, .. }) => Err(S3Error::NoSuchBucket {
+                op,
+                message: "the store has no bucket of that name".into(),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// HEAD: size, ETag, mtime and `x-amz-meta-*` of `key`.
@@ -463,9 +482,24 @@ impl Client {
     /// CopyObject `src` to `dst` (at most 5 GiB on AWS). `meta`: None keeps
     /// the source's metadata, Some replaces it. Returns the ETag.
     pub fn copy(&self, src: &str, dst: &str, meta: Option<&[(&str, &str)]>) -> S3Result<String> {
+        self.copy_if(src, dst, meta, None)
+    }
+
+    /// As [`Client::copy`], of the version of `src` with ETag `etag` only
+    /// (else HTTP 412, Rejected): what was checked is what is copied.
+    pub fn copy_if(
+        &self,
+        src: &str,
+        dst: &str,
+        meta: Option<&[(&str, &str)]>,
+        etag: Option<&str>,
+    ) -> S3Result<String> {
         let mut req = Req::new(Method::Put, Some(dst), &format!("copy {src} to "))
             .header("x-amz-copy-source", self.copy_source(src))
             .budget(Budget::Copy);
+        if let Some(etag) = etag {
+            req = req.header("x-amz-copy-source-if-match", etag);
+        }
         if let Some(meta) = meta {
             req = req
                 .header("x-amz-metadata-directive", "REPLACE")

@@ -5,7 +5,7 @@
 
 use std::io;
 
-use crate::storage::{FsError, VPath};
+use crate::storage::{FsError, StoreUnavailable, VPath};
 
 pub type S3Result<T> = Result<T, S3Error>;
 
@@ -87,23 +87,43 @@ impl S3Error {
         }
     }
 
-    /// What the user of `path` hears. An unavailable store is an I/O error
-    /// (status 451): the upload's partial is kept and may be resumed.
+    /// What the user of `path` hears. An unavailable store is
+    /// [`FsError::Unavailable`] (status 451): nothing is lost and an
+    /// upload's partial is kept. A refusal of the server's own credentials
+    /// is the operator's to fix, and said so (the details go to the log).
     pub fn into_fs(self, path: &VPath) -> FsError {
+        let p = path.to_string();
         match self {
-            S3Error::NotFound { .. } => FsError::NotFound(path.to_string()),
+            S3Error::NotFound { .. } => FsError::NotFound(p),
+            e if e.is_transient() => FsError::Unavailable {
+                path: p,
+                why: e.to_string(),
+            },
+            e @ (S3Error::Denied { .. } | S3Error::NoSuchBucket { .. }) => {
+                log::error!("{p}: {e}");
+                FsError::Io {
+                    path: p,
+                    source: io::Error::other(
+                        "the object store refused the server's credentials or bucket; \
+                         tell the operator",
+                    ),
+                }
+            }
             other => FsError::Io {
-                path: path.to_string(),
+                path: p,
                 source: io::Error::other(other.to_string()),
             },
         }
     }
 
-    /// As an io::Error, for the `Read`/`Write` shaped handles.
+    /// As an io::Error, for the `Read`/`Write` shaped handles; a transient
+    /// failure carries [`StoreUnavailable`] (see `FsError::from_io`).
     pub fn into_io(self) -> io::Error {
+        if self.is_transient() {
+            return StoreUnavailable(self.to_string()).into_io();
+        }
         let kind = match &self {
             S3Error::NotFound { .. } => io::ErrorKind::NotFound,
-            S3Error::Unavailable { .. } => io::ErrorKind::TimedOut,
             S3Error::Denied { .. } => io::ErrorKind::PermissionDenied,
             _ => io::ErrorKind::Other,
         };
@@ -149,7 +169,14 @@ mod tests {
             FsError::NotFound(s) if s == "/a/b"
         ));
         let e = classify(503, "ServiceUnavailable", "quorum").into_fs(&p);
-        assert!(matches!(e, FsError::Io { .. }));
+        assert!(matches!(e, FsError::Unavailable { .. }));
         assert!(e.to_string().contains("object store unavailable"), "{e}");
+        let io = classify(503, "ServiceUnavailable", "quorum").into_io();
+        assert!(matches!(
+            FsError::from_io(io, &p),
+            FsError::Unavailable { .. }
+        ));
+        let e = classify(403, "AccessDenied", "bad key").into_fs(&p);
+        assert!(e.to_string().contains("tell the operator"), "{e}");
     }
 }

@@ -22,7 +22,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::MAX_KEY_LEN;
+use crate::limits::s3::MAX_KEY_LEN;
 use crate::storage::{FsError, VPath};
 
 /// Why no key can be made for a path.

@@ -16,66 +16,57 @@
 //! - [`download`]: one object read for a download, streamed and pinned to
 //!   its version.
 //!
+//! and on top, the storage interface: [`backend`] ([`S3Backend`]: the
+//! bucket, checked at start; homes by user name), `home` ([`S3Storage`]:
+//! one home, its books), `tree` (listings, directories, removal), `moves`
+//! (rename, copy, times), `upload` (uploads, partials, the sweep) and
+//! `read` (downloads).
+//!
 //! Everything here blocks: it runs on the io workers, never on the loop.
 
+pub mod backend;
 pub mod budget;
 pub mod client;
 pub mod download;
 pub mod error;
 pub mod hashstate;
+mod home;
 pub mod keys;
+mod moves;
+mod read;
 mod reader;
 pub mod record;
 mod request;
 pub mod sweep;
+mod tree;
+mod upload;
 pub mod usage;
 pub mod writer;
 mod xml;
 
+pub use backend::S3Backend;
 pub use client::{Client, ClientConfig};
 pub use error::{S3Error, S3Result};
+pub use home::S3Storage;
 pub use reader::ObjectReader;
 
-use std::time::Duration;
-
-// The caps of the S3 backend. They move to src/limits.rs with the backend
-// itself (issue 16, phase 2); until then they live beside the code they cap.
-
-/// Smallest part S3 accepts (but for the last one): 5 MiB.
-pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-/// Largest part S3 accepts, and the largest single CopyObject (5 GiB):
-/// above it a copy is a multipart upload of UploadPartCopy parts.
-pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
-/// Most parts in one multipart upload.
-pub const MAX_PARTS: u64 = 10_000;
-
-/// Longest key S3 stores (bytes of UTF-8).
-pub const MAX_KEY_LEN: usize = 1024;
-
-/// Time to set up a TCP (and TLS) connection to the store. Loopback and LAN
-/// stores answer in milliseconds; an unreachable one should fail fast.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Deadline of a call that moves no bulk data (HEAD, LIST, DELETE, Create,
-/// Complete, Abort, small records). Garage answers "quorum not reached" in
-/// well under this when nodes are down; a store that says nothing for this
-/// long is treated as unavailable.
-pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest pause in a body being sent or received before the call fails
-/// (a stalled store or network); it restarts with every read or write.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Slowest transfer rate a part upload may have; with [`CONTROL_TIMEOUT`]
-/// it sets the deadline of a part: 30 s + 1 s per MiB.
-pub const MIN_RATE: u64 = 1024 * 1024;
-/// Deadline of a server-side copy (CopyObject, UploadPartCopy): Garage only
-/// adds references to the blocks, but AWS copies up to 5 GiB of data.
-pub const COPY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
-/// Largest answer read into memory (listings of 1000 keys, error bodies,
-/// state records).
-pub const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
-/// How long a signed request stays valid: only until it is sent, which is
-/// at once, but clocks of the store and the server may differ.
-pub const SIGNATURE_TTL: Duration = Duration::from_secs(15 * 60);
-/// Sends of a request that failed before the store could act on it
-/// (connection refused or reset, a pooled connection that had closed):
-/// one retry after 200 ms, then the error.
-pub const SEND_ATTEMPTS: u32 = 2;
+/// S3's rule for bucket names (3 to 63 lowercase letters, digits, dots and
+/// hyphens, a letter or digit at each end), checked with the config so a
+/// typo is named at start.
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    let ends = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !(3..=63).contains(&name.len())
+        || !ok_chars
+        || !ends(name.as_bytes().first())
+        || !ends(name.as_bytes().last())
+    {
+        return Err(format!(
+            "{name:?} is not a bucket name: 3 to 63 lowercase letters, digits, dots and \
+             hyphens, beginning and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}

@@ -7,23 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MAX_PARTS, MIN_PART_SIZE};
+use crate::limits::s3::{
+    DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_BUFFER, MIN_PART_SIZE, PART_TARGET, UNKNOWN_SIZE_PART,
+};
 
 const MIB: u64 = 1024 * 1024;
-
-/// Parts of uploads with a known size: at least this (8 MiB, as rclone and
-/// the AWS tools use), more when the file would need over [`PART_TARGET`]
-/// parts.
-pub const DEFAULT_PART_SIZE: u64 = 8 * MIB;
-/// Parts of chunked uploads (size unknown): 16 MiB, so files up to 156 GiB
-/// fit in 10,000 parts.
-pub const UNKNOWN_SIZE_PART: u64 = 16 * MIB;
-/// Largest part buffer one upload may hold: files up to 9,000 × 64 MiB
-/// (562 GiB) with a known size.
-pub const MAX_PART_BUFFER: u64 = 64 * MIB;
-/// Parts a known-size file is cut into at most, below S3's 10,000: room
-/// for a size announced a little short.
-pub const PART_TARGET: u64 = 9_000;
 
 /// Version of the record format.
 pub const RECORD_VERSION: u32 = 1;

@@ -13,7 +13,7 @@ use ureq::RequestExt as _;
 use super::client::{Client, ConfigError, ObjectInfo};
 use super::error::{S3Error, S3Result};
 use super::xml;
-use super::{
+use crate::limits::s3::{
     CONTROL_TIMEOUT, COPY_TIMEOUT, MAX_ANSWER_BYTES, MIN_RATE, SEND_ATTEMPTS, SIGNATURE_TTL,
 };
 

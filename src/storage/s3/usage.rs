@@ -13,13 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::client::Client;
 use super::error::{S3Error, S3Result};
 use super::keys::HomeKeys;
+use crate::limits::s3::MAX_RECOUNT_KEYS;
 
 /// Version of the counters' format.
 pub const USAGE_VERSION: u32 = 1;
-
-/// Most keys a recount reads (pages of 1000): a home with more is refused
-/// rather than blocking a worker for minutes.
-pub const MAX_RECOUNT_KEYS: usize = 10_000_000;
 
 /// The stored counters of one home (committed files only: resumable
 /// uploads are added from their records when the home is opened).

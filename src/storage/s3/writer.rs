@@ -7,7 +7,6 @@
 //! with the digest as metadata; `abandon` keeps it for a resume or aborts it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -16,10 +15,7 @@ use super::client::Client;
 use super::error::S3Error;
 use super::hashstate::{self, BadState};
 use super::record::{BadRecord, UploadRecord, RECORD_VERSION};
-use super::MAX_PART_SIZE;
-
-/// How long an upload waits for part-buffer room before it fails.
-pub const BUFFER_WAIT: Duration = Duration::from_secs(30);
+use crate::limits::s3::{BUFFER_WAIT, MAX_PARTS, MAX_PART_SIZE};
 
 /// Metadata name of a file's SHA-256 (hex): `x-amz-meta-sha256`.
 pub const META_SHA256: &str = "sha256";
@@ -43,6 +39,16 @@ pub enum UploadError {
     /// holds other parts than the record says.
     #[error("the partial upload is gone or damaged on the store: {0}")]
     Gone(String),
+    /// More bytes than S3's 10,000 parts of this upload's part size hold.
+    #[error("too large for the object store: at most {limit} bytes in parts of {part_size} bytes")]
+    TooLarge { limit: u64, part_size: u64 },
+}
+
+impl UploadError {
+    /// Whether the store was only unreachable (the upload may go on later).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, UploadError::Store(e) if e.is_transient())
+    }
 }
 
 /// Where an upload goes.
@@ -73,6 +79,9 @@ pub struct PartWriter {
     upload_id: Option<String>,
     /// Parts stored, all of `part_size` bytes.
     parts: u32,
+    /// Parts the state record on the store describes (where a resume
+    /// would continue).
+    recorded: u32,
     /// SHA-256 state over the stored parts.
     hasher: Sha256,
     created: i64,
@@ -98,6 +107,7 @@ impl PartWriter {
             want: size_hint.map_or(part_size, |s| s.min(part_size)),
             upload_id: None,
             parts: 0,
+            recorded: 0,
             hasher: Sha256::new(),
             created: now(),
             buf: Vec::new(),
@@ -144,6 +154,7 @@ impl PartWriter {
             want: record.part_size,
             upload_id: Some(record.upload_id.clone()),
             parts: record.parts,
+            recorded: record.parts,
             hasher,
             created: record.created,
             buf: Vec::new(),
@@ -151,7 +162,12 @@ impl PartWriter {
         })
     }
 
-    /// Bytes stored on the store in whole parts (where a resume continues).
+    /// The hidden key the multipart upload is made under.
+    pub fn staging(&self) -> &str {
+        &self.target.staging
+    }
+
+    /// Bytes stored on the store in whole parts.
     pub fn stored(&self) -> u64 {
         u64::from(self.parts) * self.part_size
     }
@@ -177,13 +193,16 @@ impl PartWriter {
             data = &data[n..];
             if self.buf.len() as u64 == self.part_size {
                 self.put_part()?;
+                self.parts += 1;
+                self.buf.clear();
                 self.save_record()?;
             }
         }
         Ok(())
     }
 
-    /// Sends `buf` as the next part (creating the upload with the first).
+    /// Sends `buf` as part `parts + 1` (creating the upload with the
+    /// first); the caller counts it and clears the buffer.
     fn put_part(&mut self) -> Result<(), UploadError> {
         let id = match &self.upload_id {
             Some(id) => id.clone(),
@@ -194,16 +213,20 @@ impl PartWriter {
             }
         };
         let number = self.parts + 1;
+        if u64::from(number) > MAX_PARTS {
+            return Err(UploadError::TooLarge {
+                limit: MAX_PARTS * self.part_size,
+                part_size: self.part_size,
+            });
+        }
         let sha = hashstate::digest(&self.buf);
         self.client
             .upload_part(&self.target.staging, &id, number, &self.buf, &sha)?;
         self.hasher.update(&self.buf);
-        self.parts = number;
-        self.buf.clear();
         Ok(())
     }
 
-    fn save_record(&self) -> Result<(), UploadError> {
+    fn save_record(&mut self) -> Result<(), UploadError> {
         let (Some(key), Some(id)) = (&self.target.record, &self.upload_id) else {
             return Ok(());
         };
@@ -220,14 +243,21 @@ impl PartWriter {
             updated: now(),
         };
         self.client.put(key, &record.to_json(), None, &[])?;
+        self.recorded = self.parts;
         Ok(())
     }
 
+    /// Bytes a resume of this upload would find stored (the record's).
+    pub fn recorded(&self) -> u64 {
+        u64::from(self.recorded) * self.part_size
+    }
+
     /// Makes the upload the object `key` if its digest is `expected`. On a
-    /// mismatch the upload is aborted. On a store error a resumable upload
-    /// stays for a resume (its record describes the parts stored before the
-    /// last one); a private one is aborted.
-    pub fn finish(mut self, key: &str, expected: &[u8; 32]) -> Result<Finished, UploadError> {
+    /// mismatch the upload is aborted. On a store error the upload stays
+    /// as it was before the call (its record describes the whole parts
+    /// stored before the last one): the caller keeps it for a resume or
+    /// [`PartWriter::abandon`]s it.
+    pub fn finish(&mut self, key: &str, expected: &[u8; 32]) -> Result<Finished, UploadError> {
         let mut whole = self.hasher.clone();
         whole.update(&self.buf);
         let ours: [u8; 32] = whole.finalize().into();
@@ -249,20 +279,13 @@ impl PartWriter {
                 .map_err(UploadError::from),
             Some(id) => self.complete_and_copy(&id, key, size, &meta),
         };
-        match result {
-            Ok(()) => {
-                if let Some(record) = &self.target.record {
-                    let _ = self.client.delete(record);
-                }
-                Ok(Finished { size, sha256: ours })
-            }
-            Err(e) => {
-                if self.target.record.is_none() {
-                    self.abort_quietly();
-                }
-                Err(e)
-            }
+        result?;
+        self.upload_id = None;
+        self.permit = None;
+        if let Some(record) = &self.target.record {
+            let _ = self.client.delete(record);
         }
+        Ok(Finished { size, sha256: ours })
     }
 
     fn complete_and_copy(
@@ -272,12 +295,15 @@ impl PartWriter {
         size: u64,
         meta: &[(&str, &str)],
     ) -> Result<(), UploadError> {
+        // The tail goes up as the last part, but `parts` keeps counting
+        // whole parts only: a resume after a failure here starts after them.
         let full_parts = self.parts;
+        let all_parts = full_parts + u32::from(!self.buf.is_empty());
         if !self.buf.is_empty() {
             self.put_part()?;
         }
         let staging = self.target.staging.clone();
-        let held = list_all_parts(&self.client, &staging, id, self.parts)?;
+        let held = list_all_parts(&self.client, &staging, id, all_parts)?;
         let tail = size - u64::from(full_parts) * self.part_size;
         let expected_size = |n: u32| {
             if n <= full_parts {
@@ -288,17 +314,16 @@ impl PartWriter {
         };
         let parts: Vec<(u32, String)> = held
             .into_iter()
-            .take(self.parts as usize)
+            .take(all_parts as usize)
             .map(|p| (p.number, p.etag, p.size))
             .enumerate()
             .filter(|(i, (n, _, s))| *n == *i as u32 + 1 && *s == expected_size(*n))
             .map(|(_, (n, e, _))| (n, e))
             .collect();
-        if parts.len() != self.parts as usize {
+        if parts.len() != all_parts as usize {
             return Err(UploadError::Gone(format!(
-                "{} of {} parts found as sent",
+                "{} of {all_parts} parts found as sent",
                 parts.len(),
-                self.parts
             )));
         }
         self.client.complete_upload(&staging, id, &parts)?;
@@ -311,9 +336,9 @@ impl PartWriter {
     /// Ends an upload that will not finish. `keep` (and a resumable one
     /// with parts stored): left on the store for a resume; returns the
     /// bytes kept. Else aborted; returns 0.
-    pub fn abandon(mut self, keep: bool) -> u64 {
-        if keep && self.target.record.is_some() && self.upload_id.is_some() {
-            return self.stored();
+    pub fn abandon(&mut self, keep: bool) -> u64 {
+        if keep && self.target.record.is_some() && self.upload_id.is_some() && self.recorded > 0 {
+            return self.recorded();
         }
         self.abort_quietly();
         0

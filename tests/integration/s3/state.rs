@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use miniftp::limits::s3::MIN_PART_SIZE;
 use miniftp::storage::s3::budget::BufferBudget;
 use miniftp::storage::s3::keys::{HomeKeys, Layout};
 use miniftp::storage::s3::sweep::{sweep, Swept};
 use miniftp::storage::s3::usage::{self, Counters, Loaded};
 use miniftp::storage::s3::writer::{PartWriter, Target};
-use miniftp::storage::s3::MIN_PART_SIZE;
 use miniftp::storage::VPath;
 
 use super::garage::{unique_prefix, Garage};
