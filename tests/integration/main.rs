@@ -11,4 +11,5 @@ mod fuzz_regressions;
 mod hardening;
 mod s3;
 mod server_core;
+mod stored;
 mod tls;

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+pub use crate::stored::Stored;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_miniftp");
 
 /// Cheap argon2 settings so tests don't spend seconds hashing, and TLS off
@@ -27,6 +29,19 @@ pub struct TestServer {
     /// `SHA256:...` when the server runs TLS.
     pub fingerprint: Option<String>,
     stderr_path: PathBuf,
+    /// Where the homes are.
+    pub store: Store,
+    /// The key prefix of this server's homes in the shared Garage bucket.
+    s3_prefix: Option<String>,
+}
+
+/// Where a test server keeps its users' homes: the data directory, or the
+/// test run's shared three-node Garage cluster (`crate::s3::garage`), under
+/// a key prefix of the server's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Local,
+    S3,
 }
 
 /// How to start a server.
@@ -61,14 +76,30 @@ impl TestServer {
     /// Like `with`, the server started under `umask` (its files' modes
     /// must not depend on it).
     pub fn with_umask(opts: Opts, umask: Option<u32>) -> TestServer {
+        TestServer::launch(Store::Local, opts, umask)
+    }
+
+    /// Like `with`, with the homes in `store`.
+    pub fn on(store: Store, opts: Opts) -> TestServer {
+        TestServer::launch(store, opts, None)
+    }
+
+    fn launch(store: Store, opts: Opts, umask: Option<u32>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("data");
         let config = dir.path().join("miniftp.toml");
+        let (storage, s3_prefix) = match store {
+            Store::Local => (String::new(), None),
+            Store::S3 => {
+                let (toml, prefix) = s3_storage_toml(dir.path());
+                (toml, Some(prefix))
+            }
+        };
         let toml = format!(
             "listen = \"127.0.0.1:0\"\nroot = \"{}\"\n{}\n{}",
             root.display(),
             top_level(&opts.toml),
-            merge_sections(CHEAP_AUTH, &sections(&opts.toml)),
+            merge_sections(&merge_sections(CHEAP_AUTH, &storage), &sections(&opts.toml)),
         );
         std::fs::write(&config, toml).unwrap();
         for (user, pw, quota) in &opts.users {
@@ -81,6 +112,8 @@ impl TestServer {
             stderr_path: dir.path().join("stderr.log"),
             dir,
             config,
+            store,
+            s3_prefix,
         };
         (s.addr, s.fingerprint) = read_listen_line(&mut s.child);
         s
@@ -88,6 +121,14 @@ impl TestServer {
 
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// What `user`'s home holds, on whichever backend the server uses.
+    pub fn stored(&self, user: &str) -> Stored {
+        match &self.s3_prefix {
+            None => Stored::Local(self.home(user)),
+            Some(prefix) => Stored::s3(prefix, user),
+        }
     }
 
     pub fn home(&self, user: &str) -> PathBuf {
@@ -191,6 +232,26 @@ pub fn signal(child: &Child, sig: &str) {
         .args([&format!("-{sig}"), &child.id().to_string()])
         .status()
         .unwrap();
+}
+
+/// The `[storage]` section of a server whose homes are in the shared
+/// Garage bucket under a prefix of its own (the secret in a file in `dir`).
+fn s3_storage_toml(dir: &Path) -> (String, String) {
+    let g = crate::s3::garage::Garage::shared();
+    let prefix = crate::s3::garage::unique_prefix("srv");
+    let secret = dir.join("s3-secret");
+    std::fs::write(&secret, format!("{}\n", g.secret)).unwrap();
+    let toml = format!(
+        "[storage]\nbackend = \"s3\"\nendpoint = \"{}\"\nregion = \"{}\"\n\
+         bucket = \"{}\"\nprefix = \"{prefix}\"\naccess_key_id = \"{}\"\n\
+         secret_access_key_file = \"{}\"\npath_style = true\n",
+        g.endpoint(),
+        crate::s3::garage::REGION,
+        crate::s3::garage::BUCKET,
+        g.key_id,
+        secret.display()
+    );
+    (toml, prefix)
 }
 
 fn top_level(toml: &str) -> String {

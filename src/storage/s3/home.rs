@@ -200,6 +200,23 @@ impl Home {
         })
     }
 
+    /// Why nothing is at `path`: a file in place of one of its parents
+    /// (as a local disk says ENOTDIR), else not found.
+    pub(super) fn missing(&self, path: &VPath) -> FsError {
+        let mut at = path.parent();
+        while let Some(p) = at.filter(|p| !p.is_root()) {
+            let Ok(key) = self.file_key(&p) else { break };
+            if self.client.head(&key).is_ok() {
+                return FsError::WrongType {
+                    path: p.to_string(),
+                    what: "not a directory",
+                };
+            }
+            at = p.parent();
+        }
+        FsError::NotFound(path.to_string())
+    }
+
     /// The parent of `path` must be a directory: NotFound or WrongType.
     pub(super) fn check_parent(&self, path: &VPath) -> FsResult<()> {
         let parent = path.parent().unwrap_or_default();
@@ -261,7 +278,7 @@ impl Storage for S3Storage {
         match self.home.kind(path)? {
             Kind::File(info) => Ok(file_entry(name, &info)),
             Kind::Dir { mtime } => Ok(dir_entry(name, mtime)),
-            Kind::Missing => Err(FsError::NotFound(path.to_string())),
+            Kind::Missing => Err(self.home.missing(path)),
         }
     }
 

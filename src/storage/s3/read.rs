@@ -22,6 +22,12 @@ pub(super) fn stored_digest(info: &ObjectInfo) -> Option<[u8; 32]> {
 }
 
 pub(super) fn open(home: &Arc<Home>, path: &VPath) -> FsResult<Box<dyn ReadHandle>> {
+    if path.is_root() {
+        return Err(FsError::WrongType {
+            path: "/".into(),
+            what: "is a directory",
+        });
+    }
     let key = home.file_key(path)?;
     let object = match ObjectRead::open(Arc::clone(&home.client), key) {
         Ok(o) => o,
@@ -31,7 +37,7 @@ pub(super) fn open(home: &Arc<Home>, path: &VPath) -> FsResult<Box<dyn ReadHandl
                     path: path.to_string(),
                     what: "is a directory",
                 },
-                _ => FsError::NotFound(path.to_string()),
+                _ => home.missing(path),
             })
         }
         Err(e) => return Err(e.into_fs(path)),

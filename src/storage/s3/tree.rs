@@ -63,7 +63,7 @@ impl Home {
                         what: "not a directory",
                     })
                 }
-                Kind::Missing => return Err(FsError::NotFound(dir.to_string())),
+                Kind::Missing => return Err(self.missing(dir)),
             }
         }
         for (i, p) in dirs.iter().enumerate() {
@@ -180,7 +180,7 @@ impl Home {
                     what: "not a directory",
                 })
             }
-            Kind::Missing => return Err(FsError::NotFound(path.to_string())),
+            Kind::Missing => return Err(self.missing(path)),
         }
         let page = self
             .client
@@ -214,7 +214,7 @@ impl Home {
             Err(e) => return failed(e),
         };
         match kind {
-            Kind::Missing => failed(FsError::NotFound(path.to_string())),
+            Kind::Missing => failed(self.missing(path)),
             Kind::File(info) => {
                 let key = match self.file_key(path) {
                     Ok(k) => k,

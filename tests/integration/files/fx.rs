@@ -27,11 +27,24 @@ pub fn code(r: &Value, c: u64) {
 
 /// A server with alice at `quota` and extra config `toml`.
 pub fn server(quota: &'static str, toml: &str) -> TestServer {
-    TestServer::with(Opts {
-        toml: toml.to_string(),
-        users: vec![("alice", "alice-pw", quota)],
-        env: vec![],
-    })
+    server_on(Store::Local, quota, toml)
+}
+
+/// The same, with the homes in `store`.
+pub fn server_on(store: Store, quota: &'static str, toml: &str) -> TestServer {
+    TestServer::on(
+        store,
+        Opts {
+            toml: toml.to_string(),
+            users: vec![("alice", "alice-pw", quota)],
+            env: vec![],
+        },
+    )
+}
+
+/// A server with the default options (alice, 100M) on `store`.
+pub fn start_on(store: Store) -> TestServer {
+    TestServer::on(store, Opts::default())
 }
 
 pub fn alice(s: &TestServer) -> Wire {
@@ -203,9 +216,15 @@ pub fn partial_size_on_disk(dir: &Path, name: &str) -> Option<u64> {
 /// after a dropped connection runs in the background), then asserts it.
 #[track_caller]
 pub fn assert_used_matches_disk(w: &mut Wire, home: &Path) {
+    assert_used_matches(w, &Stored::Local(home.to_path_buf()));
+}
+
+/// The same for a home on either backend.
+#[track_caller]
+pub fn assert_used_matches(w: &mut Wire, stored: &Stored) {
     let mut last = (0, 0);
     let ok = eventually(Duration::from_secs_f64(5.0), || {
-        last = (used(w), disk_usage(home));
+        last = (used(w), stored.usage());
         last.0 == last.1
     });
     assert!(

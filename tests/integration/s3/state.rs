@@ -101,7 +101,9 @@ fn the_sweep_aborts_old_uploads_not_in_use() {
         Swept {
             uploads: 1,
             freed: MIN_PART_SIZE + 500,
-            objects: 2
+            objects: 2,
+            records: 1,
+            counted: MIN_PART_SIZE,
         }
     );
     assert!(c

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use miniftp::limits::s3::MIN_PART_SIZE;
 use miniftp::storage::s3::budget::BufferBudget;
 use miniftp::storage::s3::record::UploadRecord;
 use miniftp::storage::s3::writer::{record_digest, PartWriter, Target, UploadError};
-use miniftp::storage::s3::{Client, MIN_PART_SIZE};
+use miniftp::storage::s3::Client;
 use sha2::{Digest, Sha256};
 
 use super::garage::{unique_prefix, Garage};
