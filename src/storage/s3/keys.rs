@@ -76,7 +76,8 @@ impl Layout {
                 prefix: String::new(),
             });
         }
-        if trimmed.len() > 256 || !trimmed.split('/').all(safe_component) {
+        let plain = |c: &str| safe_component(c) && !c.chars().any(char::is_control);
+        if trimmed.len() > 256 || !trimmed.split('/').all(plain) {
             return Err(LayoutError::Prefix(prefix.to_string()));
         }
         Ok(Layout {
@@ -191,13 +192,11 @@ impl HomeKeys {
 }
 
 /// A name that stays one path segment through URL parsing: not empty, not
-/// `.` or `..`, no `/`, no NUL or other control character.
+/// `.` or `..`, no `/`, no NUL. (Other control characters, a tab or a
+/// newline in a file name, are percent-encoded like any other byte, and
+/// listings come URL-encoded.)
 fn safe_component(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains('/')
-        && !name.chars().any(|c| c.is_control())
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
 }
 
 fn path_hash(path: &VPath) -> String {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+pub use crate::stored::S3_PART;
 use crate::util::*;
 pub use crate::util::{disk_usage, partials_on_disk};
 

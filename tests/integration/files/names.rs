@@ -1,5 +1,6 @@
 //! Names with spaces, quotes, backslashes and non-ASCII UTF-8 through every
-//! command; names on disk that are not UTF-8 at all.
+//! command (on both backends); names on disk that are not UTF-8 at all
+//! (local disks only: S3 keys are UTF-8 by definition).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -8,6 +9,12 @@ use serde_json::json;
 
 use crate::files::fx::*;
 use crate::util::*;
+
+on_both!(
+    odd_names_through_every_command,
+    long_names_and_paths,
+    put_accepts_names_of_255_bytes,
+);
 
 const NAMES: &[&str] = &[
     "a b c.txt",
@@ -22,22 +29,17 @@ const NAMES: &[&str] = &[
     "%s %n {}",
 ];
 
-#[test]
-fn odd_names_through_every_command() {
-    let s = TestServer::start();
+fn odd_names_through_every_command(store: Store) {
+    let s = start_on(store);
     let mut w = alice(&s);
-    let home = s.home("alice");
+    let home = s.stored("alice");
     let dir = "dír with \"space\" é";
     for (i, name) in NAMES.iter().enumerate() {
         let path = format!("{dir}/{name}");
         let body = data(1000 + i, i as u64);
         let r = put_mkdirs(&mut w, &path, &body);
         code(&r, 226);
-        assert_eq!(
-            std::fs::read(home.join(dir).join(name)).unwrap(),
-            body,
-            "{name:?}"
-        );
+        assert_eq!(home.content(&format!("{dir}/{name}")), body, "{name:?}");
         let r = op1(&mut w, "stat", &path);
         code(&r, 200);
         assert_eq!(r["entry"]["name"], *name);
@@ -62,19 +64,19 @@ fn odd_names_through_every_command() {
         let moved = format!("{name} moved «»");
         code(&cp(&mut w, name, &copy), 200);
         code(&mv(&mut w, &copy, &moved), 200);
-        let body = std::fs::read(home.join(dir).join(name)).unwrap();
-        assert_eq!(std::fs::read(home.join(dir).join(&moved)).unwrap(), body);
-        assert!(!home.join(dir).join(&copy).exists());
+        let body = home.content(&format!("{dir}/{name}"));
+        assert_eq!(home.content(&format!("{dir}/{moved}")), body);
+        assert!(!home.exists(&format!("{dir}/{copy}")));
         code(&rm(&mut w, &moved, false), 200);
-        assert!(!home.join(dir).join(&moved).exists());
+        assert!(!home.exists(&format!("{dir}/{moved}")));
         let sub = format!("sub {name}");
         code(&mkdir(&mut w, &sub, false), 200);
-        assert!(home.join(dir).join(&sub).is_dir());
+        assert!(home.is_dir(&format!("{dir}/{sub}")));
         code(&op1(&mut w, "rmdir", &sub), 200);
     }
     code(&op1(&mut w, "cd", "/"), 200);
     code(&rm(&mut w, dir, true), 200);
-    assert!(!home.join(dir).exists());
+    assert!(!home.exists(dir));
     assert_eq!(used(&mut w), 0);
 }
 
@@ -144,14 +146,13 @@ fn rm_recursive_removes_non_utf8_names() {
     assert_used_matches_disk(&mut w, &home);
 }
 
-#[test]
-fn long_names_and_paths() {
-    let s = TestServer::start();
+fn long_names_and_paths(store: Store) {
+    let s = start_on(store);
     let mut w = alice(&s);
-    let home = s.home("alice");
+    let home = s.stored("alice");
     let name200 = "n".repeat(200);
     code(&w.put(&name200, b"x"), 226);
-    assert!(home.join(&name200).is_file());
+    assert!(home.is_file(&name200));
     code(&w.put(&"n".repeat(256), b"x"), 553);
     code(&mkdir(&mut w, &"é".repeat(128), false), 553);
     code(&w.put(&"d/".repeat(2100), b"x"), 553);
@@ -163,11 +164,10 @@ fn long_names_and_paths() {
 
 /// Names up to 255 bytes are valid (the server's own limit, and Linux's):
 /// mkdir and mv take them, so put must too.
-#[test]
-fn put_accepts_names_of_255_bytes() {
-    let s = TestServer::start();
+fn put_accepts_names_of_255_bytes(store: Store) {
+    let s = start_on(store);
     let mut w = alice(&s);
-    let home = s.home("alice");
+    let home = s.stored("alice");
     let name255 = "n".repeat(255);
     let wide = "é".repeat(127); // 254 bytes
     code(&mkdir(&mut w, &name255, false), 200);
@@ -177,13 +177,13 @@ fn put_accepts_names_of_255_bytes() {
     code(&rm(&mut w, &wide, false), 200);
     let r = w.put(&name255, b"x");
     code(&r, 226);
-    assert!(home.join(&name255).is_file());
+    assert!(home.is_file(&name255));
     code(&w.put(&wide, b"y"), 226);
-    assert!(home.join(&wide).is_file());
+    assert!(home.is_file(&wide));
     // cp and a second concurrent upload use longer temporary names.
     let name240 = "c".repeat(240);
     code(&cp(&mut w, &name255, &name240), 200);
-    assert_eq!(std::fs::read(home.join(&name240)).unwrap(), b"x");
+    assert_eq!(home.content(&name240), b"x");
     let name230 = "u".repeat(230);
     let mut w2 = alice(&s);
     code(&begin_put(&mut w, &name230, Some(1), 0, false), 150);
@@ -192,6 +192,6 @@ fn put_accepts_names_of_255_bytes() {
     w2.send_raw(b"2");
     code(&done(&mut w, &sha(b"1")), 226);
     code(&done(&mut w2, &sha(b"2")), 226);
-    assert_eq!(std::fs::read(home.join(&name230)).unwrap(), b"2");
-    assert!(partials_on_disk(&home).is_empty());
+    assert_eq!(home.content(&name230), b"2");
+    assert!(home.partials().is_empty());
 }

@@ -1,18 +1,29 @@
 //! Quotas: refusals before a byte is written, sessions racing for the last
 //! bytes, copies, removals, partial uploads, and a used figure that always
-//! equals the bytes in the home.
+//! equals the bytes in the home; on both backends.
 
 use serde_json::json;
 
 use crate::files::fx::*;
 use crate::util::*;
 
+on_both!(
+    put_over_the_free_space_is_refused_at_once,
+    chunked_upload_over_quota_fails_mid_body,
+    sessions_racing_for_the_last_bytes_never_pass_the_quota,
+    chunked_sessions_racing_never_pass_the_quota,
+    cp_is_counted_and_rm_frees,
+    used_space_is_exact_after_every_operation,
+    partial_uploads_count_against_the_quota,
+    restarting_an_upload_reuses_its_partials_space,
+    rm_recursive_during_an_upload_keeps_the_books,
+);
+
 const QUOTA_1M: u64 = 1 << 20;
 
-#[test]
-fn put_over_the_free_space_is_refused_at_once() {
-    let s = server("1M", "");
-    let home = s.home("alice");
+fn put_over_the_free_space_is_refused_at_once(store: Store) {
+    let s = server_on(store, "1M", "");
+    let home = s.stored("alice");
     let mut w = alice(&s);
     assert_eq!(quota(&mut w), (0, QUOTA_1M, QUOTA_1M));
     code(&w.put("a", &data(600 * 1024, 1)), 226);
@@ -25,14 +36,14 @@ fn put_over_the_free_space_is_refused_at_once() {
     code(&r, 552);
     let msg = r["msg"].as_str().unwrap();
     assert!(msg.contains(&human(free)), "free space not in {msg:?}");
-    assert!(!home.join("b").exists());
-    assert!(partials_on_disk(&home).is_empty());
+    assert!(!home.exists("b"));
+    assert!(home.partials().is_empty());
     assert_eq!(quota(&mut w), (600 * 1024, QUOTA_1M, free));
     noop_ok(&mut w);
     // Also for a resume of a path that has no partial, and with mkdirs: no
     // directory appears.
     code(&begin_put(&mut w, "dir/b", Some(QUOTA_1M), 0, true), 552);
-    assert!(!home.join("dir").exists());
+    assert!(!home.exists("dir"));
 
     // Exactly the free space fits; then not one byte more.
     let last = data(free as usize, 2);
@@ -43,13 +54,12 @@ fn put_over_the_free_space_is_refused_at_once() {
     assert!(r["msg"].as_str().unwrap().contains(&human(0)), "{r}");
     // An empty file still fits.
     code(&w.put("empty", b""), 226);
-    assert_used_matches_disk(&mut w, &home);
+    assert_used_matches(&mut w, &home);
 }
 
-#[test]
-fn chunked_upload_over_quota_fails_mid_body() {
-    let s = server("1M", "");
-    let home = s.home("alice");
+fn chunked_upload_over_quota_fails_mid_body(store: Store) {
+    let s = server_on(store, "1M", "");
+    let home = s.stored("alice");
     let mut w = alice(&s);
     code(&w.put("a", &data(100_000, 1)), 226);
     let body = data(1_200_000, 2);
@@ -60,21 +70,20 @@ fn chunked_upload_over_quota_fails_mid_body() {
     // The trailer only closes the failed body; the session goes on.
     w.send(json!({"op": "done", "sha256": sha(&body)}));
     noop_ok(&mut w);
-    assert!(!home.join("big").exists());
-    assert!(partials_on_disk(&home).is_empty());
+    assert!(!home.exists("big"));
+    assert!(home.partials().is_empty());
     assert_eq!(quota(&mut w), (100_000, QUOTA_1M, QUOTA_1M - 100_000));
     // What fits still goes through in chunks.
     let ok = data(900_000, 3);
     code(&put_chunked(&mut w, "ok", &ok, &[300_000]), 226);
-    assert_eq!(std::fs::read(home.join("ok")).unwrap(), ok);
-    assert_used_matches_disk(&mut w, &home);
+    assert_eq!(home.content("ok"), ok);
+    assert_used_matches(&mut w, &home);
 }
 
-#[test]
-fn sessions_racing_for_the_last_bytes_never_pass_the_quota() {
-    let s = server("4M", "");
+fn sessions_racing_for_the_last_bytes_never_pass_the_quota(store: Store) {
+    let s = server_on(store, "4M", "");
     let quota_bytes = 4u64 << 20;
-    let home = s.home("alice");
+    let home = s.stored("alice");
     let mut obs = alice(&s);
     let size = 300_000usize;
     std::thread::scope(|sc| {
@@ -92,22 +101,21 @@ fn sessions_racing_for_the_last_bytes_never_pass_the_quota() {
             });
         }
     });
-    let stored = disk_usage(&home);
+    let stored = home.usage();
     assert!(
         stored <= quota_bytes,
         "{stored} bytes stored, quota {quota_bytes}"
     );
     // Sized uploads reserve up front and never fail later: every slot fills.
     assert_eq!(stored, (quota_bytes / size as u64) * size as u64);
-    assert_used_matches_disk(&mut obs, &home);
-    assert!(partials_on_disk(&home).is_empty());
+    assert_used_matches(&mut obs, &home);
+    assert!(home.partials().is_empty());
 }
 
-#[test]
-fn chunked_sessions_racing_never_pass_the_quota() {
-    let s = server("4M", "");
+fn chunked_sessions_racing_never_pass_the_quota(store: Store) {
+    let s = server_on(store, "4M", "");
     let quota_bytes = 4u64 << 20;
-    let home = s.home("alice");
+    let home = s.stored("alice");
     let mut obs = alice(&s);
     std::thread::scope(|sc| {
         for t in 0..3u64 {
@@ -132,23 +140,18 @@ fn chunked_sessions_racing_never_pass_the_quota() {
             });
         }
     });
-    let stored = disk_usage(&home);
+    let stored = home.usage();
     assert!(
         stored <= quota_bytes,
         "{stored} bytes stored, quota {quota_bytes}"
     );
-    assert!(
-        partials_on_disk(&home).is_empty(),
-        "{:?}",
-        partials_on_disk(&home)
-    );
-    assert_used_matches_disk(&mut obs, &home);
+    assert!(home.partials().is_empty(), "{:?}", home.partials());
+    assert_used_matches(&mut obs, &home);
 }
 
-#[test]
-fn cp_is_counted_and_rm_frees() {
-    let s = server("1M", "");
-    let home = s.home("alice");
+fn cp_is_counted_and_rm_frees(store: Store) {
+    let s = server_on(store, "1M", "");
+    let home = s.stored("alice");
     let mut w = alice(&s);
     let a = data(400 * 1024, 1);
     code(&w.put("a", &a), 226);
@@ -160,32 +163,31 @@ fn cp_is_counted_and_rm_frees() {
         r["msg"].as_str().unwrap().contains(&human(224 * 1024)),
         "{r}"
     );
-    assert!(!home.join("c").exists());
-    assert!(partials_on_disk(&home).is_empty());
+    assert!(!home.exists("c"));
+    assert!(home.partials().is_empty());
     assert_eq!(used(&mut w), 800 * 1024);
     code(&rm(&mut w, "b", false), 200);
     assert_eq!(quota(&mut w), (400 * 1024, QUOTA_1M, 624 * 1024));
     code(&cp(&mut w, "a", "c"), 200);
-    assert_eq!(std::fs::read(home.join("c")).unwrap(), a);
-    assert_used_matches_disk(&mut w, &home);
+    assert_eq!(home.content("c"), a);
+    assert_used_matches(&mut w, &home);
     code(&mkdir(&mut w, "d", false), 200);
     code(&mv(&mut w, "c", "d"), 200);
     code(&rm(&mut w, "d", true), 200);
     assert_eq!(quota(&mut w), (400 * 1024, QUOTA_1M, 624 * 1024));
-    assert_used_matches_disk(&mut w, &home);
+    assert_used_matches(&mut w, &home);
 }
 
-#[test]
-fn used_space_is_exact_after_every_operation() {
-    let s = server("100M", "");
-    let home = s.home("alice");
+fn used_space_is_exact_after_every_operation(store: Store) {
+    let s = server_on(store, "100M", "");
+    let home = s.stored("alice");
     let mut obs = alice(&s);
     let mut w = alice(&s);
     macro_rules! step {
         ($what:expr, $r:expr, $code:expr) => {{
             let r = $r;
             assert_eq!(r["code"].as_u64(), Some($code), "{}: {r}", $what);
-            assert_used_matches_disk(&mut obs, &home);
+            assert_used_matches(&mut obs, &home);
         }};
     }
     step!("put", w.put("a", &data(10_000, 1)), 226);
@@ -202,136 +204,149 @@ fn used_space_is_exact_after_every_operation() {
     step!("mv over", mv(&mut w, "a", "d"), 200);
     step!("mkdir", mkdir(&mut w, "e/f", true), 200);
     step!("put in dir", w.put("e/f/g", &data(7_000, 5)), 226);
-    step!("mv dir", mv(&mut w, "e", "e2"), 200);
+    // (An object store renames empty directories only.)
+    let tree_mv = if home.is_s3() { 556 } else { 200 };
+    step!("mv dir", mv(&mut w, "e", "e2"), tree_mv);
+    step!("mv empty dir", mkdir(&mut w, "m", false), 200);
+    step!("mv empty dir", mv(&mut w, "m", "m2"), 200);
     step!("rm", rm(&mut w, "d", false), 200);
-    step!("rm -r", rm(&mut w, "e2", true), 200);
+    let gone = if home.is_s3() { "e" } else { "e2" };
+    step!("rm -r", rm(&mut w, gone, true), 200);
     step!("empty", w.put("h", b""), 226);
     // A failed upload.
     code(&begin_put(&mut w, "x", Some(4_000), 0, false), 150);
     w.send_raw(&data(4_000, 6));
     step!("bad digest", done(&mut w, &sha(b"no")), 554);
-    // An interrupted upload: its partial counts.
-    let body = data(16_000, 7);
+    // An interrupted upload: its partial counts (in the bucket, its whole
+    // parts: sizes in units of S3's part there).
+    let unit = if home.is_s3() {
+        S3_PART as usize
+    } else {
+        8_000
+    };
+    let body = data(2 * unit, 7);
+    let sent = unit + unit / 2;
     let mut w2 = alice(&s);
-    code(&begin_put(&mut w2, "i", Some(16_000), 0, false), 150);
-    w2.send_raw(&body[..8_000]);
-    assert!(eventually(
-        std::time::Duration::from_secs_f64(5.0),
-        || partial_size_on_disk(&home, "i") == Some(8_000)
-    ));
+    code(
+        &begin_put(&mut w2, "i", Some(2 * unit as u64), 0, false),
+        150,
+    );
+    w2.send_raw(&body[..sent]);
+    home.wait_partial("i", sent as u64, false);
     drop(w2);
-    assert_used_matches_disk(&mut obs, &home);
-    assert_eq!(used(&mut obs), 30_000 + 8_000);
+    let kept = home.kept(sent as u64, false);
+    assert_used_matches(&mut obs, &home);
+    assert_eq!(used(&mut obs), 30_000 + kept);
     code(&partial_settled(&mut w, "i"), 200);
-    // Resumed from a point before its end (the rest is cut off).
-    code(&begin_put(&mut w, "i", Some(16_000), 5_000, false), 150);
-    assert_used_matches_disk(&mut obs, &home);
-    w.send_raw(&body[5_000..]);
+    // Resumed from a point before its end (the rest is cut off); an
+    // object store resumes only where its last whole part ended.
+    let from = if home.is_s3() { kept } else { kept - 3_000 };
+    code(
+        &begin_put(&mut w, "i", Some(2 * unit as u64), from, false),
+        150,
+    );
+    assert_used_matches(&mut obs, &home);
+    w.send_raw(&body[from as usize..]);
     step!("resumed", done(&mut w, &sha(&body)), 226);
-    assert_eq!(std::fs::read(home.join("i")).unwrap(), body);
+    assert_eq!(home.content("i"), body);
     // Interrupted, then started over from 0.
     let mut w3 = alice(&s);
-    code(&begin_put(&mut w3, "j", Some(9_000), 0, false), 150);
-    w3.send_raw(&body[..3_000]);
-    assert!(eventually(
-        std::time::Duration::from_secs_f64(5.0),
-        || partial_size_on_disk(&home, "j") == Some(3_000)
-    ));
+    code(&begin_put(&mut w3, "j", Some(sent as u64), 0, false), 150);
+    w3.send_raw(&body[..unit + 10]);
+    home.wait_partial("j", unit as u64 + 10, false);
     drop(w3);
-    assert_used_matches_disk(&mut obs, &home);
+    assert_used_matches(&mut obs, &home);
     code(&partial_settled(&mut w, "j"), 200);
-    step!("restart", w.put("j", &body[..9_000]), 226);
+    step!("restart", w.put("j", &body[..sent]), 226);
     step!("quota", w.call(json!({"op": "quota"})), 200);
-    assert_eq!(used(&mut obs), 30_000 + 16_000 + 9_000);
+    assert_eq!(used(&mut obs), (30_000 + 2 * unit + sent) as u64);
     // A fresh walk of the home at the next login agrees.
     drop(w);
     drop(obs);
     let mut w = alice(&s);
-    assert_used_matches_disk(&mut w, &home);
+    assert_used_matches(&mut w, &home);
 }
 
-#[test]
-fn partial_uploads_count_against_the_quota() {
-    let s = server("1M", "");
-    let home = s.home("alice");
+/// Sizes are in MiB here so that an object store keeps a partial (whole
+/// 8 MiB parts) as a disk does.
+fn partial_uploads_count_against_the_quota(store: Store) {
+    let s = server_on(store, "24M", "");
+    let quota_24m = 24 << 20;
+    let home = s.stored("alice");
     let mut obs = alice(&s);
-    let body = data(900 * 1024, 1);
+    let body = data(20 << 20, 1);
+    let sent = 12 << 20;
     let mut w = alice(&s);
     code(
         &begin_put(&mut w, "p", Some(body.len() as u64), 0, false),
         150,
     );
-    w.send_raw(&body[..600 * 1024]);
-    assert!(eventually(
-        std::time::Duration::from_secs_f64(5.0),
-        || partial_size_on_disk(&home, "p") == Some(600 * 1024)
-    ));
+    w.send_raw(&body[..sent]);
+    home.wait_partial("p", sent as u64, false);
     drop(w);
+    let kept = home.kept(sent as u64, false);
     assert!(eventually(
         std::time::Duration::from_secs_f64(5.0),
-        || used(&mut obs) == 600 * 1024
+        || used(&mut obs) == kept
     ));
-    let free = QUOTA_1M - 600 * 1024;
-    assert_eq!(quota(&mut obs), (600 * 1024, QUOTA_1M, free));
-    let r = begin_put(&mut obs, "other", Some(500 * 1024), 0, false);
+    let free = quota_24m - kept;
+    assert_eq!(quota(&mut obs), (kept, quota_24m, free));
+    let r = begin_put(&mut obs, "other", Some(free + 1), 0, false);
     code(&r, 552);
     assert!(r["msg"].as_str().unwrap().contains(&human(free)), "{r}");
     // Resuming needs only the rest.
     let mut w = alice(&s);
     let r = partial_settled(&mut w, "p");
-    assert_eq!(r["size"], 600 * 1024);
+    assert_eq!(r["size"], kept);
     code(
-        &begin_put(&mut w, "p", Some(body.len() as u64), 600 * 1024, false),
+        &begin_put(&mut w, "p", Some(body.len() as u64), kept, false),
         150,
     );
-    w.send_raw(&body[600 * 1024..]);
+    w.send_raw(&body[kept as usize..]);
     code(&done(&mut w, &sha(&body)), 226);
     assert_eq!(
         quota(&mut obs),
-        (900 * 1024, QUOTA_1M, QUOTA_1M - 900 * 1024)
+        (20 << 20, quota_24m, quota_24m - (20 << 20))
     );
-    assert_used_matches_disk(&mut obs, &home);
+    assert_used_matches(&mut obs, &home);
 }
 
 /// Starting an interrupted upload over from byte 0 replaces its partial:
 /// the partial's bytes are given back before the new body is written, so
 /// the new upload must fit in the quota as if the partial were gone.
-#[test]
-fn restarting_an_upload_reuses_its_partials_space() {
-    let s = server("1M", "");
-    let home = s.home("alice");
+fn restarting_an_upload_reuses_its_partials_space(store: Store) {
+    let s = server_on(store, "24M", "");
+    let home = s.stored("alice");
     let mut obs = alice(&s);
-    let body = data(900 * 1024, 1);
+    let body = data(20 << 20, 1);
+    let sent = 12 << 20;
     let mut w = alice(&s);
     code(
         &begin_put(&mut w, "p", Some(body.len() as u64), 0, false),
         150,
     );
-    w.send_raw(&body[..600 * 1024]);
-    assert!(eventually(
-        std::time::Duration::from_secs_f64(5.0),
-        || partial_size_on_disk(&home, "p") == Some(600 * 1024)
-    ));
+    w.send_raw(&body[..sent]);
+    home.wait_partial("p", sent as u64, false);
     drop(w);
+    let kept = home.kept(sent as u64, false);
     assert!(eventually(
         std::time::Duration::from_secs_f64(5.0),
-        || used(&mut obs) == 600 * 1024
+        || used(&mut obs) == kept
     ));
     code(&partial_settled(&mut obs, "p"), 200);
     let r = obs.put("p", &body);
     code(&r, 226);
-    assert_eq!(std::fs::read(home.join("p")).unwrap(), body);
-    assert_used_matches_disk(&mut obs, &home);
+    assert_eq!(home.content("p"), body);
+    assert_used_matches(&mut obs, &home);
 }
 
 /// `rm -r` of a directory while an upload into it is in progress: whatever
 /// happens to the upload, the used figure must stay the bytes on disk (the
 /// in-progress partial is reserved, not used, so removing it frees nothing
 /// that was counted as used).
-#[test]
-fn rm_recursive_during_an_upload_keeps_the_books() {
-    let s = server("10M", "");
-    let home = s.home("alice");
+fn rm_recursive_during_an_upload_keeps_the_books(store: Store) {
+    let s = server_on(store, "10M", "");
+    let home = s.stored("alice");
     let mut obs = alice(&s);
     code(&obs.put("outside", &data(500_000, 1)), 226);
     code(&put_mkdirs(&mut obs, "d/keep", &data(1_000, 2)), 226);
@@ -339,10 +354,7 @@ fn rm_recursive_during_an_upload_keeps_the_books() {
     let mut w = alice(&s);
     code(&begin_put(&mut w, "d/x", Some(200_000), 0, false), 150);
     w.send_raw(&body[..100_000]);
-    assert!(eventually(
-        std::time::Duration::from_secs_f64(5.0),
-        || partial_size_on_disk(&home.join("d"), "x") == Some(100_000)
-    ));
+    home.wait_partial("d/x", 100_000, false);
     // Either refused while the upload runs (450, nothing removed, the
     // upload completes), or done: the books must hold either way.
     let r = rm(&mut obs, "d", true);
@@ -351,17 +363,17 @@ fn rm_recursive_during_an_upload_keeps_the_books() {
     match r["code"].as_u64() {
         Some(450) => {
             code(&fin, 226);
-            assert_eq!(std::fs::read(home.join("d/x")).unwrap(), body);
-            assert!(home.join("d/keep").is_file());
+            assert_eq!(home.content("d/x"), body);
+            assert!(home.is_file("d/keep"));
         }
         Some(200) => {
-            assert!(!home.join("d").exists());
+            assert!(!home.exists("d"));
             assert!(fin["code"].as_u64().is_some(), "{fin}");
         }
         _ => panic!("rm -r: {r}"),
     }
     noop_ok(&mut w);
-    assert_used_matches_disk(&mut obs, &home);
+    assert_used_matches(&mut obs, &home);
     let (used_now, total, free) = quota(&mut obs);
     assert_eq!(used_now + free, total);
 }
