@@ -189,6 +189,14 @@ impl Home {
         if page.objects.iter().any(|o| o.key != marker) {
             return Err(FsError::NotEmpty(path.to_string()));
         }
+        // As on a local disk, where its partial file is in it: removing the
+        // directory would lose the upload without its bytes leaving the books.
+        if self.has_uploads_under(path)? {
+            return Err(FsError::Invalid {
+                path: path.to_string(),
+                why: "holds only interrupted uploads; remove it with a recursive rm".into(),
+            });
+        }
         let had_marker = !page.objects.is_empty();
         self.change(&mut books, &format!("rmdir {path}"), |b| {
             self.client.delete(&marker).map_err(|e| e.into_fs(path))?;

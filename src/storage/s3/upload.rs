@@ -424,6 +424,14 @@ impl Home {
             .map_err(|e| e.into_fs(path))
     }
 
+    /// Whether a resumable upload waits for a path below `dir`.
+    pub(super) fn has_uploads_under(&self, dir: &VPath) -> FsResult<bool> {
+        Ok(self.records()?.iter().any(|(_, r)| {
+            VPath::resolve(&VPath::root(), &r.path)
+                .is_ok_and(|p| p.components().starts_with(dir.components()))
+        }))
+    }
+
     /// Drops the resumable uploads to paths below `dir` (a tree being
     /// removed); returns their bytes. Call with the books held.
     pub(super) fn drop_uploads_under(&self, dir: &VPath) -> FsResult<u64> {
