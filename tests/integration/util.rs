@@ -123,6 +123,11 @@ impl TestServer {
         self.dir.path().join("data")
     }
 
+    /// The key prefix of this server's homes in the shared bucket (S3).
+    pub fn s3_prefix(&self) -> Option<&str> {
+        self.s3_prefix.as_deref()
+    }
+
     /// What `user`'s home holds, on whichever backend the server uses.
     pub fn stored(&self, user: &str) -> Stored {
         match &self.s3_prefix {

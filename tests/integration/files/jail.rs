@@ -2,7 +2,9 @@
 //! (made before or after login), devices and FIFOs, NUL bytes, reserved
 //! names. The test process and the server both run as root here, so file
 //! permissions protect nothing: only the jail does. Every test checks that
-//! files outside the home are unchanged.
+//! files outside the home are unchanged: on an object store, every key of
+//! the deployment outside alice's prefixes (another user's files among
+//! them). Symlinks, devices and FIFOs exist on local disks only.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;
@@ -14,11 +16,21 @@ use serde_json::{json, Value};
 use crate::files::fx::*;
 use crate::util::*;
 
+on_both!(
+    dotdot_above_the_home_is_refused,
+    absolute_paths_are_home_relative,
+    nul_bytes_in_paths_are_refused,
+    reserved_partial_names_are_refused,
+);
+
 /// A directory beside the data directory, with files a jailbreak would
-/// read, change or remove.
+/// read, change or remove; with an object store, also another user's files
+/// and every key outside alice's prefixes.
 struct Outside {
     dir: PathBuf,
     before: BTreeMap<PathBuf, Vec<u8>>,
+    /// The deployment's key prefix, and its keys outside alice's.
+    keys: Option<(String, BTreeMap<String, Vec<u8>>)>,
 }
 
 impl Outside {
@@ -29,7 +41,16 @@ impl Outside {
         std::fs::write(dir.join("f"), b"outside f").unwrap();
         std::fs::write(dir.join("sub/deep.txt"), b"outside deep").unwrap();
         let before = snapshot(&dir);
-        Outside { dir, before }
+        let keys = s.s3_prefix().map(|prefix| {
+            let bob = Stored::s3(prefix, "bob");
+            bob.plant("canary.txt", b"CANARY: must never change");
+            bob.plant("x", b"bob's x");
+            bob.plant("sub/deep.txt", b"bob's deep");
+            let alice = Stored::s3(prefix, "alice");
+            alice.plant("../outside-home", b"beside the homes");
+            (prefix.to_string(), key_snapshot(prefix))
+        });
+        Outside { dir, before, keys }
     }
 
     #[track_caller]
@@ -39,6 +60,46 @@ impl Outside {
             self.before,
             "files outside the home changed"
         );
+        if let Some((prefix, before)) = &self.keys {
+            assert_eq!(
+                &key_snapshot(prefix),
+                before,
+                "keys outside alice's home changed"
+            );
+        }
+    }
+}
+
+/// Every key under `prefix` outside alice's home and state, with its
+/// content.
+fn key_snapshot(prefix: &str) -> BTreeMap<String, Vec<u8>> {
+    let c = crate::s3::garage::Garage::shared().client();
+    let mut out = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = c
+            .list(&format!("{prefix}/"), None, token.as_deref(), 1000)
+            .unwrap();
+        for o in page.objects {
+            if o.key.starts_with(&format!("{prefix}/homes/alice/"))
+                || o.key.starts_with(&format!("{prefix}/state/alice/"))
+            {
+                continue;
+            }
+            let mut body = Vec::new();
+            if o.size > 0 {
+                use std::io::Read;
+                c.get_range(&o.key, 0, None)
+                    .unwrap()
+                    .read_to_end(&mut body)
+                    .unwrap();
+            }
+            out.insert(o.key, body);
+        }
+        token = page.next;
+        if token.is_none() {
+            return out;
+        }
     }
 }
 
@@ -99,25 +160,21 @@ fn all_refused(w: &mut Wire, p: &str, want: u64) {
     assert!(wrong.is_empty(), "expected {want}:\n{}", wrong.join("\n"));
 }
 
-fn home_setup(s: &TestServer) -> (PathBuf, Wire) {
+fn home_setup(s: &TestServer) -> (Stored, Wire) {
     let mut w = alice(s);
     code(&w.put("victim", b"victim content"), 226);
-    (s.home("alice"), w)
+    (s.stored("alice"), w)
 }
 
 #[track_caller]
-fn assert_home_untouched(home: &Path) {
-    assert_eq!(
-        std::fs::read(home.join("victim")).unwrap(),
-        b"victim content"
-    );
-    assert!(!home.join("moved").exists());
-    assert!(!home.join("copied").exists());
+fn assert_home_untouched(home: &Stored) {
+    assert_eq!(home.content("victim"), b"victim content");
+    assert!(!home.exists("moved"));
+    assert!(!home.exists("copied"));
 }
 
-#[test]
-fn dotdot_above_the_home_is_refused() {
-    let s = TestServer::start();
+fn dotdot_above_the_home_is_refused(store: Store) {
+    let s = start_on(store);
     let out = Outside::new(&s);
     let (home, mut w) = home_setup(&s);
     for p in [
@@ -134,6 +191,7 @@ fn dotdot_above_the_home_is_refused() {
     assert_home_untouched(&home);
     assert!(!s.root().join("home/x").exists());
     assert!(!s.root().join("x").exists());
+    assert!(!home.exists("x"));
     // `..` inside the home is fine, and cwd never climbs out.
     code(&mkdir(&mut w, "a/b", true), 200);
     code(&op1(&mut w, "cd", "a/b"), 200);
@@ -145,9 +203,8 @@ fn dotdot_above_the_home_is_refused() {
     out.assert_unchanged();
 }
 
-#[test]
-fn absolute_paths_are_home_relative() {
-    let s = TestServer::start();
+fn absolute_paths_are_home_relative(store: Store) {
+    let s = start_on(store);
     let (home, mut w) = home_setup(&s);
     let unique = format!("miniftp-jail-test-{}", std::process::id());
     // /etc/passwd is the home's /etc/passwd: absent.
@@ -157,20 +214,14 @@ fn absolute_paths_are_home_relative() {
     let etc_passwd = std::fs::read("/etc/passwd").ok();
     let r = put_mkdirs(&mut w, &format!("/etc/{unique}"), b"jailed");
     code(&r, 226);
-    assert_eq!(
-        std::fs::read(home.join("etc").join(&unique)).unwrap(),
-        b"jailed"
-    );
+    assert_eq!(home.content(&format!("etc/{unique}")), b"jailed");
     assert!(!Path::new("/etc").join(&unique).exists());
     let r = put_mkdirs(&mut w, &format!("/tmp/{unique}/x"), b"jailed");
     code(&r, 226);
-    assert!(home.join("tmp").join(&unique).join("x").is_file());
+    assert!(home.is_file(&format!("tmp/{unique}/x")));
     assert!(!Path::new("/tmp").join(&unique).exists());
     code(&w.put("/etc/passwd", b"not the real one"), 226);
-    assert_eq!(
-        std::fs::read(home.join("etc/passwd")).unwrap(),
-        b"not the real one"
-    );
+    assert_eq!(home.content("etc/passwd"), b"not the real one");
     assert_eq!(std::fs::read("/etc/passwd").ok(), etc_passwd);
     // The root of every listing is the home.
     assert_eq!(names(&op1(&mut w, "ls", "/")), ["etc", "tmp", "victim"]);
@@ -178,7 +229,7 @@ fn absolute_paths_are_home_relative() {
     assert_eq!(r["cwd"], "/etc");
     assert_eq!(fetch(&mut w, "passwd"), b"not the real one");
     code(&rm(&mut w, "/etc", true), 200);
-    assert!(!home.join("etc").exists());
+    assert!(!home.exists("etc"));
     assert!(Path::new("/etc").is_dir());
     assert_eq!(std::fs::read("/etc/passwd").ok(), etc_passwd);
 }
@@ -238,7 +289,7 @@ fn symlinks_leading_out_are_refused() {
         }
     }
     all_refused(&mut w, "rel_up/outside/canary.txt", 553);
-    assert_home_untouched(&home);
+    assert_home_untouched(&s.stored("alice"));
     out.assert_unchanged();
 
     // Writing to the link's own name replaces the link, or is refused:
@@ -310,7 +361,8 @@ fn put_with_mkdirs_through_a_link_leading_out_is_refused() {
 fn symlinks_swapped_in_after_login_are_refused() {
     let s = TestServer::start();
     let out = Outside::new(&s);
-    let (home, mut w) = home_setup(&s);
+    let (stored, mut w) = home_setup(&s);
+    let home = s.home("alice");
     code(&put_mkdirs(&mut w, "d/f", b"inside f"), 226);
     code(&w.put("g", b"inside g"), 226);
     code(&op1(&mut w, "cd", "d"), 200);
@@ -335,10 +387,7 @@ fn symlinks_swapped_in_after_login_are_refused() {
     code(&op1(&mut w, "cd", "/d_real"), 200);
     assert_eq!(fetch(&mut w, "f"), b"inside f");
     out.assert_unchanged();
-    assert_eq!(
-        std::fs::read(home.join("victim")).unwrap(),
-        b"victim content"
-    );
+    assert_eq!(stored.content("victim"), b"victim content");
 }
 
 #[test]
@@ -422,9 +471,8 @@ fn devices_and_fifos_are_refused_quickly() {
     }
 }
 
-#[test]
-fn nul_bytes_in_paths_are_refused() {
-    let s = TestServer::start();
+fn nul_bytes_in_paths_are_refused(store: Store) {
+    let s = start_on(store);
     let out = Outside::new(&s);
     let (home, mut w) = home_setup(&s);
     for p in ["a\0b", "\0", "victim\0", "/etc/passwd\0.txt", "d\0/x"] {
@@ -435,26 +483,29 @@ fn nul_bytes_in_paths_are_refused() {
     w.send_frame(frame);
     code(&w.recv(), 553);
     assert_eq!(
-        std::fs::read_dir(&home).unwrap().count(),
-        1,
+        names(&op1(&mut w, "ls", "/")),
+        ["victim"],
         "something was created in the home"
     );
     assert_home_untouched(&home);
     out.assert_unchanged();
 }
 
-#[test]
-fn reserved_partial_names_are_refused() {
-    let s = TestServer::start();
+fn reserved_partial_names_are_refused(store: Store) {
+    let s = start_on(store);
     let (home, mut w) = home_setup(&s);
-    // A real partial upload, to make the names point at something.
+    // A real partial upload, to make the names point at something (an
+    // object store keeps whole 8 MiB parts).
+    let (size, sent) = if home.is_s3() {
+        (20 << 20, 9 << 20)
+    } else {
+        (100, 40)
+    };
     let mut up = alice(&s);
-    code(&begin_put(&mut up, "victim", Some(100), 0, false), 150);
-    up.send_raw(&[7u8; 40]);
-    assert!(eventually(
-        Duration::from_secs_f64(5.0),
-        || partial_size_on_disk(&home, "victim") == Some(40)
-    ));
+    code(&begin_put(&mut up, "victim", Some(size), 0, false), 150);
+    up.send_raw(&vec![7u8; sent as usize]);
+    home.wait_partial("victim", sent, false);
+    let kept = home.kept(sent, false);
     drop(up);
     code(&partial_settled(&mut w, "victim"), 200);
     for p in [
@@ -468,9 +519,9 @@ fn reserved_partial_names_are_refused() {
         all_refused(&mut w, p, 553);
     }
     // The partial is still there, untouched and unlisted.
-    assert_eq!(partial_size_on_disk(&home, "victim"), Some(40));
+    assert_eq!(home.partial_size("victim"), Some(kept));
     assert_eq!(names(&op1(&mut w, "ls", "/")), ["victim"]);
-    assert_eq!(partial_settled(&mut w, "victim")["size"], 40);
+    assert_eq!(partial_settled(&mut w, "victim")["size"], kept);
     // Names that merely look alike are ordinary.
     for p in [
         "x.miniftp-part",
@@ -480,7 +531,7 @@ fn reserved_partial_names_are_refused() {
         "a.miniftp-part.b",
     ] {
         code(&w.put(p, b"ok"), 226);
-        assert_eq!(std::fs::read(home.join(p)).unwrap(), b"ok");
+        assert_eq!(home.content(p), b"ok");
     }
     assert_home_untouched(&home);
 }

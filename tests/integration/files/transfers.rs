@@ -89,10 +89,7 @@ fn chunked_bodies_of_any_chunk_size(store: Store) {
         &put_chunked(&mut w, "one.bin", &body[..100_000], &[100_000]),
         226,
     );
-    assert_eq!(
-        home.content("one.bin"),
-        &body[..100_000]
-    );
+    assert_eq!(home.content("one.bin"), &body[..100_000]);
     code(&put_chunked(&mut w, "byte", b"z", &[1]), 226);
     assert_eq!(home.content("byte"), b"z");
     assert_eq!(fetch(&mut w, "chunked.bin"), body);
@@ -332,11 +329,7 @@ fn wrong_digest_is_refused_and_changes_nothing(store: Store) {
         };
         code(&r, 554);
         assert_eq!(home.content("f"), old);
-        assert!(
-            home.partials().is_empty(),
-            "{:?}",
-            home.partials()
-        );
+        assert!(home.partials().is_empty(), "{:?}", home.partials());
         assert_eq!(names(&op1(&mut w, "ls", "/")), ["f"]);
         code(&op1(&mut w, "partial", "f"), 550);
         assert_eq!(used(&mut w), 50_000);
@@ -431,11 +424,7 @@ fn two_uploads_to_one_path_interleaved(store: Store) {
     let fin = home.content("x");
     assert!(fin == a || fin == b, "the result is neither upload whole");
     assert!(fin == b, "the upload that finished last should win");
-    assert!(
-        home.partials().is_empty(),
-        "{:?}",
-        home.partials()
-    );
+    assert!(home.partials().is_empty(), "{:?}", home.partials());
     assert_used_matches(&mut w3, &home);
     assert_eq!(used(&mut w3), 2 << 20);
 }
@@ -466,11 +455,7 @@ fn racing_uploads_to_one_path(store: Store) {
         bodies.contains(&fin),
         "the result is none of the uploads whole"
     );
-    assert!(
-        home.partials().is_empty(),
-        "{:?}",
-        home.partials()
-    );
+    assert!(home.partials().is_empty(), "{:?}", home.partials());
     assert_used_matches(&mut obs, &home);
     assert_eq!(used(&mut obs), 1 << 20);
 }
