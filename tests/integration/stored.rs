@@ -32,9 +32,14 @@ pub enum Stored {
 }
 
 impl Stored {
+    /// `user`'s home under `prefix` in the shared cluster's bucket.
     pub fn s3(prefix: &str, user: &str) -> Stored {
+        Stored::s3_with(crate::s3::garage::Garage::shared().client(), prefix, user)
+    }
+
+    pub fn s3_with(client: Client, prefix: &str, user: &str) -> Stored {
         Stored::S3 {
-            client: crate::s3::garage::Garage::shared().client(),
+            client,
             home: format!("{prefix}/homes/{user}/"),
             state: format!("{prefix}/state/{user}/"),
         }

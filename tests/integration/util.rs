@@ -31,8 +31,9 @@ pub struct TestServer {
     stderr_path: PathBuf,
     /// Where the homes are.
     pub store: Store,
-    /// The key prefix of this server's homes in the shared Garage bucket.
-    s3_prefix: Option<String>,
+    /// The key prefix of this server's homes in a Garage bucket, and how
+    /// to reach that bucket.
+    s3: Option<(String, miniftp::storage::s3::ClientConfig)>,
 }
 
 /// Where a test server keeps its users' homes: the data directory, or the
@@ -84,17 +85,37 @@ impl TestServer {
         TestServer::launch(store, opts, None)
     }
 
+    /// Like `with`, with the homes in the bucket of `garage` (a cluster of
+    /// the test's own, whose nodes it may kill).
+    pub fn on_garage(garage: &crate::s3::garage::Garage, opts: Opts) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (toml, prefix) = s3_storage_toml(garage, dir.path());
+        let s3 = Some((prefix, garage.client_config()));
+        TestServer::launch_in(dir, (toml, s3), Store::S3, opts, None)
+    }
+
     fn launch(store: Store, opts: Opts, umask: Option<u32>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().join("data");
-        let config = dir.path().join("miniftp.toml");
-        let (storage, s3_prefix) = match store {
+        let storage = match store {
             Store::Local => (String::new(), None),
             Store::S3 => {
-                let (toml, prefix) = s3_storage_toml(dir.path());
-                (toml, Some(prefix))
+                let garage = crate::s3::garage::Garage::shared();
+                let (toml, prefix) = s3_storage_toml(garage, dir.path());
+                (toml, Some((prefix, garage.client_config())))
             }
         };
+        TestServer::launch_in(dir, storage, store, opts, umask)
+    }
+
+    fn launch_in(
+        dir: tempfile::TempDir,
+        (storage, s3): (String, Option<(String, miniftp::storage::s3::ClientConfig)>),
+        store: Store,
+        opts: Opts,
+        umask: Option<u32>,
+    ) -> TestServer {
+        let root = dir.path().join("data");
+        let config = dir.path().join("miniftp.toml");
         let toml = format!(
             "listen = \"127.0.0.1:0\"\nroot = \"{}\"\n{}\n{}",
             root.display(),
@@ -113,7 +134,7 @@ impl TestServer {
             dir,
             config,
             store,
-            s3_prefix,
+            s3,
         };
         (s.addr, s.fingerprint) = read_listen_line(&mut s.child);
         s
@@ -125,14 +146,20 @@ impl TestServer {
 
     /// The key prefix of this server's homes in the shared bucket (S3).
     pub fn s3_prefix(&self) -> Option<&str> {
-        self.s3_prefix.as_deref()
+        self.s3.as_ref().map(|(p, _)| p.as_str())
+    }
+
+    /// A client of the bucket this server's homes are in (S3).
+    pub fn s3_client(&self) -> Option<miniftp::storage::s3::Client> {
+        let (_, cfg) = self.s3.as_ref()?;
+        Some(miniftp::storage::s3::Client::new(cfg).expect("client"))
     }
 
     /// What `user`'s home holds, on whichever backend the server uses.
     pub fn stored(&self, user: &str) -> Stored {
-        match &self.s3_prefix {
-            None => Stored::Local(self.home(user)),
-            Some(prefix) => Stored::s3(prefix, user),
+        match (&self.s3, self.s3_client()) {
+            (Some((prefix, _)), Some(client)) => Stored::s3_with(client, prefix, user),
+            _ => Stored::Local(self.home(user)),
         }
     }
 
@@ -239,10 +266,9 @@ pub fn signal(child: &Child, sig: &str) {
         .unwrap();
 }
 
-/// The `[storage]` section of a server whose homes are in the shared
-/// Garage bucket under a prefix of its own (the secret in a file in `dir`).
-fn s3_storage_toml(dir: &Path) -> (String, String) {
-    let g = crate::s3::garage::Garage::shared();
+/// The `[storage]` section of a server whose homes are in `g`'s bucket
+/// under a prefix of its own (the secret in a file in `dir`).
+fn s3_storage_toml(g: &crate::s3::garage::Garage, dir: &Path) -> (String, String) {
     let prefix = crate::s3::garage::unique_prefix("srv");
     let secret = dir.join("s3-secret");
     std::fs::write(&secret, format!("{}\n", g.secret)).unwrap();
