@@ -4,5 +4,6 @@
 mod client;
 mod download;
 pub mod garage;
+mod startup;
 mod state;
 mod writer;

@@ -175,13 +175,29 @@ pub fn spawn_serve_then(
     stderr: &Path,
     meanwhile: impl FnOnce(),
 ) -> Result<Proc, ExitStatus> {
-    let log = std::fs::File::create(stderr).unwrap();
-    let mut child = Command::new(BIN)
-        .arg("serve")
+    spawn_serve_cmd(serve_cmd(args, cwd), stderr, meanwhile)
+}
+
+/// `miniftp serve ARGS` in `cwd`, for a test to add to (the environment)
+/// before [`spawn_serve_cmd`].
+pub fn serve_cmd(args: &[&str], cwd: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
         .args(args)
         .current_dir(cwd)
         .env_remove("MINIFTP_CONFIG")
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+/// [`spawn_serve_then`] for a command made by [`serve_cmd`].
+pub fn spawn_serve_cmd(
+    mut cmd: Command,
+    stderr: &Path,
+    meanwhile: impl FnOnce(),
+) -> Result<Proc, ExitStatus> {
+    let log = std::fs::File::create(stderr).unwrap();
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
