@@ -229,6 +229,27 @@ impl Default for StorageConfig {
 }
 
 impl StorageConfig {
+    /// An S3 key set to "" (an unexpanded variable in a generated config),
+    /// which would otherwise be sent to the store as is.
+    fn empty_s3_key(&self) -> Option<&'static str> {
+        let empty = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().is_empty());
+        [
+            ("storage.endpoint", empty(&self.endpoint)),
+            ("storage.region", empty(&self.region)),
+            ("storage.bucket", empty(&self.bucket)),
+            ("storage.access_key_id", empty(&self.access_key_id)),
+            (
+                "storage.secret_access_key_file",
+                self.secret_access_key_file
+                    .as_ref()
+                    .is_some_and(|p| p.as_os_str().is_empty()),
+            ),
+        ]
+        .into_iter()
+        .find(|(_, is_empty)| *is_empty)
+        .map(|(key, _)| key)
+    }
+
     /// The S3 keys that are set while the backend is local (a mistake: the
     /// operator meant `backend = "s3"`).
     fn stray_s3_keys(&self) -> Vec<&'static str> {
@@ -327,6 +348,9 @@ impl Config {
                 None => Ok(()),
             },
             BackendKind::S3 => {
+                if let Some(key) = s.empty_s3_key() {
+                    return invalid(key, "is empty (leave it out to use the environment)".into());
+                }
                 let Some(bucket) = &s.bucket else {
                     return invalid("storage.bucket", "is required with backend = \"s3\"".into());
                 };

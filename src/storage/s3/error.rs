@@ -64,6 +64,16 @@ impl S3Error {
     /// Classifies an error answer: HTTP status plus the `<Code>` and
     /// `<Message>` of S3's XML error body.
     pub(crate) fn from_answer(op: String, status: u16, code: String, message: String) -> S3Error {
+        // A HEAD answer has no body: say what we know rather than nothing.
+        let (code, message) = match (code.is_empty(), message.is_empty(), status) {
+            (true, true, 401 | 403) => (
+                format!("HTTP {status}"),
+                "an unknown access key, a wrong secret, or a key without access to the bucket"
+                    .to_string(),
+            ),
+            (true, _, _) => (format!("HTTP {status}"), message),
+            _ => (code, message),
+        };
         match (status, code.as_str()) {
             (404, "NoSuchBucket") => S3Error::NoSuchBucket { op, message },
             (404, _) => S3Error::NotFound { op, code },

@@ -146,6 +146,17 @@ fn wrong_or_missing_s3_settings_are_exit_2_naming_the_key() {
     );
     assert_refused(&[("path_style", Some("\"yes\""))], none, 2, &["path_style"]);
     assert_refused(&[("bukket", Some("\"x\""))], none, 2, &["bukket"]);
+    // "" (a variable left unexpanded) is not "unset".
+    for key in [
+        "endpoint",
+        "region",
+        "bucket",
+        "access_key_id",
+        "secret_access_key_file",
+    ] {
+        let name = format!("storage.{key}");
+        assert_refused(&[(key, Some("\"\""))], none, 2, &[&name, "empty"]);
+    }
 }
 
 #[test]
@@ -218,7 +229,12 @@ fn a_store_that_cannot_be_used_is_exit_1_naming_what_failed() {
         &[("secret_access_key_file", Some(&quoted))],
         none,
         1,
-        &["object store", BUCKET, "refused our credentials"],
+        &[
+            "object store",
+            BUCKET,
+            "refused our credentials",
+            "HTTP 403",
+        ],
     );
     // A key the store doesn't know.
     assert_refused(
