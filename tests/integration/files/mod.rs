@@ -1,6 +1,6 @@
 //! Integration tests (see tests/integration/util.rs for the harness).
 
-mod fx;
+pub mod fx;
 
 /// Instantiates each named test once per backend, as `<file>::local::NAME`
 /// and `<file>::s3::NAME` (the function takes the [`crate::util::Store`]):

@@ -4,6 +4,7 @@
 mod client;
 mod download;
 pub mod garage;
+mod nodes;
 mod startup;
 mod state;
 mod writer;
