@@ -97,6 +97,21 @@ impl S3Error {
         }
     }
 
+    /// A transient failure as the user hears it: what the store said,
+    /// without the call and its key (the deployment's prefix and the
+    /// server's hidden objects are none of the user's business); the whole
+    /// error goes to the log, for the operator.
+    fn for_user(&self, what: &str) -> String {
+        log::warn!("{what}: {self}");
+        match self {
+            S3Error::Unavailable { detail, .. } => format!("object store unavailable: {detail}"),
+            S3Error::BadDigest { .. } => {
+                "the object store received damaged data and stored none of it".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// What the user of `path` hears. An unavailable store is
     /// [`FsError::Unavailable`] (status 451): nothing is lost and an
     /// upload's partial is kept. A refusal of the server's own credentials
@@ -106,8 +121,8 @@ impl S3Error {
         match self {
             S3Error::NotFound { .. } => FsError::NotFound(p),
             e if e.is_transient() => FsError::Unavailable {
+                why: e.for_user(&p),
                 path: p,
-                why: e.to_string(),
             },
             e @ (S3Error::Denied { .. } | S3Error::NoSuchBucket { .. }) => {
                 log::error!("{p}: {e}");
@@ -130,7 +145,7 @@ impl S3Error {
     /// failure carries [`StoreUnavailable`] (see `FsError::from_io`).
     pub fn into_io(self) -> io::Error {
         if self.is_transient() {
-            return StoreUnavailable(self.to_string()).into_io();
+            return StoreUnavailable(self.for_user("a transfer")).into_io();
         }
         let kind = match &self {
             S3Error::NotFound { .. } => io::ErrorKind::NotFound,
