@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN      = target/release/miniftp
 
 .PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench \
-        bench-peers stress fuzz completions clean garage
+        bench-peers bench-s3 stress fuzz completions clean garage
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ garage: ## install Garage $(GARAGE_VERSION) for the S3 tests, only if missing (a
 
 bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
 	bash bench/run.sh
+
+bench-s3: build garage ## the S3 row of docs/BENCHMARKS.md: miniftp put/get through a Garage bucket against rclone (needs rclone: make bench-peers)
+	bash bench/s3.sh
 
 bench-peers: ## install vsftpd, curl, lftp, rclone (and the other peers) for make bench
 	bash ../shared/bench/install-peers.sh || { apt-get update -q && apt-get install -y -q vsftpd lftp curl hyperfine; }
