@@ -13,7 +13,9 @@ use super::{Outcome, Server};
 use crate::proto::Status;
 
 impl Server {
-    pub(super) fn on_completion(&mut self, c: super::workers::Completion) {
+    /// Called by `on_completion` (logins.rs), which also settles the
+    /// password check a completion may end.
+    pub(super) fn complete(&mut self, c: super::workers::Completion) {
         if c.conn_id == 0 {
             self.orphans -= 1;
             return;

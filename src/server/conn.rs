@@ -353,7 +353,7 @@ impl Server {
                 conn.state = State::Busy;
                 conn.trying = Some(user.clone());
                 let job = move || cmd::login::run(&shared, &user, &password);
-                self.submit(true, token, Box::new(job));
+                self.submit_login(token, Box::new(job));
             }
             Request::Register { user, password, .. } => {
                 if shared.config.registration == RegistrationPolicy::Closed {

@@ -7,9 +7,11 @@
 pub mod cmd;
 mod complete;
 mod conn;
+mod fair;
 pub mod housekeeping;
 pub mod io;
 mod limiter;
+mod logins;
 pub mod malloc;
 pub mod quota;
 pub mod session;
@@ -40,7 +42,7 @@ use quota::Accounts;
 use session::Session;
 use transfer::{Download, PumpStatus, Transfer, Upload};
 use transport::Transport;
-use workers::{Completion, Job, Pool};
+use workers::{Completion, Job, Lane, Pool};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -544,14 +546,20 @@ impl Server {
 
     fn submit(&mut self, auth: bool, token: Token, job: Job) {
         let conn = &self.conns[token.0];
-        let pool = if auth { &self.auth_pool } else { &self.io_pool };
-        pool.submit(token, conn.id, job);
+        // Password checks take turns by address, file work by user.
+        let (pool, lane) = match &conn.session {
+            Some(s) if !auth => (&self.io_pool, Lane::User(s.user.clone())),
+            _ if auth => (&self.auth_pool, Lane::Addr(conn.peer.ip())),
+            _ => (&self.io_pool, Lane::Addr(conn.peer.ip())),
+        };
+        pool.submit(lane, token, conn.id, job);
     }
 
     /// A cleanup job for a connection that is already gone.
     fn submit_orphan(&mut self, job: impl FnOnce() + Send + 'static) {
         self.orphans += 1;
         self.io_pool.submit(
+            Lane::Cleanup,
             Token(usize::MAX),
             0,
             Box::new(move || {

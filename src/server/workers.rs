@@ -4,17 +4,22 @@
 //! result goes back to the loop through a channel and a mio `Waker`.
 //!
 //! Queue bound: each connection has at most one job in flight, so a queue
-//! never holds more than `limits.max_connections` jobs. A panic inside a job
-//! is caught and reported as [`Outcome::Panicked`]: it ends that connection,
-//! never the server.
+//! never holds more than `limits.max_connections` jobs. Each pool serves
+//! its queue round-robin across lanes ([`FairQueue`]): password checks by
+//! client address, file work by user, so no address or user can make the
+//! others wait behind everything it queued. A panic inside a job is caught
+//! and reported as [`Outcome::Panicked`]: it ends that connection, never
+//! the server.
 
 use std::cell::RefCell;
+use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use mio::{Token, Waker};
 
+use super::fair::FairQueue;
 use super::Outcome;
 use crate::limits::PUMP_BUF;
 
@@ -28,8 +33,20 @@ pub struct Completion {
     pub outcome: Outcome,
 }
 
+/// Whose turn a job waits for (see [`FairQueue`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// A client address: password checks, so a flood from some addresses
+    /// can't starve a login from another.
+    Addr(IpAddr),
+    /// A user, all of their sessions together.
+    User(String),
+    /// Cleanup for connections that are gone.
+    Cleanup,
+}
+
 pub struct Pool {
-    tx: Sender<(Token, u64, Job)>,
+    queue: Arc<FairQueue<Lane, (Token, u64, Job)>>,
 }
 
 impl Pool {
@@ -39,15 +56,15 @@ impl Pool {
         done: Sender<Completion>,
         waker: Arc<Waker>,
     ) -> std::io::Result<Pool> {
-        let (tx, rx) = crossbeam_channel::unbounded::<(Token, u64, Job)>();
+        let queue = Arc::new(FairQueue::default());
         for i in 0..threads.max(1) {
-            let rx: Receiver<(Token, u64, Job)> = rx.clone();
+            let queue: Arc<FairQueue<Lane, (Token, u64, Job)>> = Arc::clone(&queue);
             let done = done.clone();
             let waker = Arc::clone(&waker);
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
-                    for (token, conn_id, job) in rx {
+                    while let Some((token, conn_id, job)) = queue.pop() {
                         let outcome = catch_unwind(AssertUnwindSafe(job))
                             .unwrap_or_else(|_| Outcome::Panicked);
                         if done
@@ -64,13 +81,19 @@ impl Pool {
                     }
                 })?;
         }
-        Ok(Pool { tx })
+        Ok(Pool { queue })
     }
 
-    pub fn submit(&self, token: Token, conn_id: u64, job: Job) {
-        // The receivers live as long as the process; a send can't fail
-        // while the loop runs.
-        let _ = self.tx.send((token, conn_id, job));
+    /// Queues `job` for `conn_id` in `lane`.
+    pub fn submit(&self, lane: Lane, token: Token, conn_id: u64, job: Job) {
+        self.queue.push(lane, (token, conn_id, job));
+    }
+}
+
+impl Drop for Pool {
+    /// The threads finish what is queued, then end.
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
