@@ -54,7 +54,7 @@ pub struct Config {
     pub default_max_entries: u64,
     pub limits: Limits,
     pub auth: Auth,
-    pub storage: Storage,
+    pub storage: StorageConfig,
     pub workers: Workers,
     pub tls: Tls,
 }
@@ -97,7 +97,7 @@ pub struct Auth {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Storage {
+pub struct StorageConfig {
     /// fsync each upload before it is renamed into place (crash safety).
     pub fsync: bool,
 }
@@ -144,7 +144,7 @@ impl Default for Config {
             default_max_entries: 100_000,
             limits: Limits::default(),
             auth: Auth::default(),
-            storage: Storage::default(),
+            storage: StorageConfig::default(),
             workers: Workers::default(),
             tls: Tls::default(),
         }
@@ -180,9 +180,9 @@ impl Default for Auth {
     }
 }
 
-impl Default for Storage {
+impl Default for StorageConfig {
     fn default() -> Self {
-        Storage { fsync: true }
+        StorageConfig { fsync: true }
     }
 }
 

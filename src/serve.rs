@@ -62,7 +62,8 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         log::warn!("TLS is off: passwords and files cross the network in clear");
         None
     };
-    let shared = Arc::new(Shared::new(config, users, tls));
+    let backend = crate::storage::open(&config).map_err(|e| Error::Other(e.to_string()))?;
+    let shared = Arc::new(Shared::new(config, users, backend, tls));
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
@@ -73,7 +74,11 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         shared.config.root.display(),
         shared.config.registration
     );
-    server::run(listener, shared, Some(signals))
+    let listeners = vec![server::Listener {
+        socket: listener,
+        front: server::front::Front::Native,
+    }];
+    server::run(listeners, shared, Some(signals))
         .map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
     Ok(())

@@ -9,8 +9,7 @@ use crate::cli::UseraddArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::size::{human, parse_size};
-use crate::storage::local::LocalStorage;
-use crate::storage::Storage;
+use crate::storage::Backend;
 use crate::users::{
     default_home, default_home_taken, hash_password, home_path, validate_new_name,
     validate_password, PendingDb, User, UserDb, UsersLock,
@@ -160,9 +159,10 @@ fn list(config: &Config) -> Result<()> {
         "{:<20} {:>12} {:>12} {:>6}  HOME",
         "NAME", "QUOTA", "USED", "USE%"
     );
+    let backend = crate::storage::open(config).map_err(|e| Error::Other(e.to_string()))?;
     for u in &db.users {
         let home = home_path(&config.root, u);
-        let used = used_space(&home);
+        let used = used_space(backend.as_ref(), &u.home);
         let pct = (used.unwrap_or(0) * 100)
             .checked_div(u.quota)
             .map_or("-".into(), |p| format!("{p}%"));
@@ -179,12 +179,11 @@ fn list(config: &Config) -> Result<()> {
 }
 
 /// Used space of a home, computed the way the server computes it.
-fn used_space(home: &Path) -> Option<u64> {
-    if !home.is_dir() {
-        return Some(0);
+fn used_space(backend: &dyn Backend, home: &Path) -> Option<u64> {
+    match backend.existing_home(home).ok()? {
+        Some(s) => s.usage().ok().map(|u| u.bytes),
+        None => Some(0),
     }
-    let s = LocalStorage::open(home).ok()?;
-    s.usage().ok().map(|u| u.bytes)
 }
 
 fn pending(config: &Config) -> Result<()> {

@@ -139,8 +139,8 @@ impl Account {
             .remove(path);
     }
 
-    /// Records an upload in progress to `path` (until `end_upload`).
-    pub fn begin_upload(&self, path: &VPath) {
+    /// Records an upload in progress to `path` (until `upload_ended`).
+    pub fn upload_started(&self, path: &VPath) {
         *self
             .active
             .lock()
@@ -149,7 +149,7 @@ impl Account {
             .or_default() += 1;
     }
 
-    pub fn end_upload(&self, path: &VPath) {
+    pub fn upload_ended(&self, path: &VPath) {
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = active.get_mut(path) {
             *n -= 1;

@@ -8,11 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::Token;
-
-use super::conn::State;
+use super::cmd::Ctx;
 use super::quota::Account;
-use super::{Server, Shared};
+use super::Shared;
 use crate::proto::{Reply, Status};
 use crate::storage::VPath;
 use crate::users::{home_path, User};
@@ -25,9 +23,13 @@ pub struct Session {
     pub grant: Grant,
 }
 
-/// What a login was granted on: the account's password hash and home at
-/// that moment, and the users database they were last checked against.
+/// What a login was granted on: the account's name, password hash and
+/// home at that moment, and the users database they were last checked
+/// against. Cloned into transfer jobs, which check it again before they
+/// commit.
+#[derive(Clone)]
 pub struct Grant {
+    user: String,
     password: String,
     home: PathBuf,
     /// `Shared::users_generation` when last checked; it must be read
@@ -39,71 +41,92 @@ pub struct Grant {
 impl Grant {
     pub fn new(user: &User, home: PathBuf, generation: u64) -> Grant {
         Grant {
+            user: user.name.clone(),
             password: user.password.clone(),
             home,
             checked: generation,
         }
     }
-}
 
-/// Why `session` may no longer act, if it may not: its user was removed
-/// or disabled, or given a new password or home, since it logged in. One
-/// atomic load while the users file has not changed.
-pub fn revoked(shared: &Shared, session: &mut Session) -> Option<&'static str> {
-    let generation = shared.users_generation();
-    if generation == session.grant.checked {
-        return None;
-    }
-    let db = shared.users();
-    let why = match db.get(&session.user) {
-        None => Some("account removed"),
-        Some(u) if u.disabled => Some("account disabled"),
-        Some(u) if u.password != session.grant.password => Some("password changed"),
-        Some(u) if home_path(&shared.config.root, u) != session.grant.home => {
-            Some("home directory changed")
+    /// Why the session may no longer act, if it may not: its user was
+    /// removed or disabled, or given a new password or home, since it
+    /// logged in. One atomic load while the users file has not changed.
+    pub fn revoked(&mut self, shared: &Shared) -> Option<&'static str> {
+        let generation = shared.users_generation();
+        if generation == self.checked {
+            return None;
         }
-        Some(_) => None,
-    };
-    if why.is_none() {
-        session.grant.checked = generation;
-    }
-    why
-}
-
-impl Server {
-    /// Ends the session of `token` if its account was taken back (see
-    /// [`revoked`]): its request is not carried out but answered `421`,
-    /// the connection closes, and an upload waiting for its `done` is
-    /// abandoned (kept resumable, as when a connection is lost). Logged
-    /// once, as the connection ends. True if it ended it.
-    pub(super) fn end_revoked(&mut self, token: Token) -> bool {
-        let shared = Arc::clone(&self.shared);
-        let conn = &mut self.conns[token.0];
-        let Some(session) = conn.session.as_mut() else {
-            return false;
-        };
-        let Some(why) = revoked(&shared, session) else {
-            return false;
-        };
-        log::warn!(
-            "session revoked user={} peer={} ({why} on the server): closing",
-            session.user,
-            conn.peer
-        );
-        if matches!(conn.state, State::Trailer(_)) {
-            if let State::Trailer(mut up) = std::mem::replace(&mut conn.state, State::Ready) {
-                self.submit_orphan(move || up.abandon());
+        let db = shared.users();
+        let why = match db.get(&self.user) {
+            None => Some("account removed"),
+            Some(u) if u.disabled => Some("account disabled"),
+            Some(u) if u.password != self.password => Some("password changed"),
+            Some(u) if home_path(&shared.config.root, u) != self.home => {
+                Some("home directory changed")
             }
+            Some(_) => None,
+        };
+        if why.is_none() {
+            self.checked = generation;
         }
-        let conn = &mut self.conns[token.0];
-        if let Some(io) = conn.io.as_mut() {
-            io.send(&Reply::new(
-                Status::Unavailable,
-                format!("{why} on the server: this session is over, closing"),
-            ));
-        }
-        conn.closing = true;
-        conn.why = "account changed on the server";
-        true
+        why
     }
+}
+
+impl Session {
+    /// What a command job needs of the session.
+    pub fn ctx(&self) -> Ctx {
+        Ctx {
+            account: Arc::clone(&self.account),
+            cwd: self.cwd.clone(),
+        }
+    }
+}
+
+impl Session {
+    /// A gate for work this session hands to a job (see [`Gate`]).
+    pub fn gate(&self, shared: &Arc<Shared>, peer: std::net::SocketAddr) -> Gate {
+        Gate {
+            shared: Arc::clone(shared),
+            grant: self.grant.clone(),
+            peer,
+        }
+    }
+
+    /// The end of a session whose grant was revoked: logged, and the
+    /// reply it gets; None while the grant holds.
+    pub fn check(&mut self, shared: &Shared, peer: std::net::SocketAddr) -> Option<Reply> {
+        let why = self.grant.revoked(shared)?;
+        Some(revoked_reply(&self.user, peer, why))
+    }
+}
+
+/// A session's grant as a transfer job carries it: checked again right
+/// before an upload is committed, so an account taken back while its body
+/// was on the way stores nothing.
+pub struct Gate {
+    shared: Arc<Shared>,
+    grant: Grant,
+    peer: std::net::SocketAddr,
+}
+
+impl Gate {
+    /// None while the grant holds; else the reply that ends the session
+    /// (and its log line).
+    pub fn check(&mut self) -> Option<Reply> {
+        let why = self.grant.revoked(&self.shared)?;
+        Some(revoked_reply(&self.grant.user, self.peer, why))
+    }
+}
+
+/// Why the connection of a revoked session closes (the session-end log).
+pub const REVOKED: &str = "account changed on the server";
+
+/// The log line and the reply for a session whose grant was revoked.
+fn revoked_reply(user: &str, peer: std::net::SocketAddr, why: &str) -> Reply {
+    log::warn!("session revoked user={user} peer={peer} ({why} on the server): closing");
+    Reply::new(
+        Status::Unavailable,
+        format!("{why} on the server: this session is over, closing"),
+    )
 }

@@ -1,15 +1,19 @@
 //! Worker pools for everything that may take milliseconds: password hashing
 //! (the auth pool) and file operations and transfers (the io pool). Two
 //! pools, so a burst of logins never delays a `cd` or a download. A job's
-//! result goes back to the loop through a channel and a mio `Waker`.
+//! result goes back to the loop through a channel and a mio `Waker`; a job
+//! that answers [`Outcome::Again`] is put at the back of its lane instead
+//! (a transfer that spent its byte budget lets others run without a trip
+//! through the loop).
 //!
-//! Queue bound: each connection has at most one job in flight, so a queue
-//! never holds more than `limits.max_connections` jobs. Each pool serves
-//! its queue round-robin across lanes ([`FairQueue`]): password checks by
-//! client address, file work by user, so no address or user can make the
-//! others wait behind everything it queued. A panic inside a job is caught
-//! and reported as [`Outcome::Panicked`]: it ends that connection, never
-//! the server.
+//! Each pool serves its queue round-robin across lanes ([`FairQueue`]):
+//! password checks by client address, file work by user, cleanups in a
+//! lane of their own, so no address or user can make the others wait
+//! behind everything it queued. Queue bound: each connection has at most
+//! one job in flight, so a queue never holds more than
+//! `limits.max_connections` jobs (plus cleanups). A panic inside a job is
+//! caught and reported as [`Outcome::Panicked`]: it ends that connection,
+//! never the server.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -36,8 +40,8 @@ pub struct Completion {
 /// Whose turn a job waits for (see [`FairQueue`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Lane {
-    /// A client address: password checks, so a flood from some addresses
-    /// can't starve a login from another.
+    /// A client address: password checks (and anything before login), so
+    /// a flood from some addresses can't starve a login from another.
     Addr(IpAddr),
     /// A user, all of their sessions together.
     User(String),
@@ -45,8 +49,16 @@ pub enum Lane {
     Cleanup,
 }
 
+/// A job waiting in a pool, with whom it answers to.
+struct Queued {
+    lane: Lane,
+    token: Token,
+    conn_id: u64,
+    job: Job,
+}
+
 pub struct Pool {
-    queue: Arc<FairQueue<Lane, (Token, u64, Job)>>,
+    queue: Arc<FairQueue<Lane, Queued>>,
 }
 
 impl Pool {
@@ -58,35 +70,29 @@ impl Pool {
     ) -> std::io::Result<Pool> {
         let queue = Arc::new(FairQueue::default());
         for i in 0..threads.max(1) {
-            let queue: Arc<FairQueue<Lane, (Token, u64, Job)>> = Arc::clone(&queue);
-            let done = done.clone();
-            let waker = Arc::clone(&waker);
+            let worker = Worker {
+                queue: Arc::clone(&queue),
+                done: done.clone(),
+                waker: Arc::clone(&waker),
+            };
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || {
-                    while let Some((token, conn_id, job)) = queue.pop() {
-                        let outcome = catch_unwind(AssertUnwindSafe(job))
-                            .unwrap_or_else(|_| Outcome::Panicked);
-                        if done
-                            .send(Completion {
-                                token,
-                                conn_id,
-                                outcome,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                        let _ = waker.wake();
-                    }
-                })?;
+                .spawn(move || worker.run())?;
         }
         Ok(Pool { queue })
     }
 
-    /// Queues `job` for `conn_id` in `lane`.
+    /// Queues `job` of connection `conn_id` at the back of `lane`.
     pub fn submit(&self, lane: Lane, token: Token, conn_id: u64, job: Job) {
-        self.queue.push(lane, (token, conn_id, job));
+        self.queue.push(
+            lane.clone(),
+            Queued {
+                lane,
+                token,
+                conn_id,
+                job,
+            },
+        );
     }
 }
 
@@ -94,6 +100,35 @@ impl Drop for Pool {
     /// The threads finish what is queued, then end.
     fn drop(&mut self) {
         self.queue.close();
+    }
+}
+
+struct Worker {
+    /// This pool's queue: where jobs come from, and where a job that goes
+    /// again returns (at the back of its lane).
+    queue: Arc<FairQueue<Lane, Queued>>,
+    done: Sender<Completion>,
+    waker: Arc<Waker>,
+}
+
+impl Worker {
+    fn run(self) {
+        while let Some(q) = self.queue.pop() {
+            let outcome = catch_unwind(AssertUnwindSafe(q.job)).unwrap_or(Outcome::Panicked);
+            if let Outcome::Again(job) = outcome {
+                self.queue.push(q.lane.clone(), Queued { job, ..q });
+                continue;
+            }
+            let done = Completion {
+                token: q.token,
+                conn_id: q.conn_id,
+                outcome,
+            };
+            if self.done.send(done).is_err() {
+                return;
+            }
+            let _ = self.waker.wake();
+        }
     }
 }
 

@@ -7,10 +7,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub use crate::limits::MAX_NAME_LEN;
 use crate::limits::{MAX_DEPTH, MAX_PATH_LEN};
-
-/// Longest single name, as on Linux filesystems.
-pub const MAX_NAME_LEN: usize = 255;
 
 /// Suffix of the hidden files that hold uploads in progress.
 pub const PARTIAL_MARK: &str = ".miniftp-part";

@@ -405,6 +405,22 @@ impl Wire {
     }
 }
 
+/// The one polling helper: calls `f` every 10 ms until it is true (then
+/// true) or `timeout` has passed (then false). Tests wait for conditions,
+/// never for fixed times.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))

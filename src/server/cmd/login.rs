@@ -3,15 +3,13 @@
 //! doesn't tell which names exist. On success the user's account is opened:
 //! the home is created if missing, and its used space is walked once.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::proto::{Password, Reply, Status};
 use crate::server::quota::Account;
 use crate::server::session::{Grant, Session};
 use crate::server::{Outcome, Shared};
-use crate::storage::local::LocalStorage;
-use crate::storage::{FsError, Storage, VPath};
+use crate::storage::VPath;
 use crate::users::{home_path, verify_password};
 
 pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
@@ -35,22 +33,15 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
     }
     let home = home_path(&shared.config.root, record);
     let grant = Grant::new(record, home.clone(), generation);
+    let home_entry = record.home.clone();
     let quota = record.quota;
     let max_entries = record.entry_limit(shared.config.default_max_entries);
     let opened = shared.accounts.get_or_open(user, || {
-        let storage = LocalStorage::open(&home).map_err(|e| FsError::Io {
-            path: home.display().to_string(),
-            source: e,
-        })?;
+        let storage = shared.backend.open_home(&home_entry)?;
         // One walk for both books: bytes and entries.
         let usage = storage.usage()?;
         storage.entries().reset(usage.entries, max_entries);
-        Ok(Account::new(
-            user.to_string(),
-            Arc::new(storage),
-            quota,
-            usage.bytes,
-        ))
+        Ok(Account::new(user.to_string(), storage, quota, usage.bytes))
     });
     match opened {
         Ok(account) => {

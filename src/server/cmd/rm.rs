@@ -2,7 +2,7 @@
 //! freed leave the user's used space, also those a recursive remove freed
 //! before something stopped it.
 
-use super::{fs_reply, try_reply, Ctx};
+use super::{fs_reply, fs_status, try_reply, Ctx};
 use crate::proto::{Reply, Status};
 use crate::size::human;
 
@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, path: &str, recursive: bool) -> Reply {
             format!("{target}: removed ({} freed)", human(removed.freed)),
         ),
         Some(e) if removed.freed > 0 => Reply::new(
-            e.status(),
+            fs_status(&e),
             format!("{e} (stopped there; {} freed before)", human(removed.freed)),
         ),
         Some(e) => fs_reply(e),

@@ -341,7 +341,11 @@ fn script_across_an_idle_close(
             .filter(|l| l.contains("session end user=alice") && l.contains("(idle timeout)"))
             .count()
     };
-    assert!(wait_for(10.0, || closes() == 1), "{}", srv.log());
+    assert!(
+        eventually(std::time::Duration::from_secs_f64(10.0), || closes() == 1),
+        "{}",
+        srv.log()
+    );
     stdin.write_all(second.as_bytes()).unwrap();
     drop(stdin);
     child.wait_with_output().unwrap()

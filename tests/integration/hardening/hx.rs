@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use crate::util::eventually;
 use serde_json::{json, Value};
 
 pub use crate::util::tcp_from;
@@ -259,20 +260,6 @@ pub fn drain_to_eof(w: &mut Wire, limit: u64) -> (u64, bool) {
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (total, true),
             Err(_) => return (total, false),
         }
-    }
-}
-
-/// Polls `f` every 20 ms until it is true or `timeout` has passed.
-pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
