@@ -74,6 +74,25 @@ fn parallel_logins_from_one_address_hash_at_most_the_limit() {
     assert_eq!(codes.get(&530).copied().unwrap_or(0), MAX - 1, "{codes:?}");
 }
 
+/// The other side of the limit above: 40 clients behind one address (a
+/// NAT, or parallel transfers) log in at the same moment with the right
+/// password. Only `max_failed_logins` are checked at once; the others wait
+/// for their turn, and every one of them gets in.
+#[test]
+fn parallel_good_logins_from_one_address_all_get_in() {
+    let s = server(&costly_logins());
+    let office = ip(0, 2, 2);
+    let mut conns: Vec<Wire> = (0..40).map(|_| connect_from(office, &s.addr)).collect();
+    let login = frame(login_req("alice", "alice-pw").to_string().as_bytes());
+    for w in conns.iter_mut() {
+        w.send_raw(&login);
+    }
+    for w in conns.iter_mut() {
+        want(&w.recv(), 230);
+        want(&w.call(json!({"op": "pwd"})), 200);
+    }
+}
+
 /// The review's flood: 50 wrong logins from each of 20 addresses, all
 /// queued before a real login from a 21st. That login used to wait behind
 /// every one of the 1,000 hashes; now it waits for at most about one hash
