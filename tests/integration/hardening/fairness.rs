@@ -65,8 +65,8 @@ fn parallel_logins_from_one_address_hash_at_most_the_limit() {
         }
         *codes.entry(code(&r)).or_default() += 1;
     }
-    eprintln!("replies: {codes:?}");
     let hashed = hashed_failures(&s.log(), "127.0.2.1:");
+    eprintln!("replies: {codes:?}; {hashed} password checks ran");
     assert!(
         (1..=MAX).contains(&hashed),
         "{hashed} password checks for one address (limit {MAX}); replies {codes:?}"
