@@ -112,6 +112,25 @@ pub struct ConnectArgs {
     pub plaintext: bool,
 }
 
+impl ConnectArgs {
+    /// The client library's options from these flags.
+    pub fn opts(&self) -> crate::client::ConnectOpts {
+        crate::client::ConnectOpts {
+            server: self.server.clone(),
+            user: self.user.clone(),
+            password_file: self.password_file.clone(),
+            timeouts: crate::client::Timeouts {
+                connect: std::time::Duration::from_secs(self.connect_timeout.max(1)),
+                io: std::time::Duration::from_secs(self.timeout.max(1)),
+            },
+            retries: self.retries,
+            fingerprint: self.fingerprint.clone(),
+            ca_file: self.ca_file.clone(),
+            plaintext: self.plaintext,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ShellArgs {
     #[command(flatten)]

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::cli::GetArgs;
 use crate::client::progress::Progress;
 use crate::client::transfer::{get_file, get_stream};
-use crate::client::{open, with_retries, Client, Login};
+use crate::client::{open, with_retries, Client, ConnectOpts, Login};
 use crate::error::{Error, Result};
 use crate::proto::EntryKind;
 use crate::put::{describe, join_remote};
@@ -17,8 +17,9 @@ use crate::put::{describe, join_remote};
 pub fn run(args: GetArgs) -> Result<()> {
     crate::logging::init_client(args.opts.verbose);
     let (local, remotes) = args.paths.split_last().expect("clap requires two paths");
-    let login = Login::resolve(&args.connect, true)?;
-    let mut client = open(&args.connect, &login)?;
+    let opts = args.connect.opts();
+    let login = Login::resolve(&opts, true)?;
+    let mut client = open(&opts, &login)?;
     let mut sources = Vec::new();
     for r in remotes {
         sources.extend(expand_remote(&mut client, r)?);
@@ -81,7 +82,7 @@ pub fn run(args: GetArgs) -> Result<()> {
             Some(t) if remote.is_empty() => {
                 std::fs::create_dir_all(&t).map_err(|e| Error::local(&t, e))
             }
-            Some(t) => download_with_retry(&args, &login, &mut client, &remote, &t),
+            Some(t) => download_with_retry(&args, &opts, &login, &mut client, &remote, &t),
         };
         if let Err(e) = result {
             eprintln!("miniftp: {e}");
@@ -94,13 +95,14 @@ pub fn run(args: GetArgs) -> Result<()> {
 
 fn download_with_retry(
     args: &GetArgs,
+    opts: &ConnectOpts,
     login: &Login,
     client: &mut Client,
     remote: &str,
     local: &Path,
 ) -> Result<()> {
     with_retries(
-        &args.connect,
+        opts,
         login,
         client,
         args.opts.resume,

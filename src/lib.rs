@@ -7,14 +7,17 @@
 // `Result<_, Reply>` would add noise for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod addr;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod get;
 pub mod limits;
 pub mod logging;
+pub mod partial;
 pub mod proto;
 pub mod put;
 pub mod serve;

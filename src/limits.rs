@@ -18,6 +18,9 @@ pub const MAX_REPLY_FRAME: usize = 4 * 1024 * 1024;
 /// Longest path (in bytes) a request may carry.
 pub const MAX_PATH_LEN: usize = 4096;
 
+/// Longest single name in a path, as on Linux filesystems.
+pub const MAX_NAME_LEN: usize = 255;
+
 /// Longest user name.
 pub const MAX_USER_LEN: usize = 32;
 

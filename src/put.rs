@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::cli::PutArgs;
 use crate::client::progress::Progress;
 use crate::client::transfer::{put_file, put_files, put_stream, Done};
-use crate::client::{open, with_retries, Client, Login};
+use crate::client::{open, with_retries, Client, ConnectOpts, Login};
 use crate::error::{Error, Result};
 use crate::proto::{EntryKind, Request};
 
@@ -21,8 +21,9 @@ pub fn run(args: PutArgs) -> Result<()> {
             "`-` (standard input) must be the only LOCAL".into(),
         ));
     }
-    let login = Login::resolve(&args.connect, true)?;
-    let mut client = open(&args.connect, &login)?;
+    let opts = args.connect.opts();
+    let login = Login::resolve(&opts, true)?;
+    let mut client = open(&opts, &login)?;
     if stdin {
         let started = Instant::now();
         let progress = Progress::new(!args.opts.quiet, None, remote);
@@ -102,14 +103,14 @@ pub fn run(args: PutArgs) -> Result<()> {
                 }
             });
             if let Err(e) = result {
-                if !e.is_transient() || args.connect.retries == 0 {
+                if !e.is_transient() || opts.retries == 0 {
                     fail(e);
                     break;
                 }
                 // The connection dropped mid-run: reconnect and finish the
                 // rest one by one, resuming the file that was cut off.
                 eprintln!("miniftp: {e}; reconnecting");
-                client = match open(&args.connect, &login) {
+                client = match open(&opts, &login) {
                     Ok(c) => c,
                     Err(e) => {
                         fail(e);
@@ -118,7 +119,7 @@ pub fn run(args: PutArgs) -> Result<()> {
                 };
                 for (local, target) in &run[confirmed..] {
                     if let Err(e) =
-                        upload_with_retry(&args, &login, &mut client, local, target, true)
+                        upload_with_retry(&args, &opts, &login, &mut client, local, target, true)
                     {
                         fail(e);
                     }
@@ -135,7 +136,7 @@ pub fn run(args: PutArgs) -> Result<()> {
                 })
                 .map(|_| ()),
             Item::File(local, target) => {
-                upload_with_retry(&args, &login, &mut client, local, target, args.opts.resume)
+                upload_with_retry(&args, &opts, &login, &mut client, local, target, args.opts.resume)
             }
         };
         if let Err(e) = result {
@@ -154,13 +155,14 @@ enum Item {
 
 fn upload_with_retry(
     args: &PutArgs,
+    opts: &ConnectOpts,
     login: &Login,
     client: &mut Client,
     local: &Path,
     target: &str,
     resume: bool,
 ) -> Result<()> {
-    with_retries(&args.connect, login, client, resume, |client, resume| {
+    with_retries(opts, login, client, resume, |client, resume| {
         let started = Instant::now();
         let size = std::fs::metadata(local).map(|m| m.len()).ok();
         let progress = Progress::new(!args.opts.quiet, size, target);

@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::cli::ConnectArgs;
+use super::ConnectOpts;
 use crate::error::{Error, Result};
 use crate::proto::Password;
 
@@ -83,17 +83,8 @@ fn netrc_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc"))
 }
 
-/// The host part of HOST:PORT (brackets of an IPv6 literal removed).
-pub fn host_of(server: &str) -> &str {
-    let host = match server.rfind(':') {
-        Some(i) if !server[..i].contains(':') || server.starts_with('[') => &server[..i],
-        _ => server,
-    };
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
 /// The user name to log in as.
-pub fn user_name(args: &ConnectArgs) -> Result<String> {
+pub fn user_name(args: &ConnectOpts) -> Result<String> {
     if let Some(u) = &args.user {
         return Ok(u.clone());
     }
@@ -109,12 +100,12 @@ pub fn user_name(args: &ConnectArgs) -> Result<String> {
 
 fn netrc_entry(server: &str) -> Option<NetrcEntry> {
     let text = std::fs::read_to_string(netrc_path()?).ok()?;
-    netrc_lookup(&parse_netrc(&text), host_of(server))
+    netrc_lookup(&parse_netrc(&text), crate::addr::host_of(server))
 }
 
 /// The password, from the first source that has one. `prompt` allows
 /// asking on the terminal when nothing else does.
-pub fn password(args: &ConnectArgs, user: &str, prompt: bool) -> Result<Password> {
+pub fn password(args: &ConnectOpts, user: &str, prompt: bool) -> Result<Password> {
     if let Ok(p) = std::env::var("MINIFTP_PASSWORD") {
         return Ok(Password(p));
     }
@@ -166,10 +157,4 @@ mod tests {
         assert_eq!(m.password.as_deref(), Some("pw"));
     }
 
-    #[test]
-    fn host_parts() {
-        assert_eq!(host_of("127.0.0.1:9000"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:9000"), "::1");
-        assert_eq!(host_of("example.com"), "example.com");
-    }
 }

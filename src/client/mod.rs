@@ -8,6 +8,7 @@ pub mod transfer;
 
 use std::io::{BufReader, ErrorKind, IsTerminal, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -79,6 +80,28 @@ pub struct Client {
     pub user: Option<String>,
 }
 
+/// How a client reaches and authenticates to a server: the library's own
+/// options, which `cli.rs` builds from the command line (the library knows
+/// nothing of clap).
+#[derive(Clone, Debug)]
+pub struct ConnectOpts {
+    /// HOST:PORT.
+    pub server: String,
+    /// The user to log in as (else ~/.netrc's, else $USER).
+    pub user: Option<String>,
+    /// A file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    pub timeouts: Timeouts,
+    /// Attempts after a transient network error.
+    pub retries: u32,
+    /// `SHA256:HEX`: the only certificate to accept.
+    pub fingerprint: Option<String>,
+    /// The only CAs to accept.
+    pub ca_file: Option<PathBuf>,
+    /// Plain TCP instead of TLS.
+    pub plaintext: bool,
+}
+
 /// Timeouts for a connection.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
@@ -98,10 +121,7 @@ fn tcp_connect(addr: &str, t: Timeouts) -> Result<TcpStream> {
     // A malformed address is the caller's mistake (usage); a well-formed
     // one whose name doesn't resolve is a connection failure, like a
     // refused connect (a DNS outage is not a config error).
-    let well_formed = addr
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if !well_formed {
+    if !crate::addr::well_formed(addr) {
         return Err(Error::Usage(format!(
             "bad server address {addr:?}: expected HOST:PORT"
         )));
@@ -325,15 +345,6 @@ impl Client {
     }
 }
 
-impl crate::cli::ConnectArgs {
-    pub fn timeouts(&self) -> Timeouts {
-        Timeouts {
-            connect: Duration::from_secs(self.connect_timeout.max(1)),
-            io: Duration::from_secs(self.timeout.max(1)),
-        }
-    }
-}
-
 /// Credentials resolved once, reused for reconnects.
 #[derive(Clone)]
 pub struct Login {
@@ -343,25 +354,20 @@ pub struct Login {
 
 impl Login {
     /// From the flags, environment, ~/.netrc, or (if `prompt`) a prompt.
-    pub fn resolve(args: &crate::cli::ConnectArgs, prompt: bool) -> Result<Login> {
+    pub fn resolve(args: &ConnectOpts, prompt: bool) -> Result<Login> {
         let user = auth::user_name(args)?;
         let password = auth::password(args, &user, prompt)?;
         Ok(Login { user, password })
     }
 }
 
-impl crate::cli::ConnectArgs {
+impl ConnectOpts {
     /// What to trust for TLS, or None with --plaintext (which warns loudly
     /// when the server is not on this machine: the password would cross
     /// the network in clear).
     pub fn trust(&self) -> Result<Option<Trust>> {
         if self.plaintext {
-            let host = auth::host_of(&self.server);
-            let local = host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            if !local {
+            if !crate::addr::is_local(&self.server) {
                 eprintln!(
                     "miniftp: WARNING: --plaintext to {}: your password and files cross the \
                      network UNENCRYPTED",
@@ -391,9 +397,9 @@ impl crate::cli::ConnectArgs {
 /// is shown and, with a terminal, offered for trust (stored in the
 /// known-servers file, like ssh); without one it is an error that says how
 /// to trust it.
-pub fn connect(args: &crate::cli::ConnectArgs) -> Result<Client> {
+pub fn connect(args: &ConnectOpts) -> Result<Client> {
     let trust = args.trust()?;
-    match Client::connect(&args.server, args.timeouts(), trust.as_ref()) {
+    match Client::connect(&args.server, args.timeouts, trust.as_ref()) {
         Err(Error::Untrusted {
             server,
             fingerprint,
@@ -414,7 +420,7 @@ pub fn connect(args: &crate::cli::ConnectArgs) -> Result<Client> {
                 return Err(Error::Tls(format!("{server}: certificate not trusted")));
             }
             crate::tls::client::remember(&trust.known, &server, &fingerprint)?;
-            Client::connect(&args.server, args.timeouts(), Some(&trust))
+            Client::connect(&args.server, args.timeouts, Some(&trust))
         }
         other => other,
     }
@@ -422,7 +428,7 @@ pub fn connect(args: &crate::cli::ConnectArgs) -> Result<Client> {
 
 /// Connects and logs in, retrying transient network errors (refused,
 /// reset, a server that is full or restarting) with a short back-off.
-pub fn open(args: &crate::cli::ConnectArgs, login: &Login) -> Result<Client> {
+pub fn open(args: &ConnectOpts, login: &Login) -> Result<Client> {
     let mut attempt = 0;
     loop {
         let result = connect(args).and_then(|mut c| {
@@ -444,7 +450,7 @@ pub fn open(args: &crate::cli::ConnectArgs, login: &Login) -> Result<Client> {
 /// Runs one file transfer, and after a transient network error reconnects
 /// and runs it again with `resume` set, up to `--retries` times.
 pub fn with_retries<T>(
-    args: &crate::cli::ConnectArgs,
+    args: &ConnectOpts,
     login: &Login,
     client: &mut Client,
     resume: bool,

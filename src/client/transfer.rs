@@ -17,7 +17,8 @@ use super::Client;
 use crate::error::{Error, Result};
 use crate::limits::FRAME_HEADER_LEN;
 use crate::proto::{Request, Status};
-use crate::storage::path::partial_name;
+use crate::digest::HashWriter;
+use crate::partial::partial_name;
 
 /// Set by a process running many transfers at once (the bench's load
 /// generator): they already keep every core busy, and a hashing thread per
@@ -218,7 +219,7 @@ fn hash_prefix(file: &mut File, len: u64, path: &Path) -> Result<Sha256> {
         .map_err(|e| Error::local(path, e))?;
     let copied = io::copy(
         &mut file.take(len),
-        &mut super::super::storage::local::HashWriter(&mut h),
+        &mut HashWriter(&mut h),
     )
     .map_err(|e| Error::local(path, e))?;
     if copied != len {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::cli::ShellArgs;
 use crate::client::progress::Progress;
 use crate::client::transfer::{get_file, put_file};
-use crate::client::{open, Client, Login};
+use crate::client::{open, Client, ConnectOpts, Login};
 use crate::error::{Error, Result};
 use crate::proto::{Entry, EntryKind, Request};
 use crate::size::human;
@@ -25,6 +25,7 @@ pub(crate) enum Flow {
 pub(crate) struct Shell {
     pub(crate) conn: Conn,
     pub(crate) args: ShellArgs,
+    pub(crate) connect: ConnectOpts,
     pub(crate) login: Option<Login>,
     pub(crate) cwd: String,
 }
@@ -227,7 +228,7 @@ impl Shell {
             .login
             .clone()
             .ok_or_else(|| Error::Auth("not logged in".into()))?;
-        let mut client = open(&self.args.connect, &login)?;
+        let mut client = open(&self.connect, &login)?;
         if self.cwd != "/" {
             let _ = client.call(&Request::Cd {
                 path: self.cwd.clone(),

@@ -47,9 +47,11 @@ pub(crate) fn is_connection_error(e: &Error) -> bool {
 /// Commands from a file or pipe: log in from the environment (no prompt),
 /// echo nothing, stop at the first failure unless --keep-going.
 fn scripted(args: ShellArgs) -> Result<()> {
-    let login = Login::resolve(&args.connect, false)?;
-    let client = open(&args.connect, &login)?;
+    let connect = args.connect.opts();
+    let login = Login::resolve(&connect, false)?;
+    let client = open(&connect, &login)?;
     let mut shell = Shell {
+        connect,
         conn: Rc::new(RefCell::new(Some(client))),
         login: Some(login),
         cwd: "/".into(),
@@ -106,6 +108,7 @@ fn interactive(args: ShellArgs) -> Result<()> {
     let _ = rl.load_history(&history);
     let mut shell = Shell {
         conn,
+        connect: args.connect.opts(),
         args,
         login: None,
         cwd: "/".into(),
@@ -137,7 +140,7 @@ fn read(rl: &mut Editor<ShellHelper, DefaultHistory>, prompt: &str) -> Result<Op
 
 fn ensure_connected(shell: &mut Shell) -> Result<()> {
     if shell.conn.borrow().is_none() {
-        let c = crate::client::connect(&shell.args.connect)?;
+        let c = crate::client::connect(&shell.connect)?;
         *shell.conn.borrow_mut() = Some(c);
     }
     Ok(())
@@ -146,7 +149,7 @@ fn ensure_connected(shell: &mut Shell) -> Result<()> {
 fn menu(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Result<()> {
     ensure_connected(shell)?;
     loop {
-        banner(&shell.args.connect.server);
+        banner(&shell.connect.server);
         let Some(choice) = read(rl, "choice: ")? else {
             return Ok(());
         };
@@ -207,7 +210,7 @@ fn ask_credentials(
     shell: &Shell,
     twice: bool,
 ) -> Result<Option<(String, Password)>> {
-    let default = shell.args.connect.user.clone();
+    let default = shell.connect.user.clone();
     let prompt = match &default {
         Some(u) => format!("user [{u}]: "),
         None => "user: ".to_string(),
@@ -226,7 +229,7 @@ fn ask_credentials(
     let known = if twice {
         None
     } else {
-        crate::client::auth::password(&shell.args.connect, &user, false)
+        crate::client::auth::password(&shell.connect, &user, false)
             .ok()
             .map(|p| p.0)
     };

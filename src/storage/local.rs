@@ -32,6 +32,7 @@ use super::{
     Committed, Delta, FsError, FsResult, Leftover, PartialInfo, ReadHandle, Storage, UploadHandle,
     VPath,
 };
+use crate::digest::HashWriter;
 use crate::limits::{MAX_DIR_ENTRIES, MAX_WALK_DEPTH};
 use crate::proto::{Entry, EntryKind};
 
@@ -863,19 +864,6 @@ impl Storage for LocalStorage {
 fn is_leftover(name: &OsStr) -> bool {
     name.to_str()
         .is_some_and(|n| is_internal_name(n) && n.ends_with(".old"))
-}
-
-/// Feeds `io::copy` into a hasher.
-pub struct HashWriter<'a>(pub &'a mut Sha256);
-
-impl io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use super::{fs_reply, Ctx};
 use crate::proto::{Reply, Status};
 use crate::server::transfer::Download;
 use crate::server::Outcome;
-use crate::storage::local::HashWriter;
+use crate::digest::HashWriter;
 
 pub fn begin(ctx: &Ctx, path: &str, offset: u64) -> Outcome {
     let fail = |r: Reply| Outcome::DownloadBegun(Err(r));
