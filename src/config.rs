@@ -37,6 +37,17 @@ pub enum RegistrationPolicy {
     Open,
 }
 
+impl RegistrationPolicy {
+    /// The name in the config file, also sent in the greeting.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistrationPolicy::Closed => "closed",
+            RegistrationPolicy::Approval => "approval",
+            RegistrationPolicy::Open => "open",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {

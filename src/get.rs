@@ -101,27 +101,21 @@ fn download_with_retry(
     remote: &str,
     local: &Path,
 ) -> Result<()> {
-    with_retries(
-        opts,
-        login,
-        client,
-        args.opts.resume,
-        |client, resume| {
-            let started = Instant::now();
-            let size = client.stat(remote)?.map(|e| e.size);
-            let progress = Progress::new(!args.opts.quiet, size, remote);
-            let result = get_file(client, remote, local, resume, &progress);
-            progress.finish();
-            let done = result?;
-            if args.opts.verbose {
-                eprintln!(
-                    "{}",
-                    describe("get", remote, &local.display().to_string(), &done, started)
-                );
-            }
-            Ok(())
-        },
-    )
+    with_retries(opts, login, client, args.opts.resume, |client, resume| {
+        let started = Instant::now();
+        let size = client.stat(remote)?.map(|e| e.size);
+        let progress = Progress::new(!args.opts.quiet, size, remote);
+        let result = get_file(client, remote, local, resume, None, &progress);
+        progress.finish();
+        let done = result?;
+        if args.opts.verbose {
+            eprintln!(
+                "{}",
+                describe("get", remote, &local.display().to_string(), &done, started)
+            );
+        }
+        Ok(())
+    })
 }
 
 /// A remote argument as (path, type) pairs: a glob is matched against its

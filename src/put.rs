@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::cli::PutArgs;
 use crate::client::progress::Progress;
-use crate::client::transfer::{put_file, put_files, put_stream, Done};
+use crate::client::transfer::{put_file, put_files, put_stream, Done, PutOpts};
 use crate::client::{open, with_retries, Client, ConnectOpts, Login};
 use crate::error::{Error, Result};
 use crate::proto::{EntryKind, Request};
@@ -89,7 +89,11 @@ pub fn run(args: PutArgs) -> Result<()> {
         if run.len() > 1 && !args.opts.resume {
             let started = Instant::now();
             let mut confirmed = 0;
-            let result = put_files(&mut client, &run, args.parents, &mut |k, r| {
+            let put_opts = PutOpts {
+                mkdirs: args.parents,
+                ..PutOpts::default()
+            };
+            let result = put_files(&mut client, &run, put_opts, &mut |k, r| {
                 confirmed = k + 1;
                 match r {
                     Ok(done) => report(
@@ -135,9 +139,15 @@ pub fn run(args: PutArgs) -> Result<()> {
                     parents: true,
                 })
                 .map(|_| ()),
-            Item::File(local, target) => {
-                upload_with_retry(&args, &opts, &login, &mut client, local, target, args.opts.resume)
-            }
+            Item::File(local, target) => upload_with_retry(
+                &args,
+                &opts,
+                &login,
+                &mut client,
+                local,
+                target,
+                args.opts.resume,
+            ),
         };
         if let Err(e) = result {
             fail(e);
@@ -166,7 +176,12 @@ fn upload_with_retry(
         let started = Instant::now();
         let size = std::fs::metadata(local).map(|m| m.len()).ok();
         let progress = Progress::new(!args.opts.quiet, size, target);
-        let result = put_file(client, local, target, args.parents, resume, &progress);
+        let opts = PutOpts {
+            mkdirs: args.parents,
+            resume,
+            keep_mtime: false,
+        };
+        let result = put_file(client, local, target, opts, &progress);
         progress.finish();
         let done = result?;
         report(args, &local.display().to_string(), target, &done, started);

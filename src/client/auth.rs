@@ -156,5 +156,4 @@ mod tests {
         let m = netrc_lookup(&parse_netrc(text), "127.0.0.1").unwrap();
         assert_eq!(m.password.as_deref(), Some("pw"));
     }
-
 }

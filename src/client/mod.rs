@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod progress;
+pub mod throttle;
 pub mod transfer;
 
 use std::io::{BufReader, ErrorKind, IsTerminal, Read, Write};
@@ -78,6 +79,8 @@ pub struct Client {
     conn: BufReader<Stream>,
     pub greeting: Reply,
     pub user: Option<String>,
+    /// `--bwlimit`, shared with the command's other connections.
+    pub throttle: Option<std::sync::Arc<throttle::Throttle>>,
 }
 
 /// How a client reaches and authenticates to a server: the library's own
@@ -206,6 +209,7 @@ impl Client {
             conn: BufReader::with_capacity(64 * 1024, stream),
             greeting: Reply::default(),
             user: None,
+            throttle: None,
         };
         let greeting = match client.recv() {
             Err(Error::ConnectionLost(e))

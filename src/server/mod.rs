@@ -386,6 +386,7 @@ impl Server {
         );
         greeting.protocol = Some(PROTOCOL_VERSION);
         greeting.server = Some(format!("miniftp/{}", env!("CARGO_PKG_VERSION")));
+        greeting.registration = Some(self.shared.config.registration.name().into());
         let mut conn = match refusal {
             None => {
                 io.send(&greeting);

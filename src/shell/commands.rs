@@ -96,6 +96,7 @@ impl Shell {
             "rm" => self.simple(Request::Rm {
                 path: need(0, "PATH")?.to_string(),
                 recursive: flag("-r") || flag("-rf"),
+                force: false,
             })?,
             "mv" => self.simple(Request::Mv {
                 from: need(0, "FROM")?.to_string(),
@@ -137,7 +138,11 @@ impl Shell {
                 }
                 let size = std::fs::metadata(&local).map(|m| m.len()).ok();
                 let progress = Progress::new(true, size, &name);
-                let done = put_file(&mut client, &local, &remote, false, flag("-c"), &progress);
+                let opts = crate::client::transfer::PutOpts {
+                    resume: flag("-c"),
+                    ..Default::default()
+                };
+                let done = put_file(&mut client, &local, &remote, opts, &progress);
                 progress.finish();
                 let done = done?;
                 println!(
@@ -165,7 +170,7 @@ impl Shell {
                 let mut client = self.client()?;
                 let size = client.stat(&remote)?.map(|e| e.size);
                 let progress = Progress::new(true, size, name);
-                let done = get_file(&mut client, &remote, &local, flag("-c"), &progress);
+                let done = get_file(&mut client, &remote, &local, flag("-c"), None, &progress);
                 progress.finish();
                 let done = done?;
                 println!(

@@ -361,6 +361,23 @@ fn remember_ctime(dev: u64, ino: u64, ctime: i128) {
     map.insert((dev, ino), ctime);
 }
 
+/// Sets an open file's modification time (epoch seconds); the access time
+/// is left alone.
+fn set_times(file: &File, mtime: i64) -> io::Result<()> {
+    use rustix::fs::{Timespec, Timestamps, UTIME_OMIT};
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
+    };
+    rustix::fs::futimens(file, &times).map_err(io::Error::from)
+}
+
 fn random_suffix() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
@@ -618,6 +635,35 @@ impl Storage for LocalStorage {
         })
     }
 
+    fn set_mtime(&self, path: &VPath, mtime: i64) -> FsResult<()> {
+        let mut opts = OpenOptions::new();
+        opts.read(true);
+        // A FIFO must not block the opening thread.
+        opts.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        let file = if path.is_root() {
+            self.home.open(".").map_err(self.err(path))?.into_std()
+        } else {
+            let f = self.home.open_with(path.rel(), &opts);
+            match f {
+                Ok(f) => f.into_std(),
+                // A directory opens as one.
+                Err(_) => self
+                    .home
+                    .open_dir(path.rel())
+                    .map_err(self.err(path))?
+                    .into_std_file(),
+            }
+        };
+        let md = file.metadata().map_err(self.err(path))?;
+        // Read before the change, which moves ctime and would void it.
+        let digest = md.is_file().then(|| read_digest(&file, &md)).flatten();
+        set_times(&file, mtime).map_err(self.err(path))?;
+        if let Some(d) = digest {
+            write_digest(&file, &d);
+        }
+        Ok(())
+    }
+
     fn remember_digest(&self, handle: &ReadHandle, digest: &[u8; 32]) {
         if stamp(&handle.file).ok() == Some(handle.stamp) {
             write_digest(&handle.file, digest);
@@ -743,6 +789,7 @@ impl Storage for LocalStorage {
             resumable,
             prefix,
             truncated,
+            mtime: None,
         })
     }
 
@@ -756,6 +803,10 @@ impl Storage for LocalStorage {
         let result = (|| -> FsResult<Committed> {
             if fsync {
                 up.file.sync_data().map_err(self.err(&path))?;
+            }
+            if let Some(mtime) = up.mtime {
+                // Before the rename: the file never shows another time.
+                set_times(&up.file, mtime).map_err(self.err(&path))?;
             }
             let names = self.names();
             let replaced = match up.dir.symlink_metadata(&up.target) {

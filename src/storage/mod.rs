@@ -144,6 +144,8 @@ pub struct UploadHandle {
     pub prefix: Sha256,
     /// Bytes of an older partial that `begin_upload` truncated away.
     pub truncated: u64,
+    /// Modification time (epoch seconds) the file gets at commit.
+    pub mtime: Option<i64>,
 }
 
 impl UploadHandle {
@@ -212,6 +214,9 @@ pub trait Storage: Send + Sync + 'static {
     /// Copies a regular file atomically (temporary, then rename).
     fn copy(&self, from: &VPath, to: &VPath) -> FsResult<Delta>;
     fn open_read(&self, path: &VPath) -> FsResult<ReadHandle>;
+    /// Sets the modification time (epoch seconds) of a file or directory;
+    /// a stored digest stays valid.
+    fn set_mtime(&self, path: &VPath, mtime: i64) -> FsResult<()>;
     /// Stores the digest of a file hashed during a download, if unchanged.
     fn remember_digest(&self, handle: &ReadHandle, digest: &[u8; 32]);
     fn partial(&self, path: &VPath) -> FsResult<Option<PartialInfo>>;

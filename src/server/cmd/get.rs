@@ -9,10 +9,10 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::{fs_reply, Ctx};
+use crate::digest::HashWriter;
 use crate::proto::{Reply, Status};
 use crate::server::transfer::Download;
 use crate::server::Outcome;
-use crate::digest::HashWriter;
 
 pub fn begin(ctx: &Ctx, path: &str, offset: u64) -> Outcome {
     let fail = |r: Reply| Outcome::DownloadBegun(Err(r));

@@ -2,7 +2,8 @@
 //! sends a byte: the path passes the jail, the target is not a directory,
 //! the announced bytes are reserved against the quota, and the hidden
 //! partial is opened (continued from `offset` when resuming). The reply is
-//! `150` with the offset to send from; the body follows.
+//! `150` with the offset to send from; the body follows. With `mtime`, the
+//! file gets that modification time when it is committed.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,7 @@ pub fn begin(
     offset: u64,
     mkdirs: bool,
     eager: bool,
+    mtime: Option<i64>,
 ) -> Outcome {
     // Refused: an eager client is already sending the body, which must be
     // read and discarded to keep the stream in step.
@@ -82,7 +84,7 @@ pub fn begin(
             return fail(Reply::new(Status::QuotaExceeded, format!("{target}: {e}")));
         }
     };
-    let handle = match account
+    let mut handle = match account
         .storage
         .begin_upload(&target, offset, mkdirs, claimed)
     {
@@ -94,6 +96,7 @@ pub fn begin(
             return fail(fs_reply(e));
         }
     };
+    handle.mtime = mtime;
     account.sub_used(handle.truncated);
     account.begin_upload(&target);
     let body = body_of(size, offset);

@@ -45,11 +45,12 @@ pub fn run(ctx: &Ctx, io: &mut Io, first: Request, fsync: bool) -> (BatchEnd, Ve
             offset,
             mkdirs,
             eager: true,
+            mtime,
         } = req
         else {
             unreachable!("only eager puts start or continue a batch");
         };
-        let (mut up, reply) = match put::begin(ctx, &path, size, offset, mkdirs, true) {
+        let (mut up, reply) = match put::begin(ctx, &path, size, offset, mkdirs, true, mtime) {
             Outcome::UploadBegun(Ok(x)) => x,
             _ => unreachable!("an eager put always begins (or discards) its body"),
         };
