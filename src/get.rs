@@ -17,7 +17,9 @@ use crate::put::{describe, join_remote};
 pub fn run(args: GetArgs) -> Result<()> {
     crate::logging::init_client(args.opts.verbose);
     let (local, remotes) = args.paths.split_last().expect("clap requires two paths");
-    let opts = args.connect.opts();
+    let mut opts = args.connect.opts();
+    opts.throttle = crate::sync::throttle(args.opts.bwlimit.as_deref())?;
+    crate::client::check_server(&opts)?;
     let login = Login::resolve(&opts, true)?;
     let mut client = open(&opts, &login)?;
     let mut sources = Vec::new();
@@ -120,7 +122,7 @@ fn download_with_retry(
 
 /// A remote argument as (path, type) pairs: a glob is matched against its
 /// directory's listing; a plain path must exist.
-fn expand_remote(client: &mut Client, pattern: &str) -> Result<Vec<(String, EntryKind)>> {
+pub fn expand_remote(client: &mut Client, pattern: &str) -> Result<Vec<(String, EntryKind)>> {
     if !pattern.contains(['*', '?', '[']) {
         return match client.stat(pattern)? {
             Some(e) => Ok(vec![(pattern.to_string(), e.kind)]),

@@ -21,7 +21,9 @@ pub fn run(args: PutArgs) -> Result<()> {
             "`-` (standard input) must be the only LOCAL".into(),
         ));
     }
-    let opts = args.connect.opts();
+    let mut opts = args.connect.opts();
+    opts.throttle = crate::sync::throttle(args.opts.bwlimit.as_deref())?;
+    crate::client::check_server(&opts)?;
     let login = Login::resolve(&opts, true)?;
     let mut client = open(&opts, &login)?;
     if stdin {

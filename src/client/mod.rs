@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::limits::MAX_REPLY_FRAME;
-use crate::proto::{frame, Entry, Password, Reply, Request, Status, PROTOCOL_VERSION};
+use crate::proto::{frame, Entry, Password, Reply, Request, Status, TreeEntry, PROTOCOL_VERSION};
 use crate::tls::client::{Trust, Verdict};
 
 /// Socket buffer asked of the kernel for transfers.
@@ -103,6 +103,8 @@ pub struct ConnectOpts {
     pub ca_file: Option<PathBuf>,
     /// Plain TCP instead of TLS.
     pub plaintext: bool,
+    /// `--bwlimit`: shared by every connection opened with these options.
+    pub throttle: Option<std::sync::Arc<throttle::Throttle>>,
 }
 
 /// Timeouts for a connection.
@@ -321,6 +323,36 @@ impl Client {
         }
     }
 
+    /// Every entry below `path` (itself, for a file) with the SHA-256 of
+    /// each regular file, following the server's pages. A server without
+    /// the `tree` request is told apart from other failures.
+    pub fn tree(&mut self, path: &str, recursive: bool) -> Result<Vec<TreeEntry>> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let reply = self.request(&Request::Tree {
+                path: Some(path.to_string()),
+                recursive,
+                after: after.take(),
+            })?;
+            if reply.status() == Some(Status::UnknownCommand) {
+                return Err(Error::Protocol(
+                    "the server is too old for this command (it has no `tree` request): \
+                     update the server"
+                        .into(),
+                ));
+            }
+            if !reply.is_success() {
+                return Err(Error::remote(&reply));
+            }
+            all.extend(reply.tree.unwrap_or_default());
+            match reply.after {
+                Some(a) => after = Some(a),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// Metadata of a remote path, or None if it does not exist.
     pub fn stat(&mut self, path: &str) -> Result<Option<Entry>> {
         let reply = self.request(&Request::Stat {
@@ -397,6 +429,24 @@ impl ConnectOpts {
     }
 }
 
+/// Checks that the server's address is well formed and resolves, so that
+/// a wrong server name is reported before any password is asked for.
+pub fn check_server(opts: &ConnectOpts) -> Result<()> {
+    if !crate::addr::well_formed(&opts.server) {
+        return Err(Error::Usage(format!(
+            "bad server address {:?}: expected HOST:PORT",
+            opts.server
+        )));
+    }
+    opts.server
+        .to_socket_addrs()
+        .map(|_| ())
+        .map_err(|source| Error::Connect {
+            addr: opts.server.clone(),
+            source,
+        })
+}
+
 /// Connects to the server the flags name. A certificate nobody vouches for
 /// is shown and, with a terminal, offered for trust (stored in the
 /// known-servers file, like ssh); without one it is an error that says how
@@ -437,6 +487,7 @@ pub fn open(args: &ConnectOpts, login: &Login) -> Result<Client> {
     loop {
         let result = connect(args).and_then(|mut c| {
             c.login(&login.user, &login.password)?;
+            c.throttle = args.throttle.clone();
             Ok(c)
         });
         match result {

@@ -13,3 +13,4 @@ mod exit_codes;
 mod oneshot;
 mod shell_script;
 mod shell_tty;
+mod sync;
