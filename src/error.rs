@@ -130,6 +130,9 @@ pub enum Error {
     Untrusted { server: String, fingerprint: String },
     #[error("{0}")]
     Other(String),
+    /// Ctrl-C in the shell stopped a transfer (its partial is kept).
+    #[error("interrupted")]
+    Interrupted,
     /// Failures already reported one by one; `exit` is the first one's.
     #[error("{msg}")]
     Failed { exit: Exit, msg: String },
@@ -157,7 +160,7 @@ impl Error {
             Error::Local { .. } => Exit::LocalIo,
             Error::Integrity(_) => Exit::Integrity,
             Error::Auth(_) => Exit::Auth,
-            Error::Other(_) => Exit::Failure,
+            Error::Other(_) | Error::Interrupted => Exit::Failure,
             Error::Failed { exit, .. } => *exit,
         }
     }
@@ -195,7 +198,10 @@ impl Error {
     /// Whether the connection is no longer usable after this error (later
     /// transfers on it can't go on).
     pub fn ends_connection(&self) -> bool {
-        matches!(self, Error::ConnectionLost(_) | Error::Protocol(_))
+        matches!(
+            self,
+            Error::ConnectionLost(_) | Error::Protocol(_) | Error::Interrupted
+        )
     }
 
     /// Whether trying again (new connection) may help.

@@ -172,7 +172,7 @@ pub fn expand_remote(client: &mut Client, pattern: &str) -> Result<Vec<(String, 
 
 /// Plans a recursive download: ("", dir) entries create local
 /// directories, (remote, file) entries download.
-fn walk_remote(
+pub(crate) fn walk_remote(
     client: &mut Client,
     remote: &str,
     local: &Path,

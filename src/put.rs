@@ -160,7 +160,7 @@ pub fn run(args: PutArgs) -> Result<()> {
     Error::after_all(first_error, "some transfers failed (see above)")
 }
 
-enum Item {
+pub(crate) enum Item {
     Dir(String),
     File(PathBuf, String),
 }
@@ -215,7 +215,7 @@ pub fn describe(op: &str, from: &str, to: &str, done: &Done, started: Instant) -
 
 /// Expands globs (a pattern that matches nothing is an error, as in sh with
 /// failglob); a literal existing path is taken as is.
-fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
+pub(crate) fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for l in locals {
         let p = PathBuf::from(l);
@@ -238,7 +238,7 @@ fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn base_name(p: &Path) -> Result<String> {
+pub(crate) fn base_name(p: &Path) -> Result<String> {
     let name = match p.file_name() {
         Some(n) => n.to_owned(),
         None => std::fs::canonicalize(p)
@@ -260,7 +260,7 @@ pub fn join_remote(dir: &str, name: &str) -> String {
 }
 
 /// Plans a recursive upload: directories first, then their files.
-fn walk_local(root: &Path, target: &str, plan: &mut Vec<Item>) -> Result<()> {
+pub(crate) fn walk_local(root: &Path, target: &str, plan: &mut Vec<Item>) -> Result<()> {
     let mut stack = vec![(root.to_path_buf(), target.to_string())];
     while let Some((dir, remote)) = stack.pop() {
         plan.push(Item::Dir(remote.clone()));

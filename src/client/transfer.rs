@@ -25,6 +25,22 @@ use crate::proto::{Request, Status};
 /// transfer would only add switches.
 pub static INLINE_HASHING: AtomicBool = AtomicBool::new(false);
 
+/// Set by Ctrl-C in the interactive shell: the running transfer stops at
+/// its next chunk (the connection is then out of step and is dropped).
+static INTERRUPT: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
+/// The flag a SIGINT handler sets to stop the running transfer.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    Arc::clone(INTERRUPT.get_or_init(Default::default))
+}
+
+fn interrupted() -> Result<()> {
+    if INTERRUPT.get().is_some_and(|f| f.load(Ordering::Relaxed)) {
+        return Err(Error::Interrupted);
+    }
+    Ok(())
+}
+
 /// Bytes per read/write of a body.
 const CHUNK: usize = 1 << 20;
 /// Bodies below this are hashed inline (a thread costs more than it saves).
@@ -302,6 +318,7 @@ fn send_body(
     let mut remaining = size - offset;
     let mut sent = offset;
     let mut fill = |buf: &mut [u8]| -> Result<usize> {
+        interrupted()?;
         let want = buf.len().min(remaining as usize);
         if want == 0 {
             return Ok(0);
@@ -631,6 +648,7 @@ fn receive(
     let (hasher, moved) = {
         let reader = client.reader();
         let mut fill = |buf: &mut [u8]| -> Result<usize> {
+            interrupted()?;
             let want = buf.len().min(remaining as usize);
             if want == 0 {
                 return Ok(0);
@@ -778,7 +796,7 @@ fn fetch_into(
     if let Err(e) = &result {
         // Keep what arrived for `-c` when the connection broke; anything
         // else means these bytes are of no use.
-        if !matches!(e, Error::ConnectionLost(_)) {
+        if !matches!(e, Error::ConnectionLost(_) | Error::Interrupted) {
             let _ = std::fs::remove_file(part);
         }
     }

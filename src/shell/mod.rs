@@ -7,11 +7,15 @@
 
 mod commands;
 mod complete;
+mod flags;
+mod transfer;
 
 use std::cell::RefCell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rustyline::completion::FilenameCompleter;
 use rustyline::error::ReadlineError;
@@ -101,8 +105,12 @@ fn interactive(args: ShellArgs) -> Result<()> {
         conn: Rc::clone(&conn),
         files: FilenameCompleter::new(),
     };
+    // An ambiguous Tab lists the candidates (bash's behaviour).
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .build();
     let mut rl: Editor<ShellHelper, DefaultHistory> =
-        Editor::new().map_err(|e| Error::Other(format!("terminal: {e}")))?;
+        Editor::with_config(config).map_err(|e| Error::Other(format!("terminal: {e}")))?;
     rl.set_helper(Some(helper));
     let history = history_path();
     let _ = rl.load_history(&history);
@@ -249,6 +257,10 @@ fn ask_credentials(
 
 fn prompt_loop(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Result<()> {
     println!("type `help` for the commands");
+    // Ctrl-C while a command runs stops its transfer, not the shell.
+    let interrupt = crate::client::transfer::interrupt_flag();
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt));
+    let mut ahead = TypeAhead::default();
     loop {
         let user = shell
             .login
@@ -256,17 +268,41 @@ fn prompt_loop(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) 
             .map_or("", |l| l.user.as_str())
             .to_string();
         let prompt = format!("{user}:{}>>> ", shell.cwd);
-        let Some(line) = read(rl, &prompt)? else {
-            return Ok(());
+        let line = match ahead.lines.pop_front() {
+            Some(l) => {
+                println!("{prompt}{l}");
+                l
+            }
+            None => {
+                match rl.readline_with_initial(&prompt, (&std::mem::take(&mut ahead.partial), "")) {
+                    Ok(l) => l,
+                    // At the prompt Ctrl-C clears the line, as in bash.
+                    Err(ReadlineError::Interrupted) => continue,
+                    Err(ReadlineError::Eof) => return Ok(()),
+                    Err(e) => return Err(Error::Other(format!("terminal: {e}"))),
+                }
+            }
         };
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         let _ = rl.add_history_entry(line);
-        match shell.exec(line) {
+        // Saved now: a shell that dies later keeps this command.
+        let _ = rl.save_history(&history_path());
+        interrupt.store(false, Ordering::Relaxed);
+        let result = shell.exec(line);
+        ahead.read();
+        match result {
             Ok(Flow::Continue) => {}
             Ok(Flow::Quit) => return Ok(()),
+            Err(Error::Interrupted) => {
+                println!("interrupted (a partial file is kept: resume with -c)");
+                // The connection stopped in the middle of a body.
+                if let Err(e) = shell.reconnect() {
+                    println!("error: {e}");
+                }
+            }
             Err(e) if is_connection_error(&e) => {
                 println!("error: {e}");
                 *shell.conn.borrow_mut() = None;
@@ -282,5 +318,52 @@ fn prompt_loop(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) 
             }
             Err(e) => println!("error: {e}"),
         }
+    }
+}
+
+/// What was typed while a command ran: the terminal keeps it, and it runs
+/// next (the line editor would otherwise swallow it while it sets up).
+#[derive(Default)]
+struct TypeAhead {
+    lines: std::collections::VecDeque<String>,
+    /// An unfinished line: the start of the next prompt's input.
+    partial: String,
+}
+
+impl TypeAhead {
+    /// Takes whatever the terminal holds, without waiting.
+    fn read(&mut self) {
+        use rustix::termios::{
+            tcgetattr, tcsetattr, LocalModes, OptionalActions, SpecialCodeIndex,
+        };
+        let stdin = std::io::stdin();
+        let Ok(orig) = tcgetattr(&stdin) else {
+            return;
+        };
+        let mut now = orig.clone();
+        now.local_modes.remove(LocalModes::ICANON);
+        now.special_codes[SpecialCodeIndex::VMIN] = 0;
+        now.special_codes[SpecialCodeIndex::VTIME] = 0;
+        if tcsetattr(&stdin, OptionalActions::Now, &now).is_err() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while bytes.len() < 64 * 1024 {
+            match rustix::io::read(&stdin, &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &orig);
+        let text = std::mem::take(&mut self.partial) + &String::from_utf8_lossy(&bytes);
+        let mut parts: Vec<&str> = text.split(['\n', '\r']).collect();
+        self.partial = parts.pop().unwrap_or("").to_string();
+        self.lines.extend(
+            parts
+                .into_iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string),
+        );
     }
 }
