@@ -19,13 +19,13 @@ BIN=${MINIFTP_BIN:-$ROOT/target/release/miniftp}
 PEER_BENCH=${PEER_BENCH:-$ROOT/../shared/bench}
 if ((SMOKE)); then
   : "${RUNS:=1}" "${BIG_MB:=4}" "${CLIENTS:=8}" "${CSIZE:=262144}" "${SMALL_N:=40}"
-  : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=50}" "${GRP_RUNS:=1}"
+  : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=50}" "${GRP_RUNS:=1}" "${SYNC_N:=200}" "${SYNC_MB:=4}"
   DIR=$(mktemp -d /dev/shm/miniftp-smoke.XXXXXX 2>/dev/null || mktemp -d)
   DISK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/miniftp-smoke-disk.XXXXXX")
   OUT=$DIR/BENCHMARKS.md
 else
   : "${RUNS:=5}" "${BIG_MB:=1024}" "${CLIENTS:=200}" "${CSIZE:=10485760}" "${SMALL_N:=1000}"
-  : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=10000}" "${GRP_RUNS:=3}"
+  : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=10000}" "${GRP_RUNS:=3}" "${SYNC_N:=10000}" "${SYNC_MB:=1024}"
   DIR=${BENCH_DIR:-/dev/shm/miniftp-bench}
   DISK_DIR=${BENCH_DISK_DIR:-$ROOT/target/bench-disk}
   OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
@@ -227,6 +227,14 @@ for ((r = 0; r < GRP_RUNS; r++)); do TLS_GET+=("$(secs tls_cli get -q /up.bin "$
 kill "$PID_tls" 2>/dev/null || true
 log "TLS: put $(stats "${TLS_PUT[@]}") s, get $(stats "${TLS_GET[@]}") s"
 
+# ------------------------------------------------------------- sync rows
+# shellcheck source=bench/sync.sh
+source "$ROOT/bench/sync.sh"
+ratio() { # ratio OURS THEIRS -> "x.xx" or "-"
+  if [[ -z ${2:-} ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; fi
+}
+if [[ ${SKIP_SYNC:-0} != 1 ]]; then sync_rows; else SYNC_ROWS=(); fi
+
 # ---------------------------------------------------------------- peers
 PEER=none
 PEER_PUT=() PEER_GET=() PEER_MPUT=()
@@ -264,9 +272,6 @@ if ((!SMOKE)) && command -v vsftpd >/dev/null && command -v curl >/dev/null && c
 fi
 
 # ---------------------------------------------------------------- table
-ratio() { # ratio OURS THEIRS -> "x.xx" or "-"
-  if [[ -z ${2:-} ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; fi
-}
 m() { median "$@"; }
 pm() { if (($#)); then stats "$@"; else echo "-"; fi; }
 pmed() { if (($#)); then median "$@"; fi; }
@@ -298,6 +303,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo "| 9 | \`pwd\` p50 / p99 (ms) during rows 4 and 5 | ${P4_50:-0} / $(m "${P4[@]}") and ${P5_50:-0} / $(m "${P5[@]}") | - | - | p99 ≤ 10 ms |"
   echo "| tls | \`miniftp put\` / \`get\` ${BIG_MB} MiB over TLS 1.3 (AES-GCM) | $(pm "${TLS_PUT[@]}") / $(pm "${TLS_GET[@]}") | - | $(ratio "$(m "${ROW1[@]}")" "$(m "${TLS_PUT[@]}")") / $(ratio "$(m "${ROW2[@]}")" "$(m "${TLS_GET[@]}")") of plaintext speed | ≥ 0.7 |"
   echo "| disk | \`miniftp put\` ${BIG_MB} MiB to a real disk ($(df --output=fstype "$DISK_DIR" | tail -1)) | $(pm "${DISK_T[@]}") | - | - | - |"
+  for row in "${SYNC_ROWS[@]}"; do echo "$row"; done
   if [[ -f $ROOT/docs/BENCHMARKS.notes.md ]] && ((!SMOKE)); then echo; cat "$ROOT/docs/BENCHMARKS.notes.md"; fi
 } >"$OUT"
 cat "$OUT"
