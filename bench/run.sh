@@ -5,6 +5,7 @@
 #   bench/run.sh            full run (~5-10 min), writes docs/BENCHMARKS.md
 #   bench/run.sh --smoke    seconds-long version for `make test`: tiny sizes,
 #                           checks digests and counts, never a time
+#   bench/run.sh --sync-only  only the sync rows (needs root for its sshd)
 #
 # Every figure is the median of several runs with [min-max]. Files live on
 # tmpfs (/dev/shm) so the disk is not what is measured; one row repeats the
@@ -30,7 +31,7 @@ else
   DISK_DIR=${BENCH_DISK_DIR:-$ROOT/target/bench-disk}
   OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
 fi
-PASSWORD=bench-$RANDOM$RANDOM
+PASSWORD=bench-password-$RANDOM$RANDOM
 export MINIFTP_PASSWORD=$PASSWORD MINIFTP_USER=bench
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -111,6 +112,19 @@ EOF
   printf -v "PID_$name" %s "$pid"
   printf -v "FP_$name" %s "$(sed -n 's/^fingerprint //p' "$DIR/$name.out")"
 }
+
+# `bench/run.sh --sync-only`: just the sync rows, printed (the table in
+# docs/BENCHMARKS.md is left alone).
+ratio() { # ratio OURS THEIRS -> "x.xx" or "-"
+  if [[ -z ${2:-} ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; fi
+}
+# shellcheck source=bench/sync.sh
+source "$ROOT/bench/sync.sh"
+if [[ ${1:-} == --sync-only ]]; then
+  sync_rows
+  printf '%s\n' "${SYNC_ROWS[@]}"
+  exit 0
+fi
 
 # The main rows run in plaintext, like the FTP peers; the TLS rows below
 # repeat the big transfers over TLS.
@@ -228,11 +242,6 @@ kill "$PID_tls" 2>/dev/null || true
 log "TLS: put $(stats "${TLS_PUT[@]}") s, get $(stats "${TLS_GET[@]}") s"
 
 # ------------------------------------------------------------- sync rows
-# shellcheck source=bench/sync.sh
-source "$ROOT/bench/sync.sh"
-ratio() { # ratio OURS THEIRS -> "x.xx" or "-"
-  if [[ -z ${2:-} ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; fi
-}
 if [[ ${SKIP_SYNC:-0} != 1 ]]; then sync_rows; else SYNC_ROWS=(); fi
 
 # ---------------------------------------------------------------- peers

@@ -20,24 +20,41 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The environment every client subcommand reads, for `--help`.
+const CLIENT_ENV: &str = "Environment (an empty variable counts as unset):
+  MINIFTP_SERVER       HOST:PORT, as --server
+  MINIFTP_USER         user name, as --user
+  MINIFTP_PASSWORD     the password (never on the command line)
+  MINIFTP_FINGERPRINT  SHA256:HEX of the server certificate, as --fingerprint
+  MINIFTP_CA_FILE      CA bundle, as --ca-file
+  MINIFTP_PLAINTEXT    1: plain TCP, as --plaintext
+Also ~/.netrc (NETRC) for the user and password. See miniftp(1).";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
     /// Interactive client session: log in, register, then type commands.
+    #[command(after_help = CLIENT_ENV)]
     Shell(ShellArgs),
     /// Upload files: miniftp put [OPTIONS] LOCAL... REMOTE
+    #[command(after_help = CLIENT_ENV, override_usage = "miniftp put [OPTIONS] LOCAL... REMOTE")]
     Put(PutArgs),
     /// Download files: miniftp get [OPTIONS] REMOTE... LOCAL
+    #[command(after_help = CLIENT_ENV, override_usage = "miniftp get [OPTIONS] REMOTE... LOCAL")]
     Get(GetArgs),
     /// List remote files: miniftp ls [-l] [--json] [REMOTE...]
+    #[command(after_help = CLIENT_ENV)]
     Ls(LsArgs),
     /// Remove remote files: miniftp rm [-r] [-f] REMOTE...
+    #[command(after_help = CLIENT_ENV)]
     Rm(RmArgs),
     /// Print the server's SHA-256 of remote files as sha256sum does
+    #[command(after_help = CLIENT_ENV)]
     Sum(SumArgs),
     /// Mirror a directory, moving only files whose SHA-256 differs:
     /// miniftp sync up LOCAL_DIR REMOTE_DIR | sync down REMOTE_DIR LOCAL_DIR
+    #[command(after_help = CLIENT_ENV)]
     Sync(SyncArgs),
     /// Add, list, change and remove users; approve registrations (offline).
     Useradd(UseraddArgs),
@@ -181,7 +198,7 @@ pub struct PutArgs {
     pub parents: bool,
     /// Local files (globs allowed; `-` is standard input), then the remote
     /// destination (a directory when several files are given).
-    #[arg(value_name = "LOCAL... REMOTE", num_args = 2.., required = true)]
+    #[arg(value_name = "PATH", num_args = 2.., required = true)]
     pub paths: Vec<String>,
 }
 
@@ -193,7 +210,7 @@ pub struct GetArgs {
     pub opts: TransferOpts,
     /// Remote files (globs allowed), then the local destination (`-` is
     /// standard output; a directory when several files are given).
-    #[arg(value_name = "REMOTE... LOCAL", num_args = 2.., required = true)]
+    #[arg(value_name = "PATH", num_args = 2.., required = true)]
     pub paths: Vec<String>,
 }
 

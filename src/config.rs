@@ -101,6 +101,8 @@ pub struct Auth {
     pub argon2_iterations: u32,
     /// argon2id lanes.
     pub argon2_parallelism: u32,
+    /// Shortest password `register` and `useradd` accept (characters).
+    pub min_password_len: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -183,6 +185,7 @@ impl Default for Auth {
             argon2_memory_kib: 12 * 1024,
             argon2_iterations: 3,
             argon2_parallelism: 1,
+            min_password_len: 12,
         }
     }
 }

@@ -31,7 +31,7 @@ pub fn run(args: UseraddArgs) -> Result<()> {
     }
     if args.passwd {
         let name = need_name()?;
-        let password = read_password(args.password_stdin, name)?;
+        let password = read_password(args.password_stdin, name, &config.auth)?;
         let hash = hash_password(&password, &config.auth);
         return modify(&config, name, |u| {
             u.password = hash;
@@ -67,7 +67,7 @@ fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
     validate_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
     let quota = quota_arg(config, args.quota.as_deref())?;
     let home = args.home.clone().unwrap_or_else(|| default_home(name));
-    let password = read_password(args.password_stdin, name)?;
+    let password = read_password(args.password_stdin, name, &config.auth)?;
     let hash = hash_password(&password, &config.auth);
     let _lock = UsersLock::acquire(&config.root)?;
     let mut db = UserDb::load(&config.users_file())?;
@@ -237,7 +237,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// The new password: from stdin's first line with `--password-stdin`, else
 /// a prompt without echo (asked twice).
-fn read_password(from_stdin: bool, name: &str) -> Result<String> {
+fn read_password(from_stdin: bool, name: &str, auth: &crate::config::Auth) -> Result<String> {
     let password = if from_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -261,6 +261,7 @@ fn read_password(from_stdin: bool, name: &str) -> Result<String> {
         first
     };
     validate_password(&password).map_err(Error::Usage)?;
+    crate::users::check_password_len(&password, auth).map_err(Error::Usage)?;
     Ok(password)
 }
 

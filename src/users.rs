@@ -255,6 +255,19 @@ pub fn validate_password(password: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The length rule for new passwords (`auth.min_password_len`), counted
+/// in characters; existing passwords are never re-checked.
+pub fn check_password_len(password: &str, auth: &Auth) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < auth.min_password_len {
+        return Err(format!(
+            "password too short: {n} characters, at least {} needed",
+            auth.min_password_len
+        ));
+    }
+    Ok(())
+}
+
 fn argon2(auth: &Auth) -> Argon2<'static> {
     let params = Params::new(
         auth.argon2_memory_kib,
@@ -373,6 +386,7 @@ mod tests {
             argon2_memory_kib: 64,
             argon2_iterations: 1,
             argon2_parallelism: 1,
+            min_password_len: 12,
         }
     }
 

@@ -110,7 +110,15 @@ pub fn password(args: &ConnectOpts, user: &str, prompt: bool) -> Result<Password
         return Ok(Password(p));
     }
     if let Some(file) = &args.password_file {
-        let text = std::fs::read_to_string(file).map_err(|e| Error::local(file, e))?;
+        // A password that can't be read is a credentials problem (exit 4),
+        // not a missing remote file.
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::Auth(format!(
+                "--password-file {}: {}",
+                file.display(),
+                crate::error::plain(&e)
+            ))
+        })?;
         let line = text.lines().next().unwrap_or("").to_string();
         return Ok(Password(line));
     }

@@ -129,13 +129,25 @@ fn interactive(args: ShellArgs) -> Result<()> {
     result
 }
 
-fn banner(server: &str) {
+fn banner(server: &str, can_register: bool) {
     println!("{}", "-".repeat(41));
     println!("  miniftp {} - {server}", env!("CARGO_PKG_VERSION"));
     println!("{}", "-".repeat(41));
     println!("1) log in");
-    println!("2) register");
+    if can_register {
+        println!("2) register");
+    }
     println!("q) quit");
+}
+
+/// Whether the server takes registrations: its greeting says (a server
+/// too old to say is asked anyway).
+fn can_register(shell: &Shell) -> bool {
+    shell
+        .conn
+        .borrow()
+        .as_ref()
+        .is_none_or(|c| c.greeting.registration.as_deref() != Some("closed"))
 }
 
 fn read(rl: &mut Editor<ShellHelper, DefaultHistory>, prompt: &str) -> Result<Option<String>> {
@@ -157,7 +169,8 @@ fn ensure_connected(shell: &mut Shell) -> Result<()> {
 fn menu(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Result<()> {
     ensure_connected(shell)?;
     loop {
-        banner(&shell.connect.server);
+        let register = can_register(shell);
+        banner(&shell.connect.server, register);
         let Some(choice) = read(rl, "choice: ")? else {
             return Ok(());
         };
@@ -185,6 +198,9 @@ fn menu(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Resu
                         }
                     }
                 }
+            }
+            "2" if !register => {
+                println!("registration is closed on this server; ask the operator for an account")
             }
             "2" => {
                 let Some((user, password)) = ask_credentials(rl, shell, true)? else {

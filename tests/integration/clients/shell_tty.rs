@@ -401,14 +401,17 @@ fn registration_waiting_for_approval_and_refused() {
         let mut t = shell(&srv, &[]);
         at_prompt(&mut t, "choice: ");
         t.send("2\r");
-        at_prompt(&mut t, "user: ");
-        t.send("erin\r");
-        t.expect("password: ");
-        t.wait_echo_off();
-        t.send("erin-pw-1\r");
-        t.expect("again: ");
-        t.wait_echo_off();
-        t.send("erin-pw-1\r");
+        // Under "closed" the greeting said so: refused before any question.
+        if policy != "closed" {
+            at_prompt(&mut t, "user: ");
+            t.send("erin\r");
+            t.expect("password: ");
+            t.wait_echo_off();
+            t.send("erin-pw-1\r");
+            t.expect("again: ");
+            t.wait_echo_off();
+            t.send("erin-pw-1\r");
+        }
         let out = t.expect("choice: ");
         assert!(out.contains(answer), "{policy}: {out:?}");
         t.wait_raw();
@@ -625,12 +628,14 @@ fn ctrl_c_stops_a_transfer_and_clears_the_prompt() {
 fn commands_typed_during_a_transfer_run_after_it() {
     let srv = TestServer::start();
     log_in_home(&srv);
-    big_remote(&srv, "big.img", 512);
+    big_remote(&srv, "big.img", 64);
     let mut t = shell(&srv, &[]);
     log_in(&mut t, "alice", PW);
     t.send("get big.img\r");
     wait_partial_download(srv.dir.path(), "big.img");
     t.send("mkdir typed-ahead\r");
+    // Typed while the download ran (its partial is still there).
+    assert!(srv.dir.path().join(".big.img.miniftp-part").exists());
     t.expect("get big.img -> big.img");
     t.expect("alice:/>>> mkdir typed-ahead");
     t.expect("/typed-ahead: directory");
@@ -714,4 +719,21 @@ fn put_r_local_globs_and_remote_globs() {
 fn log_in_home(srv: &TestServer) {
     let mut w = srv.login("alice", PW);
     let _ = w.call(serde_json::json!({"op": "quit"}));
+}
+
+#[test]
+fn the_menu_offers_register_only_when_the_server_takes_it() {
+    let srv = TestServer::with(Opts {
+        toml: "registration = \"closed\"\n".into(),
+        ..Opts::default()
+    });
+    let mut t = shell(&srv, &[]);
+    let banner = t.expect("choice: ");
+    assert!(!banner.contains("register"), "{banner}");
+    t.wait_raw();
+    t.send("2\r");
+    t.expect("registration is closed on this server");
+    at_prompt(&mut t, "choice: ");
+    t.send("q\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
 }
