@@ -138,3 +138,32 @@ fn a_pending_request_hears_that_it_waits_and_short_passwords_are_refused() {
     exit_is(&o, 2);
     assert!(stderr(&o).contains("too short"), "{}", stderr(&o));
 }
+
+#[test]
+fn netrc_with_quoted_tokens_and_a_warning_when_others_can_read_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = TestServer::with(Opts {
+        users: vec![("alice", "pw with \"quotes\"", "10M")],
+        ..Opts::default()
+    });
+    let netrc = srv.dir.path().join(".netrc");
+    std::fs::write(
+        &netrc,
+        "machine 127.0.0.1 login alice password \"pw with \\\"quotes\\\"\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = write(&srv.dir.path().join("n.txt"), b"n");
+    let o = srv.cli_env(&["put", s(&f), "n.txt"], &[], None);
+    exit_is(&o, 0);
+    assert!(
+        stderr(&o).contains("can be read by other users"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = srv.cli_env(&["put", s(&f), "n2.txt"], &[], None);
+    exit_is(&o, 0);
+    assert_eq!(stderr(&o), "");
+    assert!(srv.home("alice").join("n2.txt").exists());
+}
