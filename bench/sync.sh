@@ -70,7 +70,10 @@ StrictModes no
 Subsystem sftp internal-sftp
 CONF
     /usr/sbin/sshd -f "$ssh/sshd_config" -E "$ssh/sshd.log" || die "sshd did not start: $(cat "$ssh/sshd.log")"
-    PIDS+=("$(cat "$ssh/sshd.pid" 2>/dev/null)")
+    # sshd detaches: its pid file says when it is up (and what to stop).
+    local i
+    for ((i = 0; i < 100; i++)); do [[ -s $ssh/sshd.pid ]] && break; sleep 0.05; done
+    [[ -s $ssh/sshd.pid ]] || die "sshd wrote no pid file: $(cat "$ssh/sshd.log")"
     local sshcmd="ssh -i $ssh/id -p $sport -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
     local rdest=$DIR/rsync-dest cdest=$DIR/rclone-dest
     rm -rf "$rdest" "$cdest" && mkdir -p "$rdest" "$cdest"

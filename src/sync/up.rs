@@ -183,10 +183,14 @@ fn run_plan(ctx: &Ctx, client: &mut Client, plan: Plan, cache: &Mutex<DigestCach
             s.sent += 1;
             s.bytes += f.md.len();
         }
-    } else {
+    } else if !plan.sends.is_empty() {
         super::parallel(ctx, &plan.sends, 64, &|c, batch| {
             send_batch(ctx, c, batch, cache)
         })?;
+        // This connection sat idle while the workers sent: a long run may
+        // have passed the server's idle timeout. A fresh one for the rest.
+        let idle = std::mem::replace(client, ctx.connect()?);
+        idle.quit();
     }
     steps(ctx, client, &plan.touches, "set time", |s| s.touched += 1)?;
     steps(ctx, client, &plan.deletes, "delete", |s| s.deleted += 1)
