@@ -463,7 +463,8 @@ impl Server {
         let io = Box::new(Io::new(transport, front.codec()));
         let id = self.next_id;
         self.next_id += 1;
-        entry.insert(Conn::open(id, peer, front, io, refusal));
+        let registration = self.shared.config.registration.name();
+        entry.insert(Conn::open(id, peer, front, io, registration, refusal));
         log::debug!("{} connection from {peer}", front.name());
         self.dispatch(
             token,

@@ -179,12 +179,13 @@ impl Conn {
         peer: SocketAddr,
         front: Front,
         mut io: Box<Io>,
+        registration: &str,
         refusal: Option<Reply>,
     ) -> Conn {
         let now = Instant::now();
         let (state, admitted) = match refusal {
             None => {
-                io.send(&greeting());
+                io.send(&greeting(registration));
                 (State::Ready, true)
             }
             Some(reply) => {
@@ -368,14 +369,16 @@ impl Conn {
     }
 }
 
-/// The first reply of every connection.
-fn greeting() -> Reply {
+/// The first reply of every connection; it says the registration policy,
+/// so a client offers `register` only where it can succeed.
+fn greeting(registration: &str) -> Reply {
     let mut greeting = Reply::new(
         Status::Greeting,
         format!("miniftp {} ready", env!("CARGO_PKG_VERSION")),
     );
     greeting.protocol = Some(crate::proto::PROTOCOL_VERSION);
     greeting.server = Some(format!("miniftp/{}", env!("CARGO_PKG_VERSION")));
+    greeting.registration = Some(registration.into());
     greeting
 }
 

@@ -164,6 +164,7 @@ impl Conn {
                 size,
                 offset,
                 mkdirs,
+                mtime,
                 ..
             } => {
                 let Some(io) = self.io.as_ref() else {
@@ -177,6 +178,7 @@ impl Conn {
                         size,
                         offset,
                         mkdirs,
+                        mtime,
                     };
                     Outcome::UploadBegun(put::begin(&ctx, &args, body, trailer))
                 };
@@ -199,6 +201,7 @@ impl Conn {
             size,
             offset,
             mkdirs,
+            mtime,
             ..
         } = req
         else {
@@ -214,7 +217,7 @@ impl Conn {
         let fsync = env.shared.config.storage.fsync;
         let cancel = Arc::clone(&self.cancel);
         let job = move || {
-            let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs);
+            let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs, mtime);
             let mut pump = UploadPump {
                 io,
                 up,
