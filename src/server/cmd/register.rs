@@ -35,80 +35,106 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
         Ok(l) => l,
         Err(e) => return internal(e),
     };
-    let mut users = match UserDb::load(&config.users_file()) {
-        Ok(u) => u,
+    let (users, pending) = match UserDb::load(&config.users_file())
+        .and_then(|u| Ok((u, PendingDb::load(&config.pending_file())?)))
+    {
+        Ok(x) => x,
         Err(e) => return internal(e),
     };
-    let mut pending = match PendingDb::load(&config.pending_file()) {
-        Ok(p) => p,
-        Err(e) => return internal(e),
+    if let Some(refusal) = name_refused(shared, &users, &pending, user, peer) {
+        return refusal;
+    }
+    let filed = match config.registration {
+        RegistrationPolicy::Closed => Ok(Reply::new(
+            Status::RegistrationRefused,
+            "registration is closed on this server; ask the operator for an account",
+        )),
+        RegistrationPolicy::Open => create(shared, users, user, hash, peer),
+        RegistrationPolicy::Approval => file_request(shared, pending, user, hash, peer),
     };
+    filed.unwrap_or_else(internal)
+}
+
+/// Why `user` can't be registered, if it can't: taken by an account or a
+/// request, or used before and its old home still on disk.
+fn name_refused(
+    shared: &Shared,
+    users: &UserDb,
+    pending: &PendingDb,
+    user: &str,
+    peer: SocketAddr,
+) -> Option<Reply> {
     if users.get(user).is_some() || pending.requests.iter().any(|r| r.name == user) {
-        return Reply::new(
+        return Some(Reply::new(
             Status::RegistrationRefused,
             format!("the name {user:?} is taken"),
-        );
+        ));
     }
     // A name used before keeps its old home until the operator deals with
     // it: registering it would hand that user's files to a stranger.
-    if let Some(home) = default_home_taken(&config.root, &users, user) {
-        log::warn!(
-            "registration of {user} from {peer} refused: {} is still on disk",
-            home.display()
-        );
-        return Reply::new(
+    let home = default_home_taken(&shared.config.root, users, user)?;
+    log::warn!(
+        "registration of {user} from {peer} refused: {} is still on disk",
+        home.display()
+    );
+    Some(Reply::new(
+        Status::RegistrationRefused,
+        format!("the name {user:?} was used before and is not free; choose another name"),
+    ))
+}
+
+/// Policy `open`: the account exists at once.
+fn create(
+    shared: &Shared,
+    mut users: UserDb,
+    user: &str,
+    hash: String,
+    peer: SocketAddr,
+) -> Result<Reply, crate::users::UsersError> {
+    let config = &shared.config;
+    users.users.push(User {
+        name: user.to_string(),
+        password: hash,
+        quota: config.default_quota,
+        home: default_home(user),
+        max_entries: None,
+        disabled: false,
+    });
+    users.save(&config.users_file())?;
+    // Log in works at once, without waiting for the file watcher.
+    shared.set_users(Arc::new(users));
+    log::info!("registered user {user} from {peer} (open registration)");
+    Ok(Reply::new(
+        Status::Registered,
+        format!("account {user:?} created; you can log in now"),
+    ))
+}
+
+/// Policy `approval`: a request for the operator.
+fn file_request(
+    shared: &Shared,
+    mut pending: PendingDb,
+    user: &str,
+    hash: String,
+    peer: SocketAddr,
+) -> Result<Reply, crate::users::UsersError> {
+    let config = &shared.config;
+    if pending.requests.len() >= config.limits.max_pending_registrations {
+        return Ok(Reply::new(
             Status::RegistrationRefused,
-            format!("the name {user:?} was used before and is not free; choose another name"),
-        );
+            "too many registration requests are waiting; try again later",
+        ));
     }
-    match config.registration {
-        RegistrationPolicy::Closed => Reply::new(
-            Status::RegistrationRefused,
-            "registration is closed on this server; ask the operator for an account",
-        ),
-        RegistrationPolicy::Open => {
-            users.users.push(User {
-                name: user.to_string(),
-                password: hash,
-                quota: config.default_quota,
-                home: default_home(user),
-                max_entries: None,
-                disabled: false,
-            });
-            if let Err(e) = users.save(&config.users_file()) {
-                return internal(e);
-            }
-            // Log in works at once, without waiting for the file watcher.
-            shared.set_users(Arc::new(users));
-            log::info!("registered user {user} from {peer} (open registration)");
-            Reply::new(
-                Status::Registered,
-                format!("account {user:?} created; you can log in now"),
-            )
-        }
-        RegistrationPolicy::Approval => {
-            if pending.requests.len() >= config.limits.max_pending_registrations {
-                return Reply::new(
-                    Status::RegistrationRefused,
-                    "too many registration requests are waiting; try again later",
-                );
-            }
-            pending.requests.push(PendingRequest {
-                name: user.to_string(),
-                password: hash,
-                requested_at: now_secs(),
-                peer: peer.ip().to_string(),
-            });
-            if let Err(e) = pending.save(&config.pending_file()) {
-                return internal(e);
-            }
-            log::info!("registration request for {user} from {peer} awaits approval");
-            Reply::new(
-                Status::RegistrationPending,
-                format!(
-                    "request for {user:?} filed; the operator must approve it before you can log in"
-                ),
-            )
-        }
-    }
+    pending.requests.push(PendingRequest {
+        name: user.to_string(),
+        password: hash,
+        requested_at: now_secs(),
+        peer: peer.ip().to_string(),
+    });
+    pending.save(&config.pending_file())?;
+    log::info!("registration request for {user} from {peer} awaits approval");
+    Ok(Reply::new(
+        Status::RegistrationPending,
+        format!("request for {user:?} filed; the operator must approve it before you can log in"),
+    ))
 }
