@@ -23,7 +23,8 @@ pub const S3_CHUNKED_PART: u64 = 16 << 20;
 pub enum Stored {
     Local(PathBuf),
     S3 {
-        client: Client,
+        /// Boxed: a client is far larger than a path.
+        client: Box<Client>,
         /// `<prefix>/homes/<user>/`
         home: String,
         /// `<prefix>/state/<user>/`
@@ -39,7 +40,7 @@ impl Stored {
 
     pub fn s3_with(client: Client, prefix: &str, user: &str) -> Stored {
         Stored::S3 {
-            client,
+            client: Box::new(client),
             home: format!("{prefix}/homes/{user}/"),
             state: format!("{prefix}/state/{user}/"),
         }

@@ -18,6 +18,8 @@
 //!   |          |                         |
 //!   +----------+-------------------------+  transfer over / reply / timer
 //!              |  failed login: Held --(timer)--> Ready
+//!              |  login, its address's checks all in flight:
+//!              |      LoginWait --(Turn)--> Working (checked) or Ready (429)
 //!              v
 //!   quit, error, timeout, shutdown: Closing -> Lingering -> (removed)
 //! ```
@@ -40,7 +42,7 @@ use super::io::Io;
 use super::limiter::Limiter;
 use super::session::Session;
 use super::transfer::{Download, Upload};
-use super::workers::Job;
+use super::workers::{Job, Lane};
 use super::{Outcome, Shared};
 use crate::proto::{Reply, Status};
 
@@ -53,6 +55,9 @@ pub enum State {
     Working { close: Option<&'static str> },
     /// A failed login's reply, held back until its timer fires.
     Held(Box<Reply>),
+    /// A login waiting for its address to have a password check to spare
+    /// (the limiter's `admit_login`); its job runs after [`Event::Turn`].
+    LoginWait(Job),
     /// An upload: waiting for its body or trailer to arrive.
     Upload(Box<Upload>),
     /// A download: waiting for the socket to take more.
@@ -83,6 +88,9 @@ pub enum Event {
     Done(Outcome),
     /// The timer it armed fired.
     Timer,
+    /// Its address may have a password check to spare for the login
+    /// waiting in [`State::LoginWait`] (the limiter's `next_turn`).
+    Turn,
     /// A second passed: timeouts.
     Tick,
     /// The server is shutting down: idle sessions are told and closed,
@@ -171,12 +179,13 @@ impl Conn {
         peer: SocketAddr,
         front: Front,
         mut io: Box<Io>,
+        registration: &str,
         refusal: Option<Reply>,
     ) -> Conn {
         let now = Instant::now();
         let (state, admitted) = match refusal {
             None => {
-                io.send(&greeting());
+                io.send(&greeting(registration));
                 (State::Ready, true)
             }
             Some(reply) => {
@@ -219,6 +228,7 @@ impl Conn {
             Event::Ready { .. } => {}
             Event::Done(outcome) => self.on_done(outcome, env, &mut out),
             Event::Timer => self.on_timer(),
+            Event::Turn => self.on_turn(env, &mut out),
             Event::Tick => self.on_tick(env, &mut out),
             Event::Shutdown => {}
             Event::ForceClose => self.force_close(&mut out),
@@ -227,6 +237,15 @@ impl Conn {
             self.drive(env, &mut out);
         }
         out
+    }
+
+    /// The lane its jobs wait in on `pool`: password checks take turns by
+    /// address, file work by user (all of a user's sessions together).
+    pub fn lane(&self, pool: PoolKind) -> Lane {
+        match (&self.session, pool) {
+            (Some(s), PoolKind::Io) => Lane::User(s.user.clone()),
+            _ => Lane::Addr(self.peer.ip()),
+        }
     }
 
     /// The transport, when the loop holds it (for deregistering).
@@ -316,7 +335,11 @@ impl Conn {
         log::info!("closing {} ({why})", self.peer);
         let can_say = matches!(
             self.state,
-            State::Ready | State::Working { .. } | State::Held(_) | State::Upload(_)
+            State::Ready
+                | State::Working { .. }
+                | State::Held(_)
+                | State::LoginWait(_)
+                | State::Upload(_)
         );
         let Some(io) = self.io.as_mut().filter(|_| can_say) else {
             return match self.state {
@@ -346,14 +369,16 @@ impl Conn {
     }
 }
 
-/// The first reply of every connection.
-fn greeting() -> Reply {
+/// The first reply of every connection; it says the registration policy,
+/// so a client offers `register` only where it can succeed.
+fn greeting(registration: &str) -> Reply {
     let mut greeting = Reply::new(
         Status::Greeting,
         format!("miniftp {} ready", env!("CARGO_PKG_VERSION")),
     );
     greeting.protocol = Some(crate::proto::PROTOCOL_VERSION);
     greeting.server = Some(format!("miniftp/{}", env!("CARGO_PKG_VERSION")));
+    greeting.registration = Some(registration.into());
     greeting
 }
 

@@ -35,6 +35,10 @@ impl ObjectRead {
         self.info.size
     }
 
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     pub fn info(&self) -> &ObjectInfo {
         &self.info
     }

@@ -67,6 +67,12 @@ impl ReadHandle for S3Read {
         self.digest
     }
 
+    /// The key and the ETag the read is pinned to: another content under
+    /// the key has another ETag.
+    fn version(&self) -> String {
+        format!("s3 {} {}", self.object.key(), self.object.info().etag)
+    }
+
     fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let end = self.last_at + self.last.len() as u64;
         if offset >= self.last_at && offset < end {

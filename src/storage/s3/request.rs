@@ -132,7 +132,7 @@ impl Client {
             .collect();
         headers.sort_unstable();
         let signed = rusty_s3::signing::sign(
-            &jiff::Timestamp::now(),
+            &jiff02::Timestamp::now(),
             req.method,
             url,
             self.credentials.key(),

@@ -53,7 +53,7 @@ pub(super) fn begin(
             what: "is a directory",
         });
     }
-    let up = if opts.resumable {
+    let mut up = if opts.resumable {
         open_resumable(home, path, key, part, &opts)?
     } else {
         if opts.offset > 0 {
@@ -68,6 +68,7 @@ pub(super) fn begin(
         };
         S3Upload::fresh(home, path, key, target, part, opts.size_hint, 0)
     };
+    up.writer.set_mtime(opts.mtime);
     Ok(Box::new(up))
 }
 

@@ -87,6 +87,8 @@ pub struct PartWriter {
     created: i64,
     buf: Vec<u8>,
     permit: Option<Permit>,
+    /// The file's modification time to store with it (`put.mtime`).
+    mtime: Option<i64>,
 }
 
 impl PartWriter {
@@ -112,6 +114,7 @@ impl PartWriter {
             created: now(),
             buf: Vec::new(),
             permit: None,
+            mtime: None,
         }
     }
 
@@ -159,6 +162,7 @@ impl PartWriter {
             created: record.created,
             buf: Vec::new(),
             permit: None,
+            mtime: None,
         })
     }
 
@@ -252,6 +256,12 @@ impl PartWriter {
         u64::from(self.recorded) * self.part_size
     }
 
+    /// The modification time the file gets at [`PartWriter::finish`]
+    /// (`x-amz-meta-mtime`), rather than the store's time of the commit.
+    pub fn set_mtime(&mut self, mtime: Option<i64>) {
+        self.mtime = mtime;
+    }
+
     /// Makes the upload the object `key` if its digest is `expected`. On a
     /// mismatch the upload is aborted. On a store error the upload stays
     /// as it was before the call (its record describes the whole parts
@@ -270,7 +280,11 @@ impl PartWriter {
         }
         let size = self.received();
         let hexd = hex::encode(ours);
-        let meta = [(META_SHA256, hexd.as_str())];
+        let mtime = self.mtime.map(|t| t.to_string());
+        let mut meta = vec![(META_SHA256, hexd.as_str())];
+        if let Some(t) = &mtime {
+            meta.push((super::home::META_MTIME, t.as_str()));
+        }
         let result = match self.upload_id.clone() {
             None => self
                 .client

@@ -19,6 +19,7 @@ macro_rules! on_both {
 }
 
 mod commands;
+mod digests;
 mod jail;
 mod names;
 mod quota;
