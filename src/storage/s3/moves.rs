@@ -219,13 +219,14 @@ impl Home {
 
     /// Sets a file's time: a copy of the object onto itself with the time
     /// in its metadata (its digest kept), pinned to the version looked at.
+    /// A directory's time is its marker's, which the store sets: refused.
     pub(super) fn set_mtime(&self, path: &VPath, mtime: i64) -> FsResult<()> {
         let info = match self.kind(path)? {
             Kind::File(info) => info,
             Kind::Dir { .. } => {
                 return Err(FsError::WrongType {
                     path: path.to_string(),
-                    what: "is a directory",
+                    what: "is a directory, and an object store keeps no settable time for one",
                 })
             }
             Kind::Missing => return Err(FsError::NotFound(path.to_string())),

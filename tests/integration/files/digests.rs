@@ -9,6 +9,12 @@ use serde_json::{json, Value};
 use crate::files::fx::*;
 use crate::util::*;
 
+on_both!(
+    tree_lists_depth_first_with_digests,
+    put_with_mtime_and_set_mtime_keep_the_digest,
+    rm_force_accepts_a_missing_path,
+);
+
 /// Every entry of a recursive `tree` of `path`, following `after`;
 /// returns the entries and the number of requests it took.
 fn tree_all(w: &mut Wire, path: &str) -> (Vec<Value>, usize) {
@@ -37,9 +43,8 @@ fn paths(entries: &[Value]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn tree_lists_depth_first_with_digests() {
-    let s = TestServer::start();
+fn tree_lists_depth_first_with_digests(store: Store) {
+    let s = start_on(store);
     let mut w = alice(&s);
     code(&put_mkdirs(&mut w, "t/b/x.txt", b"xx"), 226);
     code(&put_mkdirs(&mut w, "t/a.txt", b"a"), 226);
@@ -116,38 +121,68 @@ fn tree_hashes_a_large_file_over_several_requests_and_stores_the_digest() {
     code(&w.recv(), 226);
 }
 
-#[test]
-fn put_with_mtime_and_set_mtime_keep_the_digest() {
-    let s = TestServer::start();
+/// On disk the file's own times; in a bucket `x-amz-meta-mtime` (checked
+/// through `stat` and `ls`).
+fn put_with_mtime_and_set_mtime_keep_the_digest(store: Store) {
+    let s = start_on(store);
+    let local = !s.stored("alice").is_s3();
     let mut w = alice(&s);
     let r = w.call(json!({"op": "put", "path": "m.txt", "size": 3, "mtime": 1_000_000_000}));
     code(&r, 150);
     w.send_raw(b"abc");
     code(&done(&mut w, &sha(b"abc")), 226);
     let on_disk = s.home("alice").join("m.txt");
-    assert_eq!(std::fs::metadata(&on_disk).unwrap().mtime(), 1_000_000_000);
+    if local {
+        assert_eq!(std::fs::metadata(&on_disk).unwrap().mtime(), 1_000_000_000);
+    }
     let r = op1(&mut w, "stat", "m.txt");
     assert_eq!(r["entry"]["mtime"], 1_000_000_000);
+    // A large upload (parts, Complete, copy) keeps it too.
+    let big = data(9 << 20, 5);
+    let r = w.call(json!({"op": "put", "path": "big", "size": big.len(), "mtime": 1_234_567}));
+    code(&r, 150);
+    w.send_raw(&big);
+    code(&done(&mut w, &sha(&big)), 226);
+    assert_eq!(op1(&mut w, "stat", "big")["entry"]["mtime"], 1_234_567);
     let r = w.call(json!({"op": "set_mtime", "path": "m.txt", "mtime": -86400}));
     code(&r, 200);
-    assert_eq!(std::fs::metadata(&on_disk).unwrap().mtime(), -86400);
+    if local {
+        assert_eq!(std::fs::metadata(&on_disk).unwrap().mtime(), -86400);
+    }
+    let r = w.call(json!({"op": "set_mtime", "path": "m.txt", "mtime": 1_500_000_000}));
+    code(&r, 200);
+    assert_eq!(
+        op1(&mut w, "stat", "m.txt")["entry"]["mtime"],
+        1_500_000_000
+    );
+    if local {
+        // (A bucket listing has no metadata: `ls` shows the store's time.)
+        assert_eq!(entry(&ls(&mut w, "/"), "m.txt")["mtime"], 1_500_000_000);
+    }
     // The stored digest survived the change of time.
     let (r, body, end) = w.get("m.txt").unwrap();
     assert_eq!(r["sha256"], sha(b"abc"), "{r}");
     assert_eq!(body, b"abc");
     code(&end, 226);
-    // Directories too; a missing path is 550.
+    // Directories too (not on an object store); a missing path is 550.
     code(&mkdir(&mut w, "d", false), 200);
-    code(
-        &w.call(json!({"op": "set_mtime", "path": "d", "mtime": 5})),
-        200,
-    );
-    assert_eq!(
-        std::fs::metadata(s.home("alice").join("d"))
-            .unwrap()
-            .mtime(),
-        5
-    );
+    let r = w.call(json!({"op": "set_mtime", "path": "d", "mtime": 5}));
+    if !local {
+        code(&r, 551);
+        assert!(
+            r["msg"].as_str().unwrap().contains("no settable time"),
+            "{r}"
+        );
+    } else {
+        code(&r, 200);
+        assert_eq!(
+            std::fs::metadata(s.home("alice").join("d"))
+                .unwrap()
+                .mtime(),
+            5
+        );
+        assert_eq!(op1(&mut w, "stat", "d")["entry"]["mtime"], 5);
+    }
     code(
         &w.call(json!({"op": "set_mtime", "path": "nope", "mtime": 5})),
         550,
@@ -155,9 +190,8 @@ fn put_with_mtime_and_set_mtime_keep_the_digest() {
     code(&w.call(json!({"op": "set_mtime", "path": "m.txt"})), 501);
 }
 
-#[test]
-fn rm_force_accepts_a_missing_path() {
-    let s = TestServer::start();
+fn rm_force_accepts_a_missing_path(store: Store) {
+    let s = start_on(store);
     let mut w = alice(&s);
     code(&rm(&mut w, "gone.txt", false), 550);
     let r = w.call(json!({"op": "rm", "path": "gone.txt", "force": true}));
@@ -173,7 +207,7 @@ fn rm_force_accepts_a_missing_path() {
         &w.call(json!({"op": "rm", "path": "here.txt", "force": true})),
         200,
     );
-    assert!(!s.home("alice").join("here.txt").exists());
+    assert!(!s.stored("alice").exists("here.txt"));
     // Force does not make a directory removable without recursive.
     code(&mkdir(&mut w, "full/d", true), 200);
     code(
