@@ -32,6 +32,10 @@ pub enum Command {
     Get(GetArgs),
     /// Add, list, change and remove users; approve registrations (offline).
     Useradd(UseraddArgs),
+    /// Ask the running server: who is connected, kick a user, lockouts.
+    /// Hidden until the server answers on its admin socket (issue 14).
+    #[command(hide = true)]
+    Admin(crate::admin::AdminArgs),
     /// Generate shell completions or the flag list (used by the Makefile).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -60,10 +64,10 @@ pub struct ServeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RootArgs {
     /// Config file whose `root` holds the users file.
-    #[arg(long, value_name = "FILE", env = "MINIFTP_CONFIG")]
+    #[arg(long, value_name = "FILE", env = "MINIFTP_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Data directory holding users.toml (overrides the config).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
 }
 
@@ -183,6 +187,14 @@ pub struct UseraddArgs {
     /// Home directory of a new user (default: ROOT/home/NAME).
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Upload limit in bytes per second over all of NAME's sessions (e.g.
+    /// 5M; 0 = none), for a new or approved user, or alone to change it.
+    /// Hidden until the server enforces it (issue 14).
+    #[arg(long, value_name = "RATE", requires = "name", hide = true)]
+    pub rate_up: Option<String>,
+    /// Download limit, like --rate-up.
+    #[arg(long, value_name = "RATE", requires = "name", hide = true)]
+    pub rate_down: Option<String>,
     /// Read the password from standard input (first line) instead of a prompt.
     #[arg(long)]
     pub password_stdin: bool,

@@ -7,6 +7,8 @@
 // `Result<_, Reply>` would add noise for no measurable gain.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
+pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -15,6 +17,7 @@ pub mod error;
 pub mod get;
 pub mod limits;
 pub mod logging;
+pub mod owner;
 pub mod proto;
 pub mod put;
 pub mod serve;
@@ -37,6 +40,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Put(args) => put::run(args),
         Command::Get(args) => get::run(args),
         Command::Useradd(args) => useradd::run(args),
+        Command::Admin(args) => admin::run(args),
         Command::Generate(args) => generate(args),
         Command::Bench(args) => bench::run(args),
     }

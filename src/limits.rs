@@ -49,3 +49,19 @@ pub const MAX_PENDING_REPLY_BYTES: usize = 256 * 1024;
 
 /// Most entries kept in the failed-login table; the oldest is evicted.
 pub const MAX_FAILED_LOGIN_ENTRIES: usize = 10_000;
+
+/// Longest HTTP request head the metrics listener reads. A scrape's head
+/// is a few hundred bytes; 8 KiB is what common servers allow by default.
+pub const MAX_HTTP_REQUEST_HEAD: usize = 8 * 1024;
+
+/// Longest request line on the admin socket: `{"op":"kick","user":NAME}`
+/// with the longest name and JSON escapes fits many times over.
+pub const MAX_ADMIN_REQUEST: usize = 4 * 1024;
+
+/// Largest reply `miniftp admin` accepts: a `who` line per session (a few
+/// hundred bytes each) for every connection the server can hold, and more.
+pub const MAX_ADMIN_REPLY: usize = 64 * 1024 * 1024;
+
+/// Registration notifications running at once; beyond it one is skipped
+/// (and logged), so a burst of requests can't start a crowd of processes.
+pub const MAX_NOTIFY_RUNNING: usize = 4;

@@ -1,6 +1,7 @@
 //! `miniftp serve`: load the config, bind, print `listening on HOST:PORT`
 //! (the real port, so `--listen 127.0.0.1:0` works for scripts and tests),
-//! and run the loop until SIGINT/SIGTERM.
+//! and run the loop until SIGINT/SIGTERM. Before anything else it checks
+//! that it can use its data directory (crate::access).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -22,11 +23,16 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         config.root = root;
     }
     config.validate()?;
+    if let Some(path) = &config.log_file {
+        crate::logging::to_file(path).map_err(|e| Error::local(path, e))?;
+    }
+    crate::access::check(&config)?;
     std::fs::create_dir_all(config.homes_dir()).map_err(|e| Error::local(config.homes_dir(), e))?;
     raise_fd_limit();
     // Taken before the load: a change racing with it is seen as a change.
     let users_seen = housekeeping::fingerprint(&config.users_file());
     let users = UserDb::load(&config.users_file())?;
+    crate::access::check_homes(&config, &users)?;
     if users.users.is_empty() {
         log::warn!(
             "no users in {}: add one with `miniftp useradd NAME --root {}`",
@@ -69,7 +75,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     log::info!(
         "serving {} (registration: {:?})",
         shared.config.root.display(),
-        shared.config.registration
+        shared.config.registration.policy
     );
     server::run(listener, shared, Some(signals))
         .map_err(|e| Error::Other(format!("event loop: {e}")))?;

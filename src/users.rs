@@ -49,6 +49,25 @@ pub struct User {
     pub quota: u64,
     /// Home directory; relative paths are taken from the data root.
     pub home: PathBuf,
+    /// Upload bytes per second over all the user's sessions; 0 = no limit.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::size::deserialize"
+    )]
+    pub rate_up: u64,
+    /// Download bytes per second over all the user's sessions; 0 = no limit.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::size::deserialize"
+    )]
+    pub rate_down: u64,
+}
+
+/// Unlimited rates are left out of the users file.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The whole users file.
@@ -173,6 +192,7 @@ fn save_toml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), U
         f.write_all(header.as_bytes())?;
         f.write_all(body.as_bytes())?;
         f.sync_all()?;
+        crate::owner::like_dir(&f, dir)?;
         std::fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
     })();
@@ -215,6 +235,7 @@ impl UsersLock {
             .mode_owner_only()
             .open(&path)
             .map_err(lerr)?;
+        crate::owner::like_dir(&file, root).map_err(lerr)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| lerr(e.into()))?;
         Ok(UsersLock { _file: file })
@@ -418,10 +439,17 @@ mod tests {
                 password: hash_password("pw", &cheap()),
                 quota: 1 << 30,
                 home: default_home("alice"),
+                rate_up: 5 << 20,
+                rate_down: 0,
             }],
         };
         db.save(&path).unwrap();
         assert_eq!(UserDb::load(&path).unwrap(), db);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("rate_up = 5242880") && !text.contains("rate_down"),
+            "{text}"
+        );
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())

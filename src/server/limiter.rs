@@ -112,6 +112,39 @@ impl Limiter {
     pub fn record_success(&mut self, ip: IpAddr) {
         self.failures.remove(&ip);
     }
+
+    /// Addresses locked out at `now`: (address, failures, time left), for
+    /// `miniftp admin lockouts`.
+    #[allow(dead_code)] // the loop's admin socket calls it (issue 14, phase 2)
+    pub fn lockouts(&self, now: Instant) -> Vec<(IpAddr, u32, Duration)> {
+        let mut out: Vec<_> = self
+            .failures
+            .iter()
+            .filter_map(|(ip, f)| {
+                let until = f.locked_until.filter(|u| *u > now)?;
+                Some((*ip, f.count, until - now))
+            })
+            .collect();
+        out.sort_by_key(|(ip, _, _)| *ip);
+        out
+    }
+
+    /// `miniftp admin unlock ADDR`: forgets the address's failures and
+    /// lockout. True if it had any.
+    #[allow(dead_code)] // the loop's admin socket calls it (issue 14, phase 2)
+    pub fn unlock(&mut self, ip: IpAddr) -> bool {
+        self.failures.remove(&ip.to_canonical()).is_some()
+    }
+}
+
+/// Whether `ip` is in `limits.lockout_exempt`: its failed logins are still
+/// answered late, but never lock it out (so five wrong passwords typed on
+/// a host don't shut out the cron job that runs there). An IPv4 address
+/// seen as IPv6 (`::ffff:a.b.c.d`) matches IPv4 ranges.
+#[allow(dead_code)] // the loop's failed-login path calls it (issue 14, phase 2)
+pub fn lockout_exempt(ip: IpAddr, limits: &Limits) -> bool {
+    let ip = ip.to_canonical();
+    limits.lockout_exempt.iter().any(|net| net.contains(&ip))
 }
 
 #[cfg(test)]
@@ -136,6 +169,51 @@ mod tests {
         l.release(a);
         assert!(l.admit(b, &limits).is_ok());
         assert_eq!(l.total(), 3);
+    }
+
+    #[test]
+    fn exempt_ranges_match_v4_v6_and_mapped() {
+        let limits = crate::config::Config::parse(
+            "[limits]\nlockout_exempt = [\"10.0.0.0/8\", \"2001:db8::1\"]\n",
+        )
+        .unwrap()
+        .limits;
+        for (ip, exempt) in [
+            ("10.200.3.4", true),
+            ("::ffff:10.0.0.9", true),
+            ("11.0.0.1", false),
+            ("2001:db8::1", true),
+            ("2001:db8::2", false),
+            ("127.0.0.1", false),
+        ] {
+            assert_eq!(lockout_exempt(ip.parse().unwrap(), &limits), exempt, "{ip}");
+        }
+        assert!(!lockout_exempt(
+            "10.0.0.1".parse().unwrap(),
+            &Limits::default()
+        ));
+    }
+
+    #[test]
+    fn lockouts_are_listed_and_lifted() {
+        let limits = Limits {
+            max_failed_logins: 2,
+            lockout_secs: 60,
+            ..Limits::default()
+        };
+        let mut l = Limiter::default();
+        let t = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        l.record_failure(a, t, &limits);
+        l.record_failure(a, t, &limits);
+        l.record_failure(b, t, &limits);
+        let later = t + Duration::from_secs(10);
+        assert_eq!(l.lockouts(later), vec![(a, 2, Duration::from_secs(50))]);
+        assert!(l.unlock("::ffff:192.0.2.1".parse().unwrap()));
+        assert!(l.locked(a, later).is_none());
+        assert!(l.lockouts(later).is_empty());
+        assert!(!l.unlock(a));
     }
 
     #[test]

@@ -4,15 +4,20 @@
 //! through a `Waker`. Each connection is a state machine ([`conn::State`])
 //! with small, bounded buffers, and at most one job in flight.
 
+pub mod admin;
 pub mod cmd;
 mod complete;
 mod conn;
 pub mod housekeeping;
+pub mod http;
 pub mod io;
 mod limiter;
 pub mod malloc;
+pub mod metrics;
+pub mod notify;
 pub mod quota;
 pub mod session;
+pub mod throttle;
 pub mod transfer;
 pub mod transport;
 pub mod workers;
@@ -163,13 +168,14 @@ pub struct Server {
 
 /// Runs the server on an already-bound listener until SIGINT/SIGTERM (when
 /// `handle_signals`) and every connection has ended.
-/// SIGINT and SIGTERM, caught for a clean shutdown. Create it before
-/// announcing the port: from then on a signal must not kill the process.
+/// SIGINT and SIGTERM, caught for a clean shutdown, and SIGHUP, which
+/// reopens the log file. Create it before announcing the port: from then on
+/// a signal must not kill the process.
 pub type Signals = signal_hook_mio::v1_0::Signals;
 
 pub fn catch_signals() -> std::io::Result<Signals> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    Signals::new([SIGINT, SIGTERM])
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    Signals::new([SIGINT, SIGTERM, SIGHUP])
 }
 
 pub fn run(
@@ -409,8 +415,11 @@ impl Server {
     fn on_signal(&mut self) {
         let mut got = false;
         if let Some(s) = self.signals.as_mut() {
-            for _ in s.pending() {
-                got = true;
+            for signal in s.pending() {
+                match signal {
+                    signal_hook::consts::SIGHUP => crate::logging::reopen(),
+                    _ => got = true,
+                }
             }
         }
         if got && self.shutdown.is_none() {

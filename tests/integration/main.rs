@@ -9,5 +9,6 @@ mod clients;
 mod files;
 mod fuzz_regressions;
 mod hardening;
+mod ops;
 mod server_core;
 mod tls;

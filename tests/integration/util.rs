@@ -281,7 +281,7 @@ fn spawn_server(config: &Path, stderr: &Path, env: &[(&'static str, String)]) ->
 
 /// Reads stdout up to the `listening on HOST:PORT` line; also returns the
 /// `fingerprint SHA256:...` line's value when TLS is on.
-fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
+pub fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();

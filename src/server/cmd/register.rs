@@ -1,14 +1,16 @@
 //! `register USER PASSWORD`, run on the auth pool (it hashes). The policy
 //! decides: `closed` is refused on the loop before we get here; `open`
 //! creates the account at once; `approval` files a request, password
-//! already hashed, for `miniftp useradd --approve`.
+//! already hashed, for `miniftp useradd --approve`, and starts the
+//! operator's `registration.notify_command` (server::notify).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::RegistrationPolicy;
 use crate::proto::{Password, Reply, Status};
-use crate::server::{Outcome, Shared};
+use crate::server::{notify, Outcome, Shared};
 use crate::users::{
     default_home, hash_password, now_secs, validate_name, validate_password, PendingDb,
     PendingRequest, User, UserDb, UsersLock,
@@ -46,7 +48,7 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
             format!("the name {user:?} is taken"),
         );
     }
-    match config.registration {
+    match config.registration.policy {
         RegistrationPolicy::Closed => Reply::new(
             Status::RegistrationRefused,
             "registration is closed on this server; ask the operator for an account",
@@ -57,6 +59,8 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
                 password: hash,
                 quota: config.default_quota,
                 home: default_home(user),
+                rate_up: 0,
+                rate_down: 0,
             });
             if let Err(e) = users.save(&config.users_file()) {
                 return internal(e);
@@ -86,6 +90,15 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
                 return internal(e);
             }
             log::info!("registration request for {user} from {peer} awaits approval");
+            if let Some(command) = &config.registration.notify_command {
+                let filed = notify::Filed {
+                    user,
+                    peer,
+                    pending: pending.requests.len(),
+                };
+                let timeout = Duration::from_secs(config.registration.notify_timeout_secs);
+                notify::spawn(command, timeout, &filed);
+            }
             Reply::new(
                 Status::RegistrationPending,
                 format!(

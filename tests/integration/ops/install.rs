@@ -1,0 +1,299 @@
+//! What a packager and an operator do, end to end: `make install
+//! DESTDIR=...`, the service user from the installed sysusers.d file, the
+//! data directory from the installed tmpfiles.d file, `useradd` as root
+//! with the installed config, the installed server run as the service
+//! user, and a transfer with the installed client.
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::server_core::common::wait_timeout;
+use crate::util::{self, BIN};
+
+/// The build directory the test binary came from: `make` must find the
+/// binary there (and so honour CARGO_TARGET_DIR).
+fn target_dir() -> PathBuf {
+    Path::new(BIN)
+        .parent()
+        .and_then(Path::parent)
+        .expect("BIN is TARGET/debug/miniftp")
+        .to_owned()
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        util::stdout(&out),
+        util::stderr(&out)
+    );
+    out
+}
+
+/// `make install` of the debug build into `destdir` with PREFIX=/usr.
+fn make_install(destdir: &Path) {
+    run_ok(
+        Command::new("make")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["install", "PROFILE=debug", "PREFIX=/usr"])
+            .arg(format!("DESTDIR={}", destdir.display()))
+            .env("CARGO_TARGET_DIR", target_dir()),
+    );
+}
+
+/// The service user, made the way a package makes it (systemd-sysusers on
+/// the installed file), or with useradd(8) where systemd is missing.
+/// Returns its (uid, gid).
+fn service_user(destdir: &Path) -> (u32, u32) {
+    let conf = destdir.join("usr/lib/sysusers.d/miniftp.conf");
+    let sysusers = Command::new("systemd-sysusers").arg(&conf).output();
+    if !sysusers.is_ok_and(|o| o.status.success()) {
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+            ])
+            .arg("miniftp")
+            .status();
+    }
+    let id = |flag: &str| -> u32 {
+        let out = run_ok(Command::new("id").args([flag, "miniftp"]));
+        util::stdout(&out).trim().parse().expect("numeric id")
+    };
+    (id("-u"), id("-g"))
+}
+
+/// The data directory from the installed tmpfiles.d line, moved to `data`
+/// (systemd-tmpfiles on a copy with the path replaced), or by hand.
+fn data_dir(destdir: &Path, data: &Path, ids: (u32, u32)) {
+    let conf = std::fs::read_to_string(destdir.join("usr/lib/tmpfiles.d/miniftp.conf")).unwrap();
+    assert!(conf.contains("d     /var/lib/miniftp 0700 miniftp miniftp"));
+    let copy = destdir.join("tmpfiles-test.conf");
+    let data_str = data.to_str().unwrap();
+    std::fs::write(&copy, conf.replace("/var/lib/miniftp", data_str)).unwrap();
+    let made = Command::new("systemd-tmpfiles")
+        .arg("--create")
+        .arg(&copy)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        std::fs::create_dir(data).unwrap();
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).unwrap();
+        rustix::fs::chown(
+            data,
+            Some(rustix::fs::Uid::from_raw(ids.0)),
+            Some(rustix::fs::Gid::from_raw(ids.1)),
+        )
+        .unwrap();
+    }
+    let md = std::fs::metadata(data).unwrap();
+    assert_eq!((md.uid(), md.gid()), ids, "data directory owner");
+    assert_eq!(md.mode() & 0o777, 0o700);
+}
+
+/// The installed `miniftp` with ARGS (as root), the password on stdin.
+fn installed(bin: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env_remove("MINIFTP_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+/// `miniftp serve` as the service user (root drops to it with setpriv).
+fn serve_as(uid: u32, gid: u32, bin: &Path, args: &[String], log: &Path) -> Child {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups")
+            .arg("--")
+            .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.arg("serve")
+        .args(args)
+        .env_remove("MINIFTP_CONFIG")
+        .env("RUST_LOG", "info")
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap());
+    cmd.spawn().expect("spawn the installed server")
+}
+
+#[test]
+fn packaged_install_serves_as_its_own_user() {
+    let stage = tempfile::tempdir().unwrap();
+    // The service user walks to its data directory through here.
+    std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let destdir = stage.path().join("destdir");
+    make_install(&destdir);
+
+    // The layout a package ships.
+    let bin = destdir.join("usr/bin/miniftp");
+    let unit = std::fs::read_to_string(destdir.join("usr/lib/systemd/system/miniftp.service"))
+        .expect("unit in PREFIX/lib/systemd/system");
+    assert!(
+        unit.contains("\nExecStart=/usr/bin/miniftp serve --config /etc/miniftp.toml\n"),
+        "ExecStart follows PREFIX:\n{unit}"
+    );
+    assert!(unit.contains("\nStateDirectory=miniftp\n"));
+    let config = destdir.join("etc/miniftp.toml");
+    let toml = std::fs::read_to_string(&config).expect("config in SYSCONFDIR");
+    assert!(toml.contains("\nroot = \"/var/lib/miniftp\"\n"), "{toml}");
+    assert!(destdir
+        .join("usr/share/miniftp/miniftp.toml.sample")
+        .is_file());
+    assert!(destdir.join("usr/share/man/man1/miniftp.1").is_file());
+    let installed_size = std::fs::metadata(&bin).unwrap().len();
+    let built_size = std::fs::metadata(BIN).unwrap().len();
+    assert!(
+        installed_size * 2 < built_size,
+        "installed binary not stripped: {installed_size} bytes, built {built_size}"
+    );
+
+    let me = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let data = stage.path().join("var-lib-miniftp");
+    let ids = if is_root() {
+        let ids = service_user(&destdir);
+        data_dir(&destdir, &data, ids);
+        ids
+    } else {
+        std::fs::create_dir(&data).unwrap();
+        me
+    };
+    let data_arg = data.to_str().unwrap().to_string();
+    let config_arg = config.to_str().unwrap().to_string();
+
+    // useradd as root with the installed config: the files it writes keep
+    // the data directory's owner, and it says so.
+    let out = installed(
+        &bin,
+        &[
+            "useradd",
+            "carol",
+            "--quota",
+            "10M",
+            "--password-stdin",
+            "--config",
+            &config_arg,
+            "--root",
+            &data_arg,
+        ],
+        "carol-pw\n",
+    );
+    assert!(out.status.success(), "useradd: {}", util::stderr(&out));
+    let users = data.join("users.toml");
+    for file in [&users, &data.join(".users.lock")] {
+        let md = std::fs::metadata(file).unwrap();
+        assert_eq!((md.uid(), md.gid()), ids, "owner of {}", file.display());
+        assert_eq!(md.mode() & 0o077, 0, "{} is owner-only", file.display());
+    }
+    if is_root() {
+        assert!(
+            util::stdout(&out).contains("are given to"),
+            "useradd says it gave the files away: {}",
+            util::stdout(&out)
+        );
+    }
+
+    let serve_args = vec![
+        "--config".to_string(),
+        config_arg.clone(),
+        "--root".into(),
+        data_arg.clone(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    let log = stage.path().join("serve.log");
+
+    if is_root() {
+        // A users file left to root (as useradd used to leave it): the
+        // server refuses to start, naming the file and the fix.
+        rustix::fs::chown(
+            &users,
+            Some(rustix::fs::Uid::ROOT),
+            Some(rustix::fs::Gid::ROOT),
+        )
+        .unwrap();
+        let mut child = serve_as(ids.0, ids.1, &bin, &serve_args, &log);
+        let status = wait_timeout(&mut child, Duration::from_secs(20)).expect("server exits");
+        assert_eq!(status.code(), Some(6), "exit code for a wrong owner");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains(&users.display().to_string()), "{text}");
+        assert!(
+            text.contains(&format!("chown -R miniftp: {data_arg}")),
+            "the fix is named: {text}"
+        );
+        // Any useradd change as root hands it back.
+        let out = installed(
+            &bin,
+            &[
+                "useradd",
+                "carol",
+                "--set-quota",
+                "20M",
+                "--config",
+                &config_arg,
+                "--root",
+                &data_arg,
+            ],
+            "",
+        );
+        assert!(out.status.success(), "useradd: {}", util::stderr(&out));
+        assert_eq!(std::fs::metadata(&users).unwrap().uid(), ids.0);
+    }
+
+    let mut server = serve_as(ids.0, ids.1, &bin, &serve_args, &log);
+    let (addr, fingerprint) = util::read_listen_line(&mut server);
+    let fingerprint = fingerprint.expect("the packaged config serves TLS");
+
+    // The installed client, trusting the printed fingerprint.
+    let body = util::data(300_000, 14);
+    let local = stage.path().join("upload.bin");
+    std::fs::write(&local, &body).unwrap();
+    let client = |args: &[&str]| {
+        let out = Command::new(&bin)
+            .args(args)
+            .env("MINIFTP_SERVER", &addr)
+            .env("MINIFTP_USER", "carol")
+            .env("MINIFTP_PASSWORD", "carol-pw")
+            .env("MINIFTP_FINGERPRINT", &fingerprint)
+            .env("HOME", stage.path())
+            .env_remove("MINIFTP_PLAINTEXT")
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", util::stderr(&out));
+    };
+    client(&["put", "-q", local.to_str().unwrap(), "/upload.bin"]);
+    let back = stage.path().join("back.bin");
+    client(&["get", "-q", "/upload.bin", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), body);
+    // The upload is the service user's, in the data directory.
+    let stored = data.join("home/carol/upload.bin");
+    assert_eq!(std::fs::metadata(&stored).unwrap().uid(), ids.0);
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -1,0 +1,4 @@
+//! Operations (issue 14): the packaged install, the log file.
+
+mod install;
+mod log_file;
