@@ -33,6 +33,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let users_seen = housekeeping::fingerprint(&config.users_file());
     let users = UserDb::load(&config.users_file())?;
     crate::access::check_homes(&config, &users)?;
+    warn_not_enforced(&config, &users);
     if users.users.is_empty() {
         log::warn!(
             "no users in {}: add one with `miniftp useradd NAME --root {}`",
@@ -81,6 +82,23 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         .map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
     Ok(())
+}
+
+/// Keys this version reads and checks but does not apply yet (issue 14:
+/// the loop learns them with its refactor): say so rather than let an
+/// operator believe a limit holds.
+fn warn_not_enforced(config: &Config, users: &UserDb) {
+    let limits = &config.limits;
+    let user_rates = users.users.iter().any(|u| u.rate_up > 0 || u.rate_down > 0);
+    if limits.rate_up > 0 || limits.rate_down > 0 || user_rates {
+        log::warn!(
+            "bandwidth limits (limits.rate_up/rate_down, rate_up/rate_down in the users file) \
+             are not enforced by this version yet"
+        );
+    }
+    if !limits.lockout_exempt.is_empty() {
+        log::warn!("limits.lockout_exempt is not in effect in this version yet");
+    }
 }
 
 /// Lets the server hold as many sockets as the hard limit allows.

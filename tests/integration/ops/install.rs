@@ -41,12 +41,27 @@ fn run_ok(cmd: &mut Command) -> Output {
 /// `make install` of the debug build into `destdir` with PREFIX=/usr.
 fn make_install(destdir: &Path) {
     run_ok(
-        Command::new("make")
+        make()
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["install", "PROFILE=debug", "PREFIX=/usr"])
             .arg(format!("DESTDIR={}", destdir.display()))
             .env("CARGO_TARGET_DIR", target_dir()),
     );
+}
+
+/// `make`, without the variables cargo set for this test: some crates'
+/// build scripts rerun when those change (ring watches
+/// CARGO_MANIFEST_DIR...), and the nested `cargo build` would rebuild the
+/// binary the other tests are running.
+fn make() -> Command {
+    let mut cmd = Command::new("make");
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" || key == "RUST_RECURSION_COUNT" {
+            cmd.env_remove(&*key);
+        }
+    }
+    cmd
 }
 
 /// The service user, made the way a package makes it (systemd-sysusers on

@@ -1,4 +1,6 @@
-//! Operations (issue 14): the packaged install, the log file.
+//! Operations (issue 14): the packaged install, the log file, the
+//! registration notification.
 
 mod install;
 mod log_file;
+mod notify;
