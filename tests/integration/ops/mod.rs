@@ -4,3 +4,4 @@
 mod install;
 mod log_file;
 mod notify;
+mod rates;
