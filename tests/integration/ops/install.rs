@@ -115,53 +115,92 @@ fn data_dir(destdir: &Path, data: &Path, ids: (u32, u32)) {
     assert_eq!(md.mode() & 0o777, 0o700);
 }
 
-/// The installed `miniftp` with ARGS (as root), the password on stdin.
-fn installed(bin: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(bin)
-        .args(args)
-        .env_remove("MINIFTP_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+/// A staged install: the installed binary and config, the data directory
+/// and the service user's ids.
+struct Installed {
+    stage: tempfile::TempDir,
+    bin: PathBuf,
+    config: PathBuf,
+    data: PathBuf,
+    ids: (u32, u32),
 }
 
-/// `miniftp serve` as the service user (root drops to it with setpriv).
-fn serve_as(uid: u32, gid: u32, bin: &Path, args: &[String], log: &Path) -> Child {
-    let mut cmd = if is_root() {
-        let mut c = Command::new("setpriv");
-        c.arg(format!("--reuid={uid}"))
-            .arg(format!("--regid={gid}"))
-            .arg("--clear-groups")
-            .arg("--")
-            .arg(bin);
-        c
-    } else {
-        Command::new(bin)
-    };
-    cmd.arg("serve")
-        .args(args)
-        .env_remove("MINIFTP_CONFIG")
-        .env("RUST_LOG", "info")
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap());
-    cmd.spawn().expect("spawn the installed server")
+impl Installed {
+    /// The installed `miniftp` with ARGS, the installed config and the
+    /// data directory (as the caller: root in CI), `stdin` on its input.
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(&self.bin)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--root")
+            .arg(&self.data)
+            .env_remove("MINIFTP_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    }
+
+    /// `miniftp serve` on port 0 as the service user (root drops to it
+    /// with setpriv), its log in `log`.
+    fn serve(&self, log: &Path) -> Child {
+        let (uid, gid) = self.ids;
+        let mut cmd = if is_root() {
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={gid}"))
+                .arg("--clear-groups")
+                .arg("--")
+                .arg(&self.bin);
+            c
+        } else {
+            Command::new(&self.bin)
+        };
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--root")
+            .arg(&self.data)
+            .args(["--listen", "127.0.0.1:0"])
+            .env_remove("MINIFTP_CONFIG")
+            .env("RUST_LOG", "info")
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap());
+        cmd.spawn().expect("spawn the installed server")
+    }
+
+    /// The installed client as carol, trusting the printed fingerprint.
+    fn client(&self, addr: &str, fingerprint: &str, args: &[&str]) {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .env("MINIFTP_SERVER", addr)
+            .env("MINIFTP_USER", "carol")
+            .env("MINIFTP_PASSWORD", "carol-pw")
+            .env("MINIFTP_FINGERPRINT", fingerprint)
+            .env("HOME", self.stage.path())
+            .env_remove("MINIFTP_PLAINTEXT")
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", util::stderr(&out));
+    }
 }
 
-#[test]
-fn packaged_install_serves_as_its_own_user() {
+/// `make install` into a staging directory, and the layout a package
+/// ships: unit, config, sample, man page, a stripped binary.
+fn install() -> Installed {
     let stage = tempfile::tempdir().unwrap();
     // The service user walks to its data directory through here.
     std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let destdir = stage.path().join("destdir");
     make_install(&destdir);
-
-    // The layout a package ships.
     let bin = destdir.join("usr/bin/miniftp");
     let unit = std::fs::read_to_string(destdir.join("usr/lib/systemd/system/miniftp.service"))
         .expect("unit in PREFIX/lib/systemd/system");
@@ -183,11 +222,6 @@ fn packaged_install_serves_as_its_own_user() {
         installed_size * 2 < built_size,
         "installed binary not stripped: {installed_size} bytes, built {built_size}"
     );
-
-    let me = (
-        rustix::process::geteuid().as_raw(),
-        rustix::process::getegid().as_raw(),
-    );
     let data = stage.path().join("var-lib-miniftp");
     let ids = if is_root() {
         let ids = service_user(&destdir);
@@ -195,120 +229,82 @@ fn packaged_install_serves_as_its_own_user() {
         ids
     } else {
         std::fs::create_dir(&data).unwrap();
-        me
+        let me = rustix::process::geteuid().as_raw();
+        (me, rustix::process::getegid().as_raw())
     };
-    let data_arg = data.to_str().unwrap().to_string();
-    let config_arg = config.to_str().unwrap().to_string();
+    Installed {
+        stage,
+        bin,
+        config,
+        data,
+        ids,
+    }
+}
 
+/// A users file left to root, as `useradd` used to leave it: the server
+/// refuses to start, naming the file and the fix; any `useradd` change as
+/// root hands the file back.
+fn refuses_a_root_owned_users_file(inst: &Installed) {
+    let users = inst.data.join("users.toml");
+    let root = (Some(rustix::fs::Uid::ROOT), Some(rustix::fs::Gid::ROOT));
+    rustix::fs::chown(&users, root.0, root.1).unwrap();
+    let log = inst.stage.path().join("refused.log");
+    let mut child = inst.serve(&log);
+    let status = wait_timeout(&mut child, Duration::from_secs(20)).expect("server exits");
+    assert_eq!(status.code(), Some(6), "exit code for a wrong owner");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&users.display().to_string()), "{text}");
+    let fix = format!("chown -R miniftp: {}", inst.data.display());
+    assert!(text.contains(&fix), "the fix is named: {text}");
+    let out = inst.run(&["useradd", "carol", "--set-quota", "20M"], "");
+    assert!(out.status.success(), "useradd: {}", util::stderr(&out));
+    assert_eq!(std::fs::metadata(&users).unwrap().uid(), inst.ids.0);
+}
+
+/// Root here (CI): the installed sysusers.d file makes a real `miniftp`
+/// system user on this machine, as a package's post-install would.
+#[test]
+fn packaged_install_serves_as_its_own_user() {
+    let inst = install();
     // useradd as root with the installed config: the files it writes keep
     // the data directory's owner, and it says so.
-    let out = installed(
-        &bin,
-        &[
-            "useradd",
-            "carol",
-            "--quota",
-            "10M",
-            "--password-stdin",
-            "--config",
-            &config_arg,
-            "--root",
-            &data_arg,
-        ],
+    let out = inst.run(
+        &["useradd", "carol", "--quota", "10M", "--password-stdin"],
         "carol-pw\n",
     );
     assert!(out.status.success(), "useradd: {}", util::stderr(&out));
-    let users = data.join("users.toml");
-    for file in [&users, &data.join(".users.lock")] {
-        let md = std::fs::metadata(file).unwrap();
-        assert_eq!((md.uid(), md.gid()), ids, "owner of {}", file.display());
-        assert_eq!(md.mode() & 0o077, 0, "{} is owner-only", file.display());
+    for name in ["users.toml", ".users.lock"] {
+        let md = std::fs::metadata(inst.data.join(name)).unwrap();
+        assert_eq!((md.uid(), md.gid()), inst.ids, "owner of {name}");
+        assert_eq!(md.mode() & 0o077, 0, "{name} is owner-only");
     }
     if is_root() {
-        assert!(
-            util::stdout(&out).contains("are given to"),
-            "useradd says it gave the files away: {}",
-            util::stdout(&out)
-        );
+        let said = util::stdout(&out);
+        assert!(said.contains("are given to"), "useradd says so: {said}");
+        refuses_a_root_owned_users_file(&inst);
     }
 
-    let serve_args = vec![
-        "--config".to_string(),
-        config_arg.clone(),
-        "--root".into(),
-        data_arg.clone(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-    ];
-    let log = stage.path().join("serve.log");
-
-    if is_root() {
-        // A users file left to root (as useradd used to leave it): the
-        // server refuses to start, naming the file and the fix.
-        rustix::fs::chown(
-            &users,
-            Some(rustix::fs::Uid::ROOT),
-            Some(rustix::fs::Gid::ROOT),
-        )
-        .unwrap();
-        let mut child = serve_as(ids.0, ids.1, &bin, &serve_args, &log);
-        let status = wait_timeout(&mut child, Duration::from_secs(20)).expect("server exits");
-        assert_eq!(status.code(), Some(6), "exit code for a wrong owner");
-        let text = std::fs::read_to_string(&log).unwrap();
-        assert!(text.contains(&users.display().to_string()), "{text}");
-        assert!(
-            text.contains(&format!("chown -R miniftp: {data_arg}")),
-            "the fix is named: {text}"
-        );
-        // Any useradd change as root hands it back.
-        let out = installed(
-            &bin,
-            &[
-                "useradd",
-                "carol",
-                "--set-quota",
-                "20M",
-                "--config",
-                &config_arg,
-                "--root",
-                &data_arg,
-            ],
-            "",
-        );
-        assert!(out.status.success(), "useradd: {}", util::stderr(&out));
-        assert_eq!(std::fs::metadata(&users).unwrap().uid(), ids.0);
-    }
-
-    let mut server = serve_as(ids.0, ids.1, &bin, &serve_args, &log);
+    let mut server = inst.serve(&inst.stage.path().join("serve.log"));
     let (addr, fingerprint) = util::read_listen_line(&mut server);
     let fingerprint = fingerprint.expect("the packaged config serves TLS");
-
-    // The installed client, trusting the printed fingerprint.
     let body = util::data(300_000, 14);
-    let local = stage.path().join("upload.bin");
+    let local = inst.stage.path().join("upload.bin");
     std::fs::write(&local, &body).unwrap();
-    let client = |args: &[&str]| {
-        let out = Command::new(&bin)
-            .args(args)
-            .env("MINIFTP_SERVER", &addr)
-            .env("MINIFTP_USER", "carol")
-            .env("MINIFTP_PASSWORD", "carol-pw")
-            .env("MINIFTP_FINGERPRINT", &fingerprint)
-            .env("HOME", stage.path())
-            .env_remove("MINIFTP_PLAINTEXT")
-            .env_remove("XDG_CONFIG_HOME")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", util::stderr(&out));
-    };
-    client(&["put", "-q", local.to_str().unwrap(), "/upload.bin"]);
-    let back = stage.path().join("back.bin");
-    client(&["get", "-q", "/upload.bin", back.to_str().unwrap()]);
+    inst.client(
+        &addr,
+        &fingerprint,
+        &["put", "-q", local.to_str().unwrap(), "/upload.bin"],
+    );
+    let back = inst.stage.path().join("back.bin");
+    inst.client(
+        &addr,
+        &fingerprint,
+        &["get", "-q", "/upload.bin", back.to_str().unwrap()],
+    );
     assert_eq!(std::fs::read(&back).unwrap(), body);
     // The upload is the service user's, in the data directory.
-    let stored = data.join("home/carol/upload.bin");
-    assert_eq!(std::fs::metadata(&stored).unwrap().uid(), ids.0);
+    let stored = inst.data.join("home/carol/upload.bin");
+    assert_eq!(std::fs::metadata(&stored).unwrap().uid(), inst.ids.0);
     let _ = server.kill();
     let _ = server.wait();
 }
