@@ -99,7 +99,7 @@ pub fn check_homes(config: &Config, users: &UserDb) -> Result<(), AccessError> {
 }
 
 fn check_one(path: &Path, need: Need, root: &Path) -> Result<(), AccessError> {
-    let Ok(md) = std::fs::symlink_metadata(path) else {
+    let Ok(md) = std::fs::metadata(path) else {
         return Ok(()); // missing: made later, in a directory checked here
     };
     match accessat(CWD, path, need.access(), AtFlags::EACCESS) {
