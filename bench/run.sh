@@ -97,6 +97,8 @@ max_failed_logins = 1000
 enabled = $tls
 EOF
   echo "$PASSWORD" | "$BIN" useradd bench --quota 1T --password-stdin --config "$DIR/$name.toml" >/dev/null
+  # Made before the server starts: the loop below may read it first.
+  : >"$DIR/$name.out"
   "$BIN" serve --config "$DIR/$name.toml" >"$DIR/$name.out" 2>"$DIR/$name.log" &
   local pid=$!
   PIDS+=("$pid")
