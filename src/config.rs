@@ -135,9 +135,12 @@ pub struct Config {
     pub default_quota: u64,
     /// The log goes to this file (reopened on SIGHUP) instead of stderr.
     pub log_file: Option<PathBuf>,
+    /// Entries (files, directories, partial uploads) a home may hold when
+    /// the users file sets no `max_entries` for its user.
+    pub default_max_entries: u64,
     pub limits: Limits,
     pub auth: Auth,
-    pub storage: Storage,
+    pub storage: StorageConfig,
     pub workers: Workers,
     pub tls: Tls,
 }
@@ -209,7 +212,7 @@ pub struct Auth {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Storage {
+pub struct StorageConfig {
     /// fsync each upload before it is renamed into place (crash safety).
     pub fsync: bool,
 }
@@ -254,9 +257,10 @@ impl Default for Config {
             registration: Registration::default(),
             default_quota: 1 << 30,
             log_file: None,
+            default_max_entries: 100_000,
             limits: Limits::default(),
             auth: Auth::default(),
-            storage: Storage::default(),
+            storage: StorageConfig::default(),
             workers: Workers::default(),
             tls: Tls::default(),
         }
@@ -295,9 +299,9 @@ impl Default for Auth {
     }
 }
 
-impl Default for Storage {
+impl Default for StorageConfig {
     fn default() -> Self {
-        Storage { fsync: true }
+        StorageConfig { fsync: true }
     }
 }
 
@@ -487,5 +491,6 @@ mod tests {
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.limits.max_connections, d.limits.max_connections);
         assert_eq!(c.auth.argon2_memory_kib, d.auth.argon2_memory_kib);
+        assert_eq!(c.default_max_entries, d.default_max_entries);
     }
 }

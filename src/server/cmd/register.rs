@@ -12,8 +12,8 @@ use crate::config::RegistrationPolicy;
 use crate::proto::{Password, Reply, Status};
 use crate::server::{notify, Outcome, Shared};
 use crate::users::{
-    default_home, hash_password, now_secs, validate_name, validate_password, PendingDb,
-    PendingRequest, User, UserDb, UsersLock,
+    default_home, default_home_taken, hash_password, now_secs, validate_name, validate_password,
+    PendingDb, PendingRequest, User, UserDb, UsersLock,
 };
 
 pub fn run(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) -> Outcome {
@@ -48,6 +48,18 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
             format!("the name {user:?} is taken"),
         );
     }
+    // A name used before keeps its old home until the operator deals with
+    // it: registering it would hand that user's files to a stranger.
+    if let Some(home) = default_home_taken(&config.root, &users, user) {
+        log::warn!(
+            "registration of {user} from {peer} refused: {} is still on disk",
+            home.display()
+        );
+        return Reply::new(
+            Status::RegistrationRefused,
+            format!("the name {user:?} was used before and is not free; choose another name"),
+        );
+    }
     match config.registration.policy {
         RegistrationPolicy::Closed => Reply::new(
             Status::RegistrationRefused,
@@ -61,6 +73,8 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
                 home: default_home(user),
                 rate_up: 0,
                 rate_down: 0,
+                max_entries: None,
+                disabled: false,
             });
             if let Err(e) = users.save(&config.users_file()) {
                 return internal(e);

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::server_core::common::{eventually, opts};
+use crate::server_core::common::opts;
+use crate::util::eventually;
 use crate::util::{self, TestServer};
 
 fn has(path: &Path, text: &str) -> bool {

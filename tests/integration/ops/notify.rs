@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use crate::server_core::common::{eventually, opts, register_req};
+use crate::server_core::common::{opts, register_req};
+use crate::util::eventually;
 use crate::util::TestServer;
 
 #[test]

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use crate::server_core::common::{eventually, register_req, try_login, useradd, useradd_ok};
+use crate::server_core::common::{register_req, try_login, useradd, useradd_ok};
+use crate::util::eventually;
 use crate::util::{self, TestServer};
 
 fn users_file(s: &TestServer) -> toml::Table {
