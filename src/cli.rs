@@ -33,8 +33,6 @@ pub enum Command {
     /// Add, list, change and remove users; approve registrations (offline).
     Useradd(UseraddArgs),
     /// Ask the running server: who is connected, kick a user, lockouts.
-    /// Hidden until the server answers on its admin socket (issue 14).
-    #[command(hide = true)]
     Admin(crate::admin::AdminArgs),
     /// Generate shell completions or the flag list (used by the Makefile).
     #[command(hide = true)]
@@ -194,11 +192,10 @@ pub struct UseraddArgs {
     pub home: Option<PathBuf>,
     /// Upload limit in bytes per second over all of NAME's sessions (e.g.
     /// 5M; 0 = none), for a new or approved user, or alone to change it.
-    /// Hidden until the server enforces it (issue 14).
-    #[arg(long, value_name = "RATE", requires = "name", hide = true)]
+    #[arg(long, value_name = "RATE", requires = "name")]
     pub rate_up: Option<String>,
     /// Download limit, like --rate-up.
-    #[arg(long, value_name = "RATE", requires = "name", hide = true)]
+    #[arg(long, value_name = "RATE", requires = "name")]
     pub rate_down: Option<String>,
     /// Read the password from standard input (first line) instead of a prompt.
     #[arg(long)]

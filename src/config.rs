@@ -143,6 +143,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub workers: Workers,
     pub tls: Tls,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -240,6 +241,21 @@ impl Default for Tls {
     }
 }
 
+/// `[metrics]`: where Prometheus scrapes the server, if anywhere.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// HOST:PORT for `GET /metrics`; unset: no metrics listener.
+    pub listen: Option<String>,
+}
+
+impl MetricsConfig {
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        let addr = self.listen.as_ref()?;
+        Some(addr.parse().expect("validated in Config::validate"))
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Workers {
@@ -263,6 +279,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             workers: Workers::default(),
             tls: Tls::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -343,6 +360,14 @@ impl Config {
                 "listen",
                 &format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:9000)", self.listen),
             );
+        }
+        if let Some(m) = &self.metrics.listen {
+            if m.parse::<SocketAddr>().is_err() {
+                return invalid(
+                    "metrics.listen",
+                    &format!("{m:?} is not HOST:PORT (e.g. 127.0.0.1:9100)"),
+                );
+            }
         }
         if self.limits.max_connections == 0 {
             return invalid("limits.max_connections", "must be at least 1");
@@ -454,6 +479,20 @@ mod tests {
         assert!(e.contains("maybe") && e.contains("registration"), "{e}");
         let e = Config::parse("[registration]\nnotify = \"x\"\n").unwrap_err();
         assert!(e.contains("notify"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address() {
+        let c = Config::parse("[metrics]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c.metrics.listen_addr(),
+            Some("127.0.0.1:0".parse().unwrap())
+        );
+        let c = Config::parse("[metrics]\nlisten = \"localhost\"\n").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("metrics.listen"), "{e}");
+        assert_eq!(Config::default().metrics.listen_addr(), None);
     }
 
     #[test]

@@ -129,3 +129,13 @@ pub const MAX_ADMIN_REPLY: usize = 64 * 1024 * 1024;
 /// Registration notifications running at once; beyond it one is skipped
 /// (and logged), so a burst of requests can't start a crowd of processes.
 pub const MAX_NOTIFY_RUNNING: usize = 4;
+
+/// The operator's connections (metrics scrapes, `miniftp admin`) open at
+/// once; more are closed on arrival. A scraper or two and an operator's
+/// command need a handful; the cap keeps a flood on the metrics port from
+/// holding descriptors the clients need.
+pub const MAX_OPS_CONNS: usize = 16;
+
+/// How long an operator's connection may take to send its request and
+/// read the answer: both are one small message.
+pub const OPS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

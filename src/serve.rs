@@ -35,7 +35,6 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let users_seen = housekeeping::fingerprint(&config.users_file());
     let users = UserDb::load(&config.users_file())?;
     crate::access::check_homes(&config, &users)?;
-    warn_not_enforced(&config, &users);
     if users.users.is_empty() {
         log::warn!(
             "no users in {}: add one with `miniftp useradd NAME --root {}`",
@@ -74,7 +73,13 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
+    let ops = bind_ops(&shared.config)?;
+    let metrics_addr = ops.metrics.as_ref().and_then(|l| l.local_addr().ok());
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
+    if let Some(addr) = metrics_addr {
+        println!("metrics listening on {addr}");
+        log::info!("metrics listening on {addr}");
+    }
     let _ = std::io::stdout().flush();
     log::info!(
         "serving {} (registration: {:?})",
@@ -85,27 +90,41 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         socket: listener,
         front: server::front::Front::Native,
     }];
-    server::run(listeners, shared, Some(signals))
-        .map_err(|e| Error::Other(format!("event loop: {e}")))?;
+    let admin_socket = crate::server::admin::socket_path(&shared.config.root);
+    let result = server::run(listeners, ops, shared, Some(signals));
+    let _ = std::fs::remove_file(&admin_socket);
+    result.map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
     Ok(())
 }
 
-/// Keys this version reads and checks but does not apply yet (issue 14:
-/// the loop learns them with its refactor): say so rather than let an
-/// operator believe a limit holds.
-fn warn_not_enforced(config: &Config, users: &UserDb) {
-    let limits = &config.limits;
-    let user_rates = users.users.iter().any(|u| u.rate_up > 0 || u.rate_down > 0);
-    if limits.rate_up > 0 || limits.rate_down > 0 || user_rates {
-        log::warn!(
-            "bandwidth limits (limits.rate_up/rate_down, rate_up/rate_down in the users file) \
-             are not enforced by this version yet"
-        );
-    }
-    if !limits.lockout_exempt.is_empty() {
-        log::warn!("limits.lockout_exempt is not in effect in this version yet");
-    }
+/// The operator's listeners: `[metrics] listen` if set, and the admin
+/// socket in the data directory (always; a second server on the same data
+/// directory is refused here).
+fn bind_ops(config: &Config) -> Result<server::OpsListeners, Error> {
+    let metrics = match config.metrics.listen_addr() {
+        Some(addr) => Some(bind(addr).map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            source: e,
+        })?),
+        None => None,
+    };
+    let admin = crate::server::admin::bind(&config.root).map_err(|e| {
+        let path = crate::server::admin::socket_path(&config.root);
+        Error::Other(format!("cannot listen on {}: {e}", path.display()))
+    })?;
+    crate::server::metrics::global()
+        .set_pending_registrations(pending_count(&config.pending_file()));
+    Ok(server::OpsListeners {
+        metrics,
+        admin: Some(admin),
+    })
+}
+
+/// Registration requests waiting, for the metrics (0 if the file can't be
+/// read: the server reports that where it uses the file).
+pub fn pending_count(path: &std::path::Path) -> usize {
+    crate::users::PendingDb::load(path).map_or(0, |db| db.requests.len())
 }
 
 /// Warns when other local accounts may write into the data directory: they

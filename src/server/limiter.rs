@@ -6,7 +6,10 @@
 //!
 //! The lockout rule lives here and nowhere else: [`Limiter::gate`] before
 //! a login or registration is tried, [`Limiter::judge`] when its result is
-//! in.
+//! in (through [`Limiter::record_failure`], which also keeps the addresses
+//! of `limits.lockout_exempt` from ever being locked out). The operator
+//! lists and lifts lockouts with [`Limiter::lockouts`] and
+//! [`Limiter::unlock`] (`miniftp admin`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -117,11 +120,17 @@ impl Limiter {
         }
         f.count += 1;
         f.last = now;
-        if f.count >= limits.max_failed_logins {
+        // An exempt address is answered late like any other, but never
+        // locked out: someone else's wrong passwords on a shared host
+        // must not shut out the cron job that runs there.
+        if f.count >= limits.max_failed_logins && !lockout_exempt(ip, limits) {
             f.locked_until = Some(now + lockout);
             return Penalty::LockedOut(lockout);
         }
-        let factor = 1u64 << (f.count - 1).min(16);
+        // Only an exempt address gets past max_failed_logins: its delay
+        // stays at the last one before a lockout.
+        let doublings = (f.count - 1).min(limits.max_failed_logins - 1).min(16);
+        let factor = 1u64 << doublings;
         Penalty::Delay(Duration::from_millis(
             limits.failed_login_delay_ms.saturating_mul(factor),
         ))
@@ -176,7 +185,6 @@ impl Limiter {
 
     /// Addresses locked out at `now`: (address, failures, time left), for
     /// `miniftp admin lockouts`.
-    #[allow(dead_code)] // the loop's admin socket calls it (issue 14, phase 2)
     pub fn lockouts(&self, now: Instant) -> Vec<(IpAddr, u32, Duration)> {
         let mut out: Vec<_> = self
             .failures
@@ -192,7 +200,6 @@ impl Limiter {
 
     /// `miniftp admin unlock ADDR`: forgets the address's failures and
     /// lockout. True if it had any.
-    #[allow(dead_code)] // the loop's admin socket calls it (issue 14, phase 2)
     pub fn unlock(&mut self, ip: IpAddr) -> bool {
         self.failures.remove(&ip.to_canonical()).is_some()
     }
@@ -214,7 +221,6 @@ pub fn locked_out(left: Duration) -> Reply {
 /// answered late, but never lock it out (so five wrong passwords typed on
 /// a host don't shut out the cron job that runs there). An IPv4 address
 /// seen as IPv6 (`::ffff:a.b.c.d`) matches IPv4 ranges.
-#[allow(dead_code)] // the loop's failed-login path calls it (issue 14, phase 2)
 pub fn lockout_exempt(ip: IpAddr, limits: &Limits) -> bool {
     let ip = ip.to_canonical();
     limits.lockout_exempt.iter().any(|net| net.contains(&ip))
@@ -265,6 +271,33 @@ mod tests {
             "10.0.0.1".parse().unwrap(),
             &Limits::default()
         ));
+    }
+
+    #[test]
+    fn an_exempt_address_is_delayed_but_never_locked_out() {
+        let limits = crate::config::Config::parse(
+            "[limits]\nmax_failed_logins = 2\nfailed_login_delay_ms = 100\n\
+             lockout_exempt = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap()
+        .limits;
+        let mut l = Limiter::default();
+        let t = Instant::now();
+        let cron: IpAddr = "10.1.2.3".parse().unwrap();
+        for want in [100, 200, 200, 200] {
+            assert_eq!(
+                l.record_failure(cron, t, &limits),
+                Penalty::Delay(Duration::from_millis(want))
+            );
+        }
+        assert!(l.gate(cron, t).is_ok());
+        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        l.record_failure(other, t, &limits);
+        assert!(matches!(
+            l.record_failure(other, t, &limits),
+            Penalty::LockedOut(_)
+        ));
+        assert!(l.gate(other, t).is_err());
     }
 
     #[test]

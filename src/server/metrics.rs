@@ -5,8 +5,15 @@
 //! only values from fixed sets (listener names, results, reply codes from
 //! the status table): the number of series is bounded whatever peers send.
 //!
+//! There is one set per process ([`global`]), as with Prometheus' own
+//! default registry: counting is a call from wherever the event happens
+//! (the loop, a command job, a pump), with nothing threaded through.
+//! Sessions are counted by [`Front`], so every front-end is counted alike.
+//!
 //! Names start with `miniftp_`; docs/OPERATIONS.md lists them with what to
 //! watch.
+
+use std::sync::LazyLock;
 
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
@@ -15,6 +22,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::front::Front;
+
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
@@ -22,22 +31,11 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// `stat`) to 5 s (a login on a saturated auth pool).
 const LATENCY_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 
-/// Which listener a session came in on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listener {
-    /// miniftp's own protocol (docs/PROTOCOL.md).
-    Native,
-    /// The FTP front-end.
-    Ftp,
-}
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
-impl Listener {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Listener::Native => "native",
-            Listener::Ftp => "ftp",
-        }
-    }
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    &METRICS
 }
 
 /// How a login attempt ended.
@@ -48,6 +46,8 @@ pub enum LoginResult {
     Failed,
     /// Refused because the address is locked out.
     LockedOut,
+    /// The server could not open the user's home.
+    Error,
 }
 
 impl LoginResult {
@@ -56,6 +56,7 @@ impl LoginResult {
             LoginResult::Ok => "ok",
             LoginResult::Failed => "failed",
             LoginResult::LockedOut => "locked_out",
+            LoginResult::Error => "error",
         }
     }
 }
@@ -65,6 +66,15 @@ impl LoginResult {
 pub enum TransferOp {
     Put,
     Get,
+}
+
+impl TransferOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferOp::Put => "put",
+            TransferOp::Get => "get",
+        }
+    }
 }
 
 /// How a transfer ended.
@@ -77,6 +87,8 @@ pub enum TransferResult {
     Integrity,
     /// Refused by the quota.
     Quota,
+    /// Refused for another reason (the jail, a busy file, a bad offset).
+    Refused,
     /// A server-side failure (I/O error, disk full).
     Error,
 }
@@ -88,6 +100,7 @@ impl TransferResult {
             TransferResult::Aborted => "aborted",
             TransferResult::Integrity => "integrity",
             TransferResult::Quota => "quota",
+            TransferResult::Refused => "refused",
             TransferResult::Error => "error",
         }
     }
@@ -194,15 +207,15 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    pub fn session_opened(&self, listener: Listener) {
+    pub fn session_opened(&self, front: Front) {
         self.sessions
-            .get_or_create(&[("listener", listener.as_str())])
+            .get_or_create(&[("listener", front.name())])
             .inc();
     }
 
-    pub fn session_closed(&self, listener: Listener) {
+    pub fn session_closed(&self, front: Front) {
         self.sessions
-            .get_or_create(&[("listener", listener.as_str())])
+            .get_or_create(&[("listener", front.name())])
             .dec();
     }
 
@@ -225,12 +238,8 @@ impl Metrics {
     }
 
     pub fn transfer(&self, op: TransferOp, result: TransferResult) {
-        let op = match op {
-            TransferOp::Put => "put",
-            TransferOp::Get => "get",
-        };
         self.transfers
-            .get_or_create(&[("op", op), ("result", result.as_str())])
+            .get_or_create(&[("op", op.as_str()), ("result", result.as_str())])
             .inc();
     }
 
@@ -285,10 +294,10 @@ mod tests {
     #[test]
     fn every_metric_is_exposed_with_its_prefix() {
         let m = Metrics::new();
-        m.session_opened(Listener::Native);
-        m.session_opened(Listener::Native);
-        m.session_opened(Listener::Ftp);
-        m.session_closed(Listener::Native);
+        m.session_opened(Front::Native);
+        m.session_opened(Front::Native);
+        m.session_opened(Front::Native);
+        m.session_closed(Front::Native);
         m.login(LoginResult::Ok);
         m.login(LoginResult::Failed);
         m.login(LoginResult::Failed);
@@ -306,8 +315,7 @@ mod tests {
         m.disk_full();
         let text = m.render();
         let expect = [
-            ("miniftp_sessions{listener=\"native\"}", 1.0),
-            ("miniftp_sessions{listener=\"ftp\"}", 1.0),
+            ("miniftp_sessions{listener=\"miniftp\"}", 2.0),
             ("miniftp_logins_total{result=\"ok\"}", 1.0),
             ("miniftp_logins_total{result=\"failed\"}", 2.0),
             ("miniftp_lockouts_total", 1.0),

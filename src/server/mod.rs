@@ -7,6 +7,7 @@
 //! and is the one place a connection is removed. See docs/DESIGN.md.
 
 pub mod admin;
+pub mod audit;
 pub mod cmd;
 mod conn;
 pub mod front;
@@ -17,6 +18,7 @@ mod limiter;
 pub mod malloc;
 pub mod metrics;
 pub mod notify;
+mod ops;
 pub mod quota;
 pub mod session;
 mod shared;
@@ -44,6 +46,7 @@ use conn::{Action, Conn, Env, Event, PoolKind};
 use front::Front;
 use io::Io;
 use limiter::Limiter;
+pub use ops::OpsListeners;
 use session::Session;
 pub use shared::Shared;
 use transfer::pump::Pumped;
@@ -81,7 +84,7 @@ pub enum Outcome {
 
 /// What the transfer log line says.
 pub struct TransferLog {
-    pub op: &'static str,
+    pub op: metrics::TransferOp,
     pub path: String,
     pub bytes: u64,
     pub started: Instant,
@@ -117,6 +120,12 @@ pub struct Server {
     auth_pool: Pool,
     done: Receiver<Completion>,
     limiter: Limiter,
+    /// Bandwidth limits (users' and global), kept on the loop.
+    throttle: throttle::Throttle,
+    /// The users database whose rates the throttle has.
+    rates_seen: u64,
+    /// Metrics scrapes and `miniftp admin` requests.
+    ops: ops::Ops,
     /// Timers armed by connections: (when, slot, connection id).
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_id: u64,
@@ -130,10 +139,12 @@ pub struct Server {
     accept_paused: bool,
 }
 
-/// Runs the server on already-bound listeners until SIGINT/SIGTERM (when
-/// `signals` is given) and every connection has ended.
+/// Runs the server on already-bound listeners (and the operator's, `ops`)
+/// until SIGINT/SIGTERM (when `signals` is given) and every connection has
+/// ended.
 pub fn run(
     listeners: Vec<Listener>,
+    ops: OpsListeners,
     shared: Arc<Shared>,
     signals: Option<Signals>,
 ) -> std::io::Result<()> {
@@ -160,6 +171,13 @@ pub fn run(
     if let Some(s) = signals.as_mut() {
         poll.registry().register(s, SIGNALS, Interest::READABLE)?;
     }
+    let ops = ops::Ops::new(ops, poll.registry())?;
+    let limits = &shared.config.limits;
+    let rates = throttle::Rates {
+        up: limits.rate_up,
+        down: limits.rate_down,
+    };
+    let rates_seen = shared.users_generation();
     let mut server = Server {
         poll,
         listeners: bound,
@@ -169,6 +187,9 @@ pub fn run(
         auth_pool,
         done,
         limiter: Limiter::default(),
+        throttle: throttle::Throttle::new(rates, Instant::now()),
+        rates_seen,
+        ops,
         timers: BinaryHeap::new(),
         next_id: 1,
         shutdown: None,
@@ -206,6 +227,8 @@ impl Server {
             if now >= next_tick {
                 next_tick = now + TICK;
                 self.broadcast(|_| Event::Tick);
+                self.ops_tick(now);
+                self.refresh_rates(now);
                 if self.accept_paused {
                     self.accept_paused = false;
                     self.accept_all();
@@ -224,6 +247,7 @@ impl Server {
             Token(t) if t > LISTENERS - self.listeners.len() && t <= LISTENERS => {
                 self.accept(LISTENERS - t)
             }
+            token if ops::owns(token) => self.ops_ready(token),
             token => {
                 let ev = Event::Ready {
                     readable: event.is_readable() || event.is_read_closed() || event.is_error(),
@@ -255,6 +279,7 @@ impl Server {
         let mut env = Env {
             shared: &self.shared,
             limiter: &mut self.limiter,
+            throttle: &mut self.throttle,
             now: Instant::now(),
             shutting_down: self.shutdown.is_some(),
         };
@@ -286,8 +311,12 @@ impl Server {
         let mut conn = self.conns.remove(token.0);
         if conn.admitted {
             self.limiter.release(conn.peer.ip());
+            metrics::global().session_closed(conn.front);
         } else {
             self.refusing -= 1;
+        }
+        if let Some(user) = conn.user_name() {
+            self.throttle.leave(user);
         }
         if let Some(io) = conn.io_mut() {
             let _ = self.poll.registry().deregister(io.transport.stream_mut());
@@ -381,6 +410,7 @@ impl Server {
             let reply = Reply::new(Status::Unavailable, why);
             if self.shared.tls.is_none() {
                 let mut buf = Vec::new();
+                metrics::global().reply(reply.code);
                 front.codec().encode(&reply, &mut buf);
                 // Best effort on a fresh socket: its buffer is empty, so
                 // this small write can't block.
@@ -430,6 +460,9 @@ impl Server {
         let io = Box::new(Io::new(transport, front.codec()));
         let id = self.next_id;
         self.next_id += 1;
+        if refusal.is_none() {
+            metrics::global().session_opened(front);
+        }
         entry.insert(Conn::open(id, peer, front, io, refusal));
         log::debug!("{} connection from {peer}", front.name());
         self.dispatch(
@@ -440,6 +473,23 @@ impl Server {
             },
         );
         Ok(())
+    }
+
+    /// New rates from a reloaded users file reach the users with sessions.
+    fn refresh_rates(&mut self, now: Instant) {
+        let generation = self.shared.users_generation();
+        if generation == self.rates_seen {
+            return;
+        }
+        self.rates_seen = generation;
+        let db = self.shared.users();
+        for user in db.users.iter() {
+            let rates = throttle::Rates {
+                up: user.rate_up,
+                down: user.rate_down,
+            };
+            self.throttle.set_user_rates(&user.name, rates, now);
+        }
     }
 
     fn on_signal(&mut self) {

@@ -210,11 +210,6 @@ impl Throttle {
         }
     }
 
-    /// New global limits (not changed at run time today; for symmetry).
-    pub fn set_global_rates(&mut self, rates: Rates, now: Instant) {
-        self.global.set(rates, now);
-    }
-
     /// A session of `user` ended; the last one takes the buckets along.
     pub fn leave(&mut self, user: &str) {
         if let Some(e) = self.users.get_mut(user) {
@@ -225,11 +220,8 @@ impl Throttle {
         }
     }
 
-    /// Up to `want` bytes for `user` in `dir`: as many as both the
-    /// user's and the global bucket allow, at the later of the moments
-    /// each can cover them. `want` = 0 and unlimited directions are granted
-    /// in full at once.
-    pub fn grant(&mut self, user: &str, dir: Direction, want: u64, now: Instant) -> Grant {
+    /// The buckets that bind `user` in `dir`: the global one, the user's.
+    fn buckets(&mut self, user: &str, dir: Direction) -> Vec<&mut Bucket> {
         let mut buckets: Vec<&mut Bucket> = Vec::with_capacity(2);
         if let Some(b) = self.global.get_mut(dir).as_mut() {
             buckets.push(b);
@@ -241,6 +233,29 @@ impl Throttle {
         {
             buckets.push(b);
         }
+        buckets
+    }
+
+    /// Whether any limit binds `user` in `dir` (else its transfers need
+    /// no grants at all).
+    pub fn limited(&self, user: &str, dir: Direction) -> bool {
+        let user_limit = self.users.get(user).is_some_and(|e| match dir {
+            Direction::Up => e.buckets.up.is_some(),
+            Direction::Down => e.buckets.down.is_some(),
+        });
+        let global = match dir {
+            Direction::Up => self.global.up.is_some(),
+            Direction::Down => self.global.down.is_some(),
+        };
+        user_limit || global
+    }
+
+    /// Up to `want` bytes for `user` in `dir`: as many as both the
+    /// user's and the global bucket allow, at the later of the moments
+    /// each can cover them. `want` = 0 and unlimited directions are granted
+    /// in full at once.
+    pub fn grant(&mut self, user: &str, dir: Direction, want: u64, now: Instant) -> Grant {
+        let buckets = self.buckets(user, dir);
         let bytes = buckets
             .iter()
             .map(|b| b.chunk(want, now))
@@ -255,17 +270,21 @@ impl Throttle {
         Grant { bytes, at }
     }
 
+    /// `n` bytes moved beyond what was granted (body bytes that came in
+    /// with a request): paid for now, so the next grant comes that much
+    /// later.
+    pub fn charge(&mut self, user: &str, dir: Direction, n: u64, now: Instant) {
+        if n > 0 {
+            for b in self.buckets(user, dir) {
+                b.take(n, now);
+            }
+        }
+    }
+
     /// `n` granted bytes were not moved (the transfer ended, or moved
     /// less): back into the buckets, so a short read costs nothing.
     pub fn refund(&mut self, user: &str, dir: Direction, n: u64) {
-        if let Some(b) = self.global.get_mut(dir).as_mut() {
-            b.give_back(n);
-        }
-        if let Some(b) = self
-            .users
-            .get_mut(user)
-            .and_then(|e| e.buckets.get_mut(dir).as_mut())
-        {
+        for b in self.buckets(user, dir) {
             b.give_back(n);
         }
     }
@@ -426,6 +445,16 @@ mod tests {
         assert_eq!((g.bytes, g.at), (1 << 30, now));
         let g = t.grant("carol", Direction::Up, 1 << 30, now);
         assert_eq!((g.bytes, g.at), (1 << 30, now));
+        assert!(t.limited("alice", Direction::Up));
+        assert!(!t.limited("alice", Direction::Down));
+        assert!(!t.limited("carol", Direction::Up));
+        // Bytes moved without a grant push the next one back: 1000 bytes
+        // are 10 ms at 100 kB/s.
+        let g = grant(&mut t, 1 << 20, much_later + ms(1));
+        assert_eq!((g.bytes, g.at), (2000, much_later + ms(21)));
+        t.charge("alice", Direction::Up, 1000, much_later + ms(1));
+        let g = grant(&mut t, 1 << 20, much_later + ms(1));
+        assert_eq!((g.bytes, g.at), (2000, much_later + ms(51)));
     }
 
     #[test]

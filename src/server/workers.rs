@@ -59,6 +59,11 @@ impl Pool {
         Ok(Pool { tx })
     }
 
+    /// Jobs waiting for a worker (the metrics' queue depth).
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
     pub fn submit(&self, token: Token, conn_id: u64, job: Job) {
         // The receivers live as long as the process; a send can't fail
         // while the loop runs.

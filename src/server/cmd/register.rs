@@ -38,7 +38,7 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
         Ok(u) => u,
         Err(e) => return internal(e),
     };
-    let mut pending = match PendingDb::load(&config.pending_file()) {
+    let pending = match PendingDb::load(&config.pending_file()) {
         Ok(p) => p,
         Err(e) => return internal(e),
     };
@@ -88,37 +88,48 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
             )
         }
         RegistrationPolicy::Approval => {
-            if pending.requests.len() >= config.limits.max_pending_registrations {
-                return Reply::new(
-                    Status::RegistrationRefused,
-                    "too many registration requests are waiting; try again later",
-                );
-            }
-            pending.requests.push(PendingRequest {
+            let request = PendingRequest {
                 name: user.to_string(),
                 password: hash,
                 requested_at: now_secs(),
                 peer: peer.ip().to_string(),
-            });
-            if let Err(e) = pending.save(&config.pending_file()) {
-                return internal(e);
-            }
-            log::info!("registration request for {user} from {peer} awaits approval");
-            if let Some(command) = &config.registration.notify_command {
-                let filed = notify::Filed {
-                    user,
-                    peer,
-                    pending: pending.requests.len(),
-                };
-                let timeout = Duration::from_secs(config.registration.notify_timeout_secs);
-                notify::spawn(command, timeout, &filed);
-            }
-            Reply::new(
-                Status::RegistrationPending,
-                format!(
-                    "request for {user:?} filed; the operator must approve it before you can log in"
-                ),
-            )
+            };
+            file_request(shared, pending, request, peer).unwrap_or_else(internal)
         }
     }
+}
+
+/// Files a request under the `approval` policy and tells the operator
+/// (the notification, the metrics).
+fn file_request(
+    shared: &Shared,
+    mut pending: PendingDb,
+    request: PendingRequest,
+    peer: SocketAddr,
+) -> Result<Reply, crate::users::UsersError> {
+    let config = &shared.config;
+    let user = request.name.clone();
+    if pending.requests.len() >= config.limits.max_pending_registrations {
+        return Ok(Reply::new(
+            Status::RegistrationRefused,
+            "too many registration requests are waiting; try again later",
+        ));
+    }
+    pending.requests.push(request);
+    pending.save(&config.pending_file())?;
+    log::info!("registration request for {user} from {peer} awaits approval");
+    crate::server::metrics::global().set_pending_registrations(pending.requests.len());
+    if let Some(command) = &config.registration.notify_command {
+        let filed = notify::Filed {
+            user: &user,
+            peer,
+            pending: pending.requests.len(),
+        };
+        let timeout = Duration::from_secs(config.registration.notify_timeout_secs);
+        notify::spawn(command, timeout, &filed);
+    }
+    Ok(Reply::new(
+        Status::RegistrationPending,
+        format!("request for {user:?} filed; the operator must approve it before you can log in"),
+    ))
 }

@@ -22,13 +22,22 @@
 //!   quit, error, timeout, shutdown: Closing -> Lingering -> (removed)
 //! ```
 //!
+//! A transfer of a user with a bandwidth limit moves only what the loop's
+//! throttle grants: when the grant is not due yet, the connection parks
+//! (`throttled`, with a timer armed) and its pump starts when the timer
+//! fires (`throttle.rs`).
+//!
 //! The files of this module: `drive.rs` (moving bytes and reading requests),
 //! `request.rs` (what each request does first; the pre-login command set),
-//! `done.rs` (what a finished job does to the connection).
+//! `done.rs` (what a finished job does to the connection), `throttle.rs`
+//! (bandwidth grants), `ops.rs` (what the operator sees and does: `who`,
+//! `kick`).
 
 mod done;
 mod drive;
+mod ops;
 mod request;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +48,8 @@ use super::front::Front;
 use super::io::Io;
 use super::limiter::Limiter;
 use super::session::Session;
+use super::throttle::{Direction, Throttle};
+use super::transfer::progress::Watch;
 use super::transfer::{Download, Upload};
 use super::workers::Job;
 use super::{Outcome, Shared};
@@ -84,6 +95,8 @@ pub enum Event {
     Shutdown,
     /// The shutdown's grace period is over: end whatever still runs.
     ForceClose,
+    /// The operator ends this session (`miniftp admin kick`).
+    Kick,
 }
 
 /// Which pool a job runs on.
@@ -111,6 +124,8 @@ pub enum Action {
 pub struct Env<'a> {
     pub shared: &'a Arc<Shared>,
     pub limiter: &'a mut Limiter,
+    /// Bandwidth limits, per user and global.
+    pub throttle: &'a mut Throttle,
     pub now: Instant,
     pub shutting_down: bool,
 }
@@ -137,6 +152,14 @@ pub struct Conn {
     pub admitted: bool,
     /// Tells a transfer job to hand the socket back at its next stop.
     cancel: Arc<AtomicBool>,
+    /// The transfer in flight, for `miniftp admin who`.
+    watch: Watch,
+    /// Bandwidth granted and not yet moved, and which way.
+    granted: Option<(Direction, u64)>,
+    /// Parked until the grant is due (a timer is armed for it).
+    throttled: Option<Instant>,
+    /// The operator's 421, to say once a running job is back.
+    farewell: Option<Reply>,
 }
 
 impl Conn {
@@ -175,6 +198,10 @@ impl Conn {
             trying: None,
             admitted,
             cancel: Arc::new(AtomicBool::new(false)),
+            watch: Watch::default(),
+            granted: None,
+            throttled: None,
+            farewell: None,
         }
     }
 
@@ -188,10 +215,11 @@ impl Conn {
                 self.writable |= writable;
             }
             Event::Done(outcome) => self.on_done(outcome, env, &mut out),
-            Event::Timer => self.on_timer(),
+            Event::Timer => self.on_timer(env.now),
             Event::Tick => self.on_tick(env, &mut out),
             Event::Shutdown => {}
             Event::ForceClose => self.force_close(&mut out),
+            Event::Kick => self.kick(&mut out),
         }
         if !matches!(out.last(), Some(Action::Close(_))) {
             self.drive(env, &mut out);
@@ -232,6 +260,11 @@ impl Conn {
         self.session.as_ref().map_or("-", |s| s.user.as_str())
     }
 
+    /// The logged-in user, if any.
+    pub fn user_name(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.user.as_str())
+    }
+
     /// Starts closing: the replies queued so far go out, then the
     /// connection lingers. What the state held is ended first.
     fn close_after_replies(&mut self, why: &'static str, out: &mut Vec<Action>) {
@@ -244,11 +277,18 @@ impl Conn {
         }
     }
 
-    fn on_timer(&mut self) {
-        if let State::Held(reply) = std::mem::replace(&mut self.state, State::Ready) {
-            if let Some(io) = self.io.as_mut() {
-                io.send(&reply);
+    /// A timer fired: a held failed-login reply goes out, or a parked
+    /// transfer's grant is due.
+    fn on_timer(&mut self, now: Instant) {
+        if matches!(self.state, State::Held(_)) {
+            if let State::Held(reply) = std::mem::replace(&mut self.state, State::Ready) {
+                if let Some(io) = self.io.as_mut() {
+                    io.send(&reply);
+                }
             }
+        }
+        if self.throttled.is_some_and(|until| until <= now) {
+            self.throttled = None;
         }
     }
 
@@ -323,15 +363,7 @@ fn greeting() -> Reply {
     greeting
 }
 
-/// Writes the transfer log line.
-pub(super) fn log_transfer(conn: &Conn, log: &super::TransferLog, result: &str) {
-    let secs = log.started.elapsed().as_secs_f64();
-    log::info!(
-        "transfer op={} user={} peer={} path={:?} bytes={} secs={secs:.3} result={result}",
-        log.op,
-        conn.user(),
-        conn.peer,
-        log.path,
-        log.bytes,
-    );
+/// Writes the transfer's audit line (and counts it).
+pub(super) fn log_transfer(conn: &Conn, ended: &super::audit::Ended) {
+    super::audit::transfer(conn.user(), conn.peer, ended);
 }

@@ -8,8 +8,12 @@ use std::sync::Arc;
 use super::{Action, Conn, Env, PoolKind, State};
 use crate::config::RegistrationPolicy;
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
+use crate::server::audit;
 use crate::server::cmd::{self, put};
+use crate::server::limiter::Penalty;
+use crate::server::metrics::{self, LoginResult};
 use crate::server::session;
+use crate::server::throttle::Direction;
 use crate::server::transfer::pump::UploadPump;
 use crate::server::Outcome;
 
@@ -71,6 +75,8 @@ impl Conn {
             )),
             Request::Login { user, password, .. } => {
                 if let Err(locked) = env.limiter.gate(ip, env.now) {
+                    metrics::global().login(LoginResult::LockedOut);
+                    audit::answered_by(&format!("{user:?}"), self.peer, "login", &locked);
                     return self.say(&locked);
                 }
                 self.trying = Some(user.clone());
@@ -91,10 +97,18 @@ impl Conn {
                 // Each request costs an argon2 hash: registrations count
                 // toward the per-address failure limit like failed logins.
                 if let Err(locked) = env.limiter.gate(ip, env.now) {
+                    audit::answered_by(&format!("{user:?}"), self.peer, "register", &locked);
                     return self.say(&locked);
                 }
-                env.limiter
-                    .record_failure(ip, env.now, &env.shared.config.limits);
+                let limits = &env.shared.config.limits;
+                if let Penalty::LockedOut(d) = env.limiter.record_failure(ip, env.now, limits) {
+                    log::warn!(
+                        "registration user={user:?} peer={}: address locked out for {}s",
+                        self.peer,
+                        d.as_secs()
+                    );
+                    metrics::global().lockout();
+                }
                 let shared = Arc::clone(env.shared);
                 let peer = self.peer;
                 self.submit(
@@ -120,7 +134,7 @@ impl Conn {
         let Some(session) = self.session.as_ref() else {
             return;
         };
-        let ctx = session.ctx();
+        let ctx = session.ctx(self.peer);
         match req {
             Request::Login { .. } | Request::Register { .. } => {
                 self.say(&Reply::new(Status::BadSequence, "already logged in"))
@@ -169,7 +183,7 @@ impl Conn {
 
     /// Small files in a row: one job opens each, takes its body and
     /// trailer, and goes on with the next while they are on the wire.
-    fn start_eager(&mut self, ctx: cmd::Ctx, req: Request, env: &Env, out: &mut Vec<Action>) {
+    fn start_eager(&mut self, ctx: cmd::Ctx, req: Request, env: &mut Env, out: &mut Vec<Action>) {
         let Request::Put {
             path,
             size,
@@ -189,6 +203,11 @@ impl Conn {
         self.state = State::Pumping { close: None };
         let fsync = env.shared.config.storage.fsync;
         let cancel = Arc::clone(&self.cancel);
+        let watch = self.watch.clone();
+        // A limited user's run starts with an empty grant: the pump opens
+        // the first file and comes back for bandwidth.
+        let limited = env.throttle.limited(&ctx.account.name, Direction::Up);
+        self.granted = Some((Direction::Up, 0));
         let job = move || {
             let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs);
             let mut pump = UploadPump {
@@ -201,6 +220,9 @@ impl Conn {
                 logs: Vec::new(),
                 files: 0,
                 moved: false,
+                limit: limited.then_some(0),
+                spent: 0,
+                watch,
             };
             pump.io.send(&reply);
             pump.run()
