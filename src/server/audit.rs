@@ -127,9 +127,10 @@ pub fn transfer(user: &str, peer: SocketAddr, t: &Ended) {
     if t.status == Some(Status::DiskFull) {
         metrics::global().disk_full();
     }
-    let status = t
-        .status
-        .map_or(String::new(), |s| format!(" status={}", s.code()));
+    let status = match t.status.filter(|_| t.result != TransferResult::Ok) {
+        Some(s) => format!(" status={}", s.code()),
+        None => String::new(),
+    };
     log::log!(
         level,
         "transfer op={} user={user} peer={peer} path={:?} bytes={} secs={:.3} sha256={} result={}{status}",

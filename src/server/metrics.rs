@@ -207,6 +207,12 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// A listener of `front` is open: its sessions show (as 0) from the
+    /// first scrape on.
+    pub fn listening(&self, front: Front) {
+        let _ = self.sessions.get_or_create(&[("listener", front.name())]);
+    }
+
     pub fn session_opened(&self, front: Front) {
         self.sessions
             .get_or_create(&[("listener", front.name())])

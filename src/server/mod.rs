@@ -155,6 +155,7 @@ pub fn run(
         let mut socket = TcpListener::from_std(l.socket);
         poll.registry()
             .register(&mut socket, Token(LISTENERS - i), Interest::READABLE)?;
+        metrics::global().listening(l.front);
         bound.push(Some(Bound {
             socket,
             front: l.front,

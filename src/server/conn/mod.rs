@@ -236,10 +236,8 @@ impl Conn {
     /// progress is kept for resuming (the returned cleanup does it off the
     /// loop), and the session's end is logged.
     pub fn finish(&mut self, why: &str) -> Option<Box<dyn FnOnce() + Send>> {
-        let cleanup = match std::mem::replace(&mut self.state, State::Closing("closed")) {
-            State::Upload(mut up) => Some(Box::new(move || up.keep()) as Box<dyn FnOnce() + Send>),
-            _ => None,
-        };
+        let state = std::mem::replace(&mut self.state, State::Closing("closed"));
+        let cleanup = self.abandon(state);
         match &self.session {
             Some(s) => log::info!(
                 "session end user={} peer={} secs={:.1} ({why})",
@@ -269,11 +267,41 @@ impl Conn {
     /// connection lingers. What the state held is ended first.
     fn close_after_replies(&mut self, why: &'static str, out: &mut Vec<Action>) {
         match std::mem::replace(&mut self.state, State::Closing(why)) {
-            State::Upload(mut up) => out.push(Action::Cleanup(Box::new(move || up.keep()))),
             State::Working { .. } => self.state = State::Working { close: Some(why) },
             State::Pumping { .. } => self.state = State::Pumping { close: Some(why) },
             State::Lingering { why, until } => self.state = State::Lingering { why, until },
-            _ => {}
+            other => {
+                if let Some(cleanup) = self.abandon(other) {
+                    out.push(Action::Cleanup(cleanup));
+                }
+            }
+        }
+    }
+
+    /// Ends a transfer the connection gives up on (closing, or gone): its
+    /// audit line says so, and an upload is kept for resuming (by the
+    /// returned cleanup, off the loop).
+    fn abandon(&mut self, state: State) -> Option<Box<dyn FnOnce() + Send>> {
+        let log = match &state {
+            // Refused before it began: logged as a refusal already.
+            State::Upload(up) if !up.began() => None,
+            State::Upload(up) => Some(up.log()),
+            State::Download(down) => Some(down.log()),
+            _ => return None,
+        };
+        if let Some(log) = log {
+            let ended = super::audit::Ended {
+                log,
+                result: super::metrics::TransferResult::Aborted,
+                status: None,
+                sha256: None,
+            };
+            log_transfer(self, &ended);
+        }
+        self.watch.set(None);
+        match state {
+            State::Upload(mut up) => Some(Box::new(move || up.keep())),
+            _ => None,
         }
     }
 

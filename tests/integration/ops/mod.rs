@@ -2,9 +2,11 @@
 //! registration notification, metrics, the admin socket, bandwidth limits,
 //! the audit log.
 
+mod admin;
 mod bandwidth;
 mod install;
 mod log_file;
+mod metrics;
 mod notify;
 mod ox;
 mod rates;
