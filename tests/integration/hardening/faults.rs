@@ -166,6 +166,22 @@ fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
 
     by.progress(2, Duration::from_secs(10), "while carol's disk is full");
     assert!(std::fs::read(home.join("fill.bin")).unwrap() == fill);
+    // Each failure is logged at error level (issue 14): the three uploads
+    // as transfers, the copy as a failed change.
+    let log = s.log();
+    let errors = |parts: &[&str]| {
+        log.lines()
+            .filter(|l| l.contains(" ERROR ") && parts.iter().all(|p| l.contains(p)))
+            .count()
+    };
+    let uploads = errors(&[
+        "transfer op=put user=carol",
+        "big.bin",
+        "result=error status=452",
+    ]);
+    assert_eq!(uploads, 3, "{log}");
+    let copies = errors(&["failure op=cp user=carol", "status=452 error=disk full"]);
+    assert_eq!(copies, 1, "{log}");
 
     // Space freed: the same upload goes through on the same session.
     want(&w.call(json!({"op": "rm", "path": "fill.bin"})), 200);

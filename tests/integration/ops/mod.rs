@@ -3,6 +3,7 @@
 //! the audit log.
 
 mod admin;
+mod audit;
 mod bandwidth;
 mod install;
 mod log_file;
