@@ -72,7 +72,7 @@ pub fn answered_by(user: &str, peer: SocketAddr, op: &str, reply: &Reply) -> Opt
                 metrics::global().disk_full();
             }
             log::error!(
-                "failure op={op} user={user} peer={peer} status={} error={what} msg={:?}",
+                "failure op={op} user={user} peer={peer} status={} error={what:?} msg={:?}",
                 reply.code,
                 reply.msg
             );

@@ -334,8 +334,10 @@ impl Conn {
         let why = if self.session.is_none() && now.duration_since(self.opened) > login {
             "login timed out"
         } else if now.duration_since(self.last_active) > idle
-            // A request still running on a worker is not idleness.
+            // A request still running on a worker is not idleness, nor is
+            // a transfer waiting for its bandwidth.
             && !matches!(self.state, State::Working { .. } | State::Pumping { .. })
+            && self.throttled.is_none()
         {
             "idle timeout"
         } else {

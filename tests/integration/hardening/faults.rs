@@ -180,7 +180,7 @@ fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
         "result=error status=452",
     ]);
     assert_eq!(uploads, 3, "{log}");
-    let copies = errors(&["failure op=cp user=carol", "status=452 error=disk full"]);
+    let copies = errors(&["failure op=cp user=carol", "status=452 error=\"disk full\""]);
     assert_eq!(copies, 1, "{log}");
 
     // Space freed: the same upload goes through on the same session.
