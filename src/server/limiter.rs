@@ -23,6 +23,9 @@ struct Failures {
     count: u32,
     last: Instant,
     locked_until: Option<Instant>,
+    /// Attempts refused during the current lockout (only the first is
+    /// logged: a locked-out guesser must not flood the log).
+    refused: u32,
 }
 
 /// What to do with a failed login.
@@ -113,6 +116,7 @@ impl Limiter {
             count: 0,
             last: now,
             locked_until: None,
+            refused: 0,
         });
         // A failure long after the previous one starts a new count.
         if now.duration_since(f.last) > lockout {
@@ -144,9 +148,27 @@ impl Limiter {
     /// says how long it is locked out.
     pub fn gate(&mut self, ip: IpAddr, now: Instant) -> Result<(), Reply> {
         match self.locked(ip, now) {
-            Some(left) => Err(locked_out(left)),
+            Some(left) => {
+                self.refused(ip);
+                Err(locked_out(left))
+            }
             None => Ok(()),
         }
+    }
+
+    /// Counts an attempt refused by a lockout; true for the first of this
+    /// lockout (the one worth a log line).
+    fn refused(&mut self, ip: IpAddr) -> bool {
+        self.failures.get_mut(&ip).is_some_and(|f| {
+            f.refused += 1;
+            f.refused == 1
+        })
+    }
+
+    /// Whether the refusal just counted for `ip` was the first of its
+    /// lockout.
+    pub fn first_refusal(&self, ip: IpAddr) -> bool {
+        self.failures.get(&ip).is_some_and(|f| f.refused == 1)
     }
 
     /// Decides what a checked login gets, and counts it.
@@ -161,7 +183,10 @@ impl Limiter {
             // Other logins from this address failed while this one was
             // hashing, and locked it out: it loses too.
             Ok(_) => match self.locked(ip, now) {
-                Some(left) => Judgement::Answer(locked_out(left)),
+                Some(left) => {
+                    self.refused(ip);
+                    Judgement::Answer(locked_out(left))
+                }
                 None => {
                     self.record_success(ip);
                     Judgement::Pass
@@ -316,6 +341,11 @@ mod tests {
         l.record_failure(b, t, &limits);
         let later = t + Duration::from_secs(10);
         assert_eq!(l.lockouts(later), vec![(a, 2, Duration::from_secs(50))]);
+        // Only the first refusal of a lockout is worth a log line.
+        assert!(l.gate(a, later).is_err());
+        assert!(l.first_refusal(a));
+        assert!(l.gate(a, later).is_err());
+        assert!(!l.first_refusal(a));
         assert!(l.unlock("::ffff:192.0.2.1".parse().unwrap()));
         assert!(l.locked(a, later).is_none());
         assert!(l.lockouts(later).is_empty());

@@ -127,12 +127,10 @@ impl Conn {
             Judgement::Answer(reply) => {
                 if reply.status() == Some(Status::TooManyFailures) {
                     m.login(LoginResult::LockedOut);
-                    crate::server::audit::answered_by(
-                        &format!("{user:?}"),
-                        self.peer,
-                        "login",
-                        &reply,
-                    );
+                    if env.limiter.first_refusal(self.peer.ip()) {
+                        let user = format!("{user:?}");
+                        crate::server::audit::answered_by(&user, self.peer, "login", &reply);
+                    }
                 } else {
                     m.login(LoginResult::Error);
                 }

@@ -76,7 +76,9 @@ impl Conn {
             Request::Login { user, password, .. } => {
                 if let Err(locked) = env.limiter.gate(ip, env.now) {
                     metrics::global().login(LoginResult::LockedOut);
-                    audit::answered_by(&format!("{user:?}"), self.peer, "login", &locked);
+                    if env.limiter.first_refusal(ip) {
+                        audit::answered_by(&format!("{user:?}"), self.peer, "login", &locked);
+                    }
                     return self.say(&locked);
                 }
                 self.trying = Some(user.clone());
@@ -97,7 +99,9 @@ impl Conn {
                 // Each request costs an argon2 hash: registrations count
                 // toward the per-address failure limit like failed logins.
                 if let Err(locked) = env.limiter.gate(ip, env.now) {
-                    audit::answered_by(&format!("{user:?}"), self.peer, "register", &locked);
+                    if env.limiter.first_refusal(ip) {
+                        audit::answered_by(&format!("{user:?}"), self.peer, "register", &locked);
+                    }
                     return self.say(&locked);
                 }
                 let limits = &env.shared.config.limits;
