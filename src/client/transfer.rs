@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::pace::write_paced;
 use super::progress::Progress;
 use super::Client;
 use crate::error::{Error, Result};
@@ -298,9 +299,9 @@ fn send_body(
         remaining -= n as u64;
         Ok(n)
     };
-    let writer = client.writer();
+    let (writer, mut pace) = client.body_writer();
     let mut drain = |chunk: &[u8]| -> Result<()> {
-        writer.write_all(chunk).map_err(Error::ConnectionLost)?;
+        write_paced(writer, chunk, pace.as_deref_mut()).map_err(Error::ConnectionLost)?;
         sent += chunk.len() as u64;
         progress.set(sent);
         Ok(())
@@ -458,10 +459,8 @@ pub fn put_files(
             sha256: sha256.clone(),
         };
         crate::proto::frame::encode(done.to_json().as_bytes(), &mut frame);
-        client
-            .writer()
-            .write_all(&frame)
-            .map_err(Error::ConnectionLost)?;
+        let (writer, pace) = client.body_writer();
+        write_paced(writer, &frame, pace).map_err(Error::ConnectionLost)?;
         inflight.push_back(InFlight {
             index: i,
             sha256,
@@ -501,12 +500,12 @@ pub fn put_stream(
                 }
             }
         };
-        let writer = client.writer();
+        let (writer, mut pace) = client.body_writer();
         let mut drain = |chunk: &[u8]| -> Result<()> {
             let mut framed = Vec::with_capacity(FRAME_HEADER_LEN);
             framed.extend_from_slice(&(chunk.len() as u64).to_be_bytes());
             writer.write_all(&framed).map_err(Error::ConnectionLost)?;
-            writer.write_all(chunk).map_err(Error::ConnectionLost)?;
+            write_paced(writer, chunk, pace.as_deref_mut()).map_err(Error::ConnectionLost)?;
             sent += chunk.len() as u64;
             progress.set(sent);
             Ok(())
@@ -550,9 +549,10 @@ fn receive(
     let mut remaining = size.saturating_sub(offset);
     let mut got = offset;
     let (hasher, moved) = {
-        let reader = client.reader();
+        let (reader, mut pace) = client.body_reader();
         let mut fill = |buf: &mut [u8]| -> Result<usize> {
-            let want = buf.len().min(remaining as usize);
+            let slice = pace.as_ref().map_or(buf.len(), |p| p.slice());
+            let want = buf.len().min(remaining as usize).min(slice);
             if want == 0 {
                 return Ok(0);
             }
@@ -565,6 +565,9 @@ fn receive(
             };
             if n == 0 {
                 return Err(Error::ConnectionLost(io::ErrorKind::UnexpectedEof.into()));
+            }
+            if let Some(p) = pace.as_deref_mut() {
+                p.wait(n);
             }
             remaining -= n as u64;
             Ok(n)
