@@ -74,6 +74,9 @@ impl Conn {
             }
             After::Close(why) => {
                 self.end_transfer(env);
+                // The job is back: the connection is no longer Pumping
+                // (which close_after_replies would keep, waiting for a job).
+                self.state = State::Ready;
                 self.close_after_replies(why, out);
             }
         }
