@@ -103,10 +103,6 @@ pub struct ConnectArgs {
     /// Verify the server certificate against the CAs in this PEM bundle.
     #[arg(long, value_name = "FILE", env = "MINIFTP_CA_FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Limit file transfers to RATE bytes per second (e.g. 5M, like the
-    /// sizes of useradd --quota; 0 = no limit).
-    #[arg(long, value_name = "RATE", value_parser = crate::size::parse_size)]
-    pub bwlimit: Option<u64>,
     /// Speak plain TCP, without TLS (only for a server run with TLS
     /// turned off; warns loudly unless the server is on this machine).
     #[arg(

@@ -3,7 +3,6 @@
 //! implementation of the wire format), logs in, and runs requests.
 
 pub mod auth;
-pub mod pace;
 pub mod progress;
 pub mod transfer;
 
@@ -78,8 +77,6 @@ pub struct Client {
     conn: BufReader<Stream>,
     pub greeting: Reply,
     pub user: Option<String>,
-    /// `--bwlimit`, for file bodies.
-    pace: Option<pace::Pace>,
 }
 
 /// Timeouts for a connection.
@@ -189,7 +186,6 @@ impl Client {
             conn: BufReader::with_capacity(64 * 1024, stream),
             greeting: Reply::default(),
             user: None,
-            pace: None,
         };
         let greeting = match client.recv() {
             Err(Error::ConnectionLost(e))
@@ -323,19 +319,9 @@ impl Client {
         self.conn.get_mut()
     }
 
-    /// The stream to write file bodies to, and the pace to keep.
-    pub(crate) fn body_writer(&mut self) -> (&mut Stream, Option<&mut pace::Pace>) {
-        (self.conn.get_mut(), self.pace.as_mut())
-    }
-
-    /// The stream to read file bodies from, and the pace to keep.
-    pub(crate) fn body_reader(&mut self) -> (&mut BufReader<Stream>, Option<&mut pace::Pace>) {
-        (&mut self.conn, self.pace.as_mut())
-    }
-
-    /// Limits file bodies to `rate` bytes per second (0: no limit).
-    pub fn set_bwlimit(&mut self, rate: u64) {
-        self.pace = pace::Pace::new(rate);
+    /// The buffered reader, for reading file bodies.
+    pub(crate) fn reader(&mut self) -> &mut BufReader<Stream> {
+        &mut self.conn
     }
 }
 
@@ -406,12 +392,6 @@ impl crate::cli::ConnectArgs {
 /// known-servers file, like ssh); without one it is an error that says how
 /// to trust it.
 pub fn connect(args: &crate::cli::ConnectArgs) -> Result<Client> {
-    let mut client = connect_trusting(args)?;
-    client.set_bwlimit(args.bwlimit.unwrap_or(0));
-    Ok(client)
-}
-
-fn connect_trusting(args: &crate::cli::ConnectArgs) -> Result<Client> {
     let trust = args.trust()?;
     match Client::connect(&args.server, args.timeouts(), trust.as_ref()) {
         Err(Error::Untrusted {

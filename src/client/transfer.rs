@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::pace::write_paced;
 use super::progress::Progress;
 use super::Client;
 use crate::error::{Error, Result};
@@ -299,9 +298,9 @@ fn send_body(
         remaining -= n as u64;
         Ok(n)
     };
-    let (writer, mut pace) = client.body_writer();
+    let writer = client.writer();
     let mut drain = |chunk: &[u8]| -> Result<()> {
-        write_paced(writer, chunk, pace.as_deref_mut()).map_err(Error::ConnectionLost)?;
+        writer.write_all(chunk).map_err(Error::ConnectionLost)?;
         sent += chunk.len() as u64;
         progress.set(sent);
         Ok(())
@@ -459,8 +458,10 @@ pub fn put_files(
             sha256: sha256.clone(),
         };
         crate::proto::frame::encode(done.to_json().as_bytes(), &mut frame);
-        let (writer, pace) = client.body_writer();
-        write_paced(writer, &frame, pace).map_err(Error::ConnectionLost)?;
+        client
+            .writer()
+            .write_all(&frame)
+            .map_err(Error::ConnectionLost)?;
         inflight.push_back(InFlight {
             index: i,
             sha256,
@@ -500,12 +501,12 @@ pub fn put_stream(
                 }
             }
         };
-        let (writer, mut pace) = client.body_writer();
+        let writer = client.writer();
         let mut drain = |chunk: &[u8]| -> Result<()> {
             let mut framed = Vec::with_capacity(FRAME_HEADER_LEN);
             framed.extend_from_slice(&(chunk.len() as u64).to_be_bytes());
             writer.write_all(&framed).map_err(Error::ConnectionLost)?;
-            write_paced(writer, chunk, pace.as_deref_mut()).map_err(Error::ConnectionLost)?;
+            writer.write_all(chunk).map_err(Error::ConnectionLost)?;
             sent += chunk.len() as u64;
             progress.set(sent);
             Ok(())
@@ -549,10 +550,9 @@ fn receive(
     let mut remaining = size.saturating_sub(offset);
     let mut got = offset;
     let (hasher, moved) = {
-        let (reader, mut pace) = client.body_reader();
+        let reader = client.reader();
         let mut fill = |buf: &mut [u8]| -> Result<usize> {
-            let slice = pace.as_ref().map_or(buf.len(), |p| p.slice());
-            let want = buf.len().min(remaining as usize).min(slice);
+            let want = buf.len().min(remaining as usize);
             if want == 0 {
                 return Ok(0);
             }
@@ -565,9 +565,6 @@ fn receive(
             };
             if n == 0 {
                 return Err(Error::ConnectionLost(io::ErrorKind::UnexpectedEof.into()));
-            }
-            if let Some(p) = pace.as_deref_mut() {
-                p.wait(n);
             }
             remaining -= n as u64;
             Ok(n)
