@@ -10,23 +10,30 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 pub mod access;
+pub mod addr;
 pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod get;
 pub mod limits;
 pub mod logging;
+pub mod ls;
 pub mod owner;
+pub mod partial;
 pub mod proto;
 pub mod put;
+pub mod rm;
 pub mod serve;
 pub mod server;
 pub mod shell;
 pub mod size;
 pub mod storage;
+pub mod sum;
+pub mod sync;
 pub mod tls;
 pub mod useradd;
 pub mod users;
@@ -41,6 +48,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Shell(args) => shell::run(args),
         Command::Put(args) => put::run(args),
         Command::Get(args) => get::run(args),
+        Command::Ls(args) => ls::run(args),
+        Command::Rm(args) => rm::run(args),
+        Command::Sum(args) => sum::run(args),
+        Command::Sync(args) => sync::run(args),
         Command::Useradd(args) => useradd::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Generate(args) => generate(args),

@@ -75,6 +75,7 @@ pub fn init_server() {
 
 /// Clients only warn, unless --verbose.
 pub fn init_client(verbose: bool) {
+    crate::error::VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
     init(if verbose { "info" } else { "warn" });
 }
 

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use crate::cli::PutArgs;
 use crate::client::progress::Progress;
-use crate::client::transfer::{put_file, put_files, put_stream, Done};
-use crate::client::{open, with_retries, Client, Login};
+use crate::client::transfer::{put_file, put_files, put_stream, Done, PutOpts};
+use crate::client::{open, with_retries, Client, ConnectOpts, Login};
 use crate::error::{Error, Result};
 use crate::proto::{EntryKind, Request};
 
@@ -21,8 +21,11 @@ pub fn run(args: PutArgs) -> Result<()> {
             "`-` (standard input) must be the only LOCAL".into(),
         ));
     }
-    let login = Login::resolve(&args.connect, true)?;
-    let mut client = open(&args.connect, &login)?;
+    let mut opts = args.connect.opts();
+    opts.throttle = crate::sync::throttle(args.opts.bwlimit.as_deref())?;
+    crate::client::check_server(&opts)?;
+    let login = Login::resolve(&opts, true)?;
+    let mut client = open(&opts, &login)?;
     if stdin {
         let started = Instant::now();
         let progress = Progress::new(!args.opts.quiet, None, remote);
@@ -88,7 +91,11 @@ pub fn run(args: PutArgs) -> Result<()> {
         if run.len() > 1 && !args.opts.resume {
             let started = Instant::now();
             let mut confirmed = 0;
-            let result = put_files(&mut client, &run, args.parents, &mut |k, r| {
+            let put_opts = PutOpts {
+                mkdirs: args.parents,
+                ..PutOpts::default()
+            };
+            let result = put_files(&mut client, &run, put_opts, &mut |k, r| {
                 confirmed = k + 1;
                 match r {
                     Ok(done) => report(
@@ -102,14 +109,14 @@ pub fn run(args: PutArgs) -> Result<()> {
                 }
             });
             if let Err(e) = result {
-                if !e.is_transient() || args.connect.retries == 0 {
+                if !e.is_transient() || opts.retries == 0 {
                     fail(e);
                     break;
                 }
                 // The connection dropped mid-run: reconnect and finish the
                 // rest one by one, resuming the file that was cut off.
                 eprintln!("miniftp: {e}; reconnecting");
-                client = match open(&args.connect, &login) {
+                client = match open(&opts, &login) {
                     Ok(c) => c,
                     Err(e) => {
                         fail(e);
@@ -118,7 +125,7 @@ pub fn run(args: PutArgs) -> Result<()> {
                 };
                 for (local, target) in &run[confirmed..] {
                     if let Err(e) =
-                        upload_with_retry(&args, &login, &mut client, local, target, true)
+                        upload_with_retry(&args, &opts, &login, &mut client, local, target, true)
                     {
                         fail(e);
                     }
@@ -134,9 +141,15 @@ pub fn run(args: PutArgs) -> Result<()> {
                     parents: true,
                 })
                 .map(|_| ()),
-            Item::File(local, target) => {
-                upload_with_retry(&args, &login, &mut client, local, target, args.opts.resume)
-            }
+            Item::File(local, target) => upload_with_retry(
+                &args,
+                &opts,
+                &login,
+                &mut client,
+                local,
+                target,
+                args.opts.resume,
+            ),
         };
         if let Err(e) = result {
             fail(e);
@@ -147,24 +160,30 @@ pub fn run(args: PutArgs) -> Result<()> {
     Error::after_all(first_error, "some transfers failed (see above)")
 }
 
-enum Item {
+pub(crate) enum Item {
     Dir(String),
     File(PathBuf, String),
 }
 
 fn upload_with_retry(
     args: &PutArgs,
+    opts: &ConnectOpts,
     login: &Login,
     client: &mut Client,
     local: &Path,
     target: &str,
     resume: bool,
 ) -> Result<()> {
-    with_retries(&args.connect, login, client, resume, |client, resume| {
+    with_retries(opts, login, client, resume, |client, resume| {
         let started = Instant::now();
         let size = std::fs::metadata(local).map(|m| m.len()).ok();
         let progress = Progress::new(!args.opts.quiet, size, target);
-        let result = put_file(client, local, target, args.parents, resume, &progress);
+        let opts = PutOpts {
+            mkdirs: args.parents,
+            resume,
+            keep_mtime: false,
+        };
+        let result = put_file(client, local, target, opts, &progress);
         progress.finish();
         let done = result?;
         report(args, &local.display().to_string(), target, &done, started);
@@ -196,7 +215,7 @@ pub fn describe(op: &str, from: &str, to: &str, done: &Done, started: Instant) -
 
 /// Expands globs (a pattern that matches nothing is an error, as in sh with
 /// failglob); a literal existing path is taken as is.
-fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
+pub(crate) fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for l in locals {
         let p = PathBuf::from(l);
@@ -219,7 +238,7 @@ fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn base_name(p: &Path) -> Result<String> {
+pub(crate) fn base_name(p: &Path) -> Result<String> {
     let name = match p.file_name() {
         Some(n) => n.to_owned(),
         None => std::fs::canonicalize(p)
@@ -241,7 +260,7 @@ pub fn join_remote(dir: &str, name: &str) -> String {
 }
 
 /// Plans a recursive upload: directories first, then their files.
-fn walk_local(root: &Path, target: &str, plan: &mut Vec<Item>) -> Result<()> {
+pub(crate) fn walk_local(root: &Path, target: &str, plan: &mut Vec<Item>) -> Result<()> {
     let mut stack = vec![(root.to_path_buf(), target.to_string())];
     while let Some((dir, remote)) = stack.pop() {
         plan.push(Item::Dir(remote.clone()));

@@ -193,29 +193,20 @@ fn save_toml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), U
         .map_err(|e| werr(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir_all(dir).map_err(werr)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("users"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode_owner_only()
-            .open(&tmp)?;
-        f.write_all(header.as_bytes())?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-        crate::owner::like_dir(&f, dir)?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(werr)
+    // A temporary beside the file (mode 0600, removed if anything fails),
+    // renamed over it once on disk: readers see the old or the new file.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".users-tmp")
+        .tempfile_in(dir)
+        .map_err(werr)?;
+    tmp.write_all(header.as_bytes()).map_err(werr)?;
+    tmp.write_all(body.as_bytes()).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    // Run as root on the server's data directory: the file stays the
+    // directory owner's (see crate::owner).
+    crate::owner::like_dir(tmp.as_file(), dir).map_err(werr)?;
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(werr)
 }
 
 trait OwnerOnly {
@@ -288,6 +279,19 @@ pub fn validate_password(password: &str) -> Result<(), String> {
     }
     if password.len() > MAX_PASSWORD_LEN {
         return Err(format!("password is longer than {MAX_PASSWORD_LEN} bytes"));
+    }
+    Ok(())
+}
+
+/// The length rule for new passwords (`auth.min_password_len`), counted
+/// in characters; existing passwords are never re-checked.
+pub fn check_password_len(password: &str, auth: &Auth) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < auth.min_password_len {
+        return Err(format!(
+            "password too short: {n} characters, at least {} needed",
+            auth.min_password_len
+        ));
     }
     Ok(())
 }
@@ -422,6 +426,7 @@ mod tests {
             argon2_memory_kib: 64,
             argon2_iterations: 1,
             argon2_parallelism: 1,
+            min_password_len: 12,
         }
     }
 

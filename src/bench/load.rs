@@ -193,8 +193,10 @@ pub fn run(args: LoadArgs) -> Result<()> {
                             &mut c,
                             file,
                             &format!("load/c{i}"),
-                            true,
-                            false,
+                            crate::client::transfer::PutOpts {
+                                mkdirs: true,
+                                ..Default::default()
+                            },
                             &Progress::hidden(),
                         )?;
                         c.quit();

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Shared;
+use crate::limits::RELOAD_EVERY;
 use crate::users::UserDb;
 
-/// How often the users file is checked for changes.
-const RELOAD_EVERY: Duration = Duration::from_secs(1);
 /// How often partial uploads are swept: a quarter of their maximum age,
 /// between a second and an hour.
 fn sweep_every(max_age_secs: u64) -> Duration {

@@ -60,6 +60,11 @@ const SIGNALS: Token = Token(usize::MAX - 2);
 const LISTENERS: usize = usize::MAX - 3;
 /// Cleanup jobs for connections already gone report to this token.
 const ORPHAN: Token = Token(usize::MAX);
+/// Sockets one connection may register: its own (channel 0) and up to
+/// three more a front-end needs (FTP: a passive listener, a data
+/// connection). A socket's token is `slot * CHANNELS + channel`; jobs and
+/// timers are addressed by the slot alone.
+pub const CHANNELS: usize = 4;
 
 /// What a worker job hands back to the loop.
 pub enum Outcome {
@@ -249,12 +254,13 @@ impl Server {
                 self.accept(LISTENERS - t)
             }
             token if ops::owns(token) => self.ops_ready(token),
-            token => {
+            Token(t) => {
                 let ev = Event::Ready {
+                    channel: t % CHANNELS,
                     readable: event.is_readable() || event.is_read_closed() || event.is_error(),
                     writable: event.is_writable() || event.is_write_closed() || event.is_error(),
                 };
-                self.dispatch(token, ev);
+                self.dispatch(Token(t / CHANNELS), ev);
             }
         }
     }
@@ -281,6 +287,8 @@ impl Server {
             shared: &self.shared,
             limiter: &mut self.limiter,
             throttle: &mut self.throttle,
+            registry: self.poll.registry(),
+            slot: token.0,
             now: Instant::now(),
             shutting_down: self.shutdown.is_some(),
         };
@@ -322,7 +330,7 @@ impl Server {
         if let Some(io) = conn.io_mut() {
             let _ = self.poll.registry().deregister(io.transport.stream_mut());
         }
-        if let Some(job) = conn.finish(why) {
+        if let Some(job) = conn.finish(why, self.poll.registry()) {
             self.cleanup(job);
         }
     }
@@ -445,7 +453,7 @@ impl Server {
         let token = Token(entry.key());
         self.poll.registry().register(
             &mut stream,
-            token,
+            Token(entry.key() * CHANNELS),
             Interest::READABLE | Interest::WRITABLE,
         )?;
         let transport = match &self.shared.tls {
@@ -464,11 +472,13 @@ impl Server {
         if refusal.is_none() {
             metrics::global().session_opened(front);
         }
-        entry.insert(Conn::open(id, peer, front, io, refusal));
+        let registration = self.shared.config.registration.policy.name();
+        entry.insert(Conn::open(id, peer, front, io, registration, refusal));
         log::debug!("{} connection from {peer}", front.name());
         self.dispatch(
             token,
             Event::Ready {
+                channel: 0,
                 readable: false,
                 writable: true,
             },

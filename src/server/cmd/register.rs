@@ -12,8 +12,8 @@ use crate::config::RegistrationPolicy;
 use crate::proto::{Password, Reply, Status};
 use crate::server::{notify, Outcome, Shared};
 use crate::users::{
-    default_home, default_home_taken, hash_password, now_secs, validate_name, validate_password,
-    PendingDb, PendingRequest, User, UserDb, UsersLock,
+    check_password_len, default_home, default_home_taken, hash_password, now_secs, validate_name,
+    validate_password, PendingDb, PendingRequest, User, UserDb, UsersLock,
 };
 
 pub fn run(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) -> Outcome {
@@ -21,7 +21,10 @@ pub fn run(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) -
 }
 
 fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) -> Reply {
-    if let Err(m) = validate_name(user).and_then(|_| validate_password(&password.0)) {
+    if let Err(m) = validate_name(user)
+        .and_then(|_| validate_password(&password.0))
+        .and_then(|_| check_password_len(&password.0, &shared.config.auth))
+    {
         return Reply::new(Status::BadArguments, m);
     }
     let config = &shared.config;

@@ -82,8 +82,14 @@ pub enum State {
 
 /// What happened to a connection.
 pub enum Event {
-    /// The socket is readable and/or writable (an edge).
-    Ready { readable: bool, writable: bool },
+    /// One of its sockets is readable and/or writable (an edge). Channel 0
+    /// is the connection itself; others are sockets a front-end registered
+    /// (see [`Env::token`]).
+    Ready {
+        channel: usize,
+        readable: bool,
+        writable: bool,
+    },
     /// Its job finished.
     Done(Outcome),
     /// The timer it armed fired.
@@ -121,13 +127,31 @@ pub enum Action {
 }
 
 /// What a transition may use of the loop's state.
+// `registry`, `slot` and `token` serve front-ends with sockets of their
+// own (FTP data channels); the native front-end has none.
+#[allow(dead_code)]
 pub struct Env<'a> {
     pub shared: &'a Arc<Shared>,
     pub limiter: &'a mut Limiter,
     /// Bandwidth limits, per user and global.
     pub throttle: &'a mut Throttle,
+    /// For sockets a front-end opens for this connection (data channels).
+    pub registry: &'a mio::Registry,
+    /// The connection's slot in the loop's table.
+    pub slot: usize,
     pub now: Instant,
     pub shutting_down: bool,
+}
+
+#[allow(dead_code)]
+impl Env<'_> {
+    /// The token a socket of this connection registers with on `channel`
+    /// (1 to `CHANNELS - 1`; 0 is the connection's own socket): its
+    /// readiness comes back as [`Event::Ready`] with that channel.
+    pub fn token(&self, channel: usize) -> mio::Token {
+        debug_assert!(channel < super::CHANNELS);
+        mio::Token(self.slot * super::CHANNELS + channel)
+    }
 }
 
 pub struct Conn {
@@ -170,12 +194,13 @@ impl Conn {
         peer: SocketAddr,
         front: Front,
         mut io: Box<Io>,
+        registration: &str,
         refusal: Option<Reply>,
     ) -> Conn {
         let now = Instant::now();
         let (state, admitted) = match refusal {
             None => {
-                io.send(&greeting());
+                io.send(&greeting(registration));
                 (State::Ready, true)
             }
             Some(reply) => {
@@ -210,10 +235,16 @@ impl Conn {
     pub fn on_event(&mut self, ev: Event, env: &mut Env) -> Vec<Action> {
         let mut out = Vec::new();
         match ev {
-            Event::Ready { readable, writable } => {
+            Event::Ready {
+                channel: 0,
+                readable,
+                writable,
+            } => {
                 self.readable |= readable;
                 self.writable |= writable;
             }
+            // The native front-end registers no other sockets.
+            Event::Ready { .. } => {}
             Event::Done(outcome) => self.on_done(outcome, env, &mut out),
             Event::Timer => self.on_timer(env.now),
             Event::Tick => self.on_tick(env, &mut out),
@@ -235,7 +266,11 @@ impl Conn {
     /// Ends the connection's business as it is removed: an upload in
     /// progress is kept for resuming (the returned cleanup does it off the
     /// loop), and the session's end is logged.
-    pub fn finish(&mut self, why: &str) -> Option<Box<dyn FnOnce() + Send>> {
+    pub fn finish(
+        &mut self,
+        why: &str,
+        _registry: &mio::Registry,
+    ) -> Option<Box<dyn FnOnce() + Send>> {
         let state = std::mem::replace(&mut self.state, State::Closing("closed"));
         let cleanup = self.abandon(state);
         match &self.session {
@@ -382,14 +417,16 @@ impl Conn {
     }
 }
 
-/// The first reply of every connection.
-fn greeting() -> Reply {
+/// The first reply of every connection; it says the registration policy,
+/// so a client offers `register` only where it can succeed.
+fn greeting(registration: &str) -> Reply {
     let mut greeting = Reply::new(
         Status::Greeting,
         format!("miniftp {} ready", env!("CARGO_PKG_VERSION")),
     );
     greeting.protocol = Some(crate::proto::PROTOCOL_VERSION);
     greeting.server = Some(format!("miniftp/{}", env!("CARGO_PKG_VERSION")));
+    greeting.registration = Some(registration.into());
     greeting
 }
 

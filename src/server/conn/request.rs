@@ -158,6 +158,7 @@ impl Conn {
                 size,
                 offset,
                 mkdirs,
+                mtime,
                 ..
             } => {
                 let Some(io) = self.io.as_ref() else {
@@ -171,6 +172,7 @@ impl Conn {
                         size,
                         offset,
                         mkdirs,
+                        mtime,
                     };
                     Outcome::UploadBegun(put::begin(&ctx, &args, body, trailer))
                 };
@@ -193,6 +195,7 @@ impl Conn {
             size,
             offset,
             mkdirs,
+            mtime,
             ..
         } = req
         else {
@@ -213,7 +216,7 @@ impl Conn {
         let limited = env.throttle.limited(&ctx.account.name, Direction::Up);
         self.granted = Some((Direction::Up, 0));
         let job = move || {
-            let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs);
+            let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs, mtime);
             let mut pump = UploadPump {
                 io,
                 up,

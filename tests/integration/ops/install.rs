@@ -181,7 +181,7 @@ impl Installed {
             .args(args)
             .env("MINIFTP_SERVER", addr)
             .env("MINIFTP_USER", "carol")
-            .env("MINIFTP_PASSWORD", "carol-pw")
+            .env("MINIFTP_PASSWORD", "carol-password")
             .env("MINIFTP_FINGERPRINT", fingerprint)
             .env("HOME", self.stage.path())
             .env_remove("MINIFTP_PLAINTEXT")
@@ -270,7 +270,7 @@ fn packaged_install_serves_as_its_own_user() {
     // the data directory's owner, and it says so.
     let out = inst.run(
         &["useradd", "carol", "--quota", "10M", "--password-stdin"],
-        "carol-pw\n",
+        "carol-password\n",
     );
     assert!(out.status.success(), "useradd: {}", util::stderr(&out));
     for name in ["users.toml", ".users.lock"] {
