@@ -25,139 +25,187 @@ pub fn run(args: PutArgs) -> Result<()> {
     opts.throttle = crate::sync::throttle(args.opts.bwlimit.as_deref())?;
     crate::client::check_server(&opts)?;
     let login = Login::resolve(&opts, true)?;
-    let mut client = open(&opts, &login)?;
+    let client = open(&opts, &login)?;
+    let mut run = Run {
+        args: &args,
+        opts: &opts,
+        login: &login,
+        client,
+        first_error: None,
+    };
     if stdin {
+        return run.upload_stdin(remote);
+    }
+    let plan = run.plan(locals, remote)?;
+    run.upload(&plan);
+    run.client.quit();
+    Error::after_all(run.first_error, "some transfers failed (see above)")
+}
+
+/// One `miniftp put`: its connection, and the first failure (later ones
+/// are printed, and the run goes on).
+struct Run<'a> {
+    args: &'a PutArgs,
+    opts: &'a ConnectOpts,
+    login: &'a Login,
+    client: Client,
+    first_error: Option<Error>,
+}
+
+impl Run<'_> {
+    fn fail(&mut self, e: Error) {
+        eprintln!("miniftp: {e}");
+        self.first_error.get_or_insert(e);
+    }
+
+    /// `put - REMOTE`: standard input to one file.
+    fn upload_stdin(mut self, remote: &str) -> Result<()> {
         let started = Instant::now();
-        let progress = Progress::new(!args.opts.quiet, None, remote);
+        let progress = Progress::new(!self.args.opts.quiet, None, remote);
+        let stdin = &mut std::io::stdin().lock();
         let done = put_stream(
-            &mut client,
-            &mut std::io::stdin().lock(),
+            &mut self.client,
+            stdin,
             remote,
-            args.parents,
+            self.args.parents,
             &progress,
         );
         progress.finish();
-        report(&args, "-", remote, &done?, started);
-        client.quit();
-        return Ok(());
+        report(self.args, "-", remote, &done?, started);
+        self.client.quit();
+        Ok(())
     }
-    let files = expand_locals(locals)?;
-    let remote_is_dir = files.len() > 1
-        || remote.ends_with('/')
-        || files.iter().any(|f| f.is_dir())
-        || matches!(client.stat(remote)?, Some(e) if e.kind == EntryKind::Dir);
-    let mut plan = Vec::new();
-    for local in &files {
-        let name = base_name(local)?;
-        let target = if remote_is_dir {
-            join_remote(remote, &name)
-        } else {
-            remote.to_string()
-        };
-        if local.is_dir() {
-            if !args.opts.recursive {
-                return Err(Error::Usage(format!(
-                    "{}: is a directory (use -r)",
-                    local.display()
-                )));
-            }
-            walk_local(local, &target, &mut plan)?;
-        } else {
-            plan.push(Item::File(local.clone(), target));
-        }
-    }
-    if remote_is_dir && args.parents {
-        client.call(&Request::Mkdir {
-            path: remote.to_string(),
-            parents: true,
-        })?;
-    }
-    let mut first_error: Option<Error> = None;
-    let mut fail = |e: Error| {
-        eprintln!("miniftp: {e}");
-        first_error.get_or_insert(e);
-    };
-    let mut i = 0;
-    while i < plan.len() {
-        // A run of files goes out pipelined on one connection (fresh
-        // uploads only: resuming asks the server about each file first).
-        let run: Vec<(PathBuf, String)> = plan[i..]
-            .iter()
-            .map_while(|item| match item {
-                Item::File(l, t) => Some((l.clone(), t.clone())),
-                Item::Dir(_) => None,
-            })
-            .collect();
-        if run.len() > 1 && !args.opts.resume {
-            let started = Instant::now();
-            let mut confirmed = 0;
-            let put_opts = PutOpts {
-                mkdirs: args.parents,
-                ..PutOpts::default()
+
+    /// What to upload where: directories (to make) and files, in order.
+    fn plan(&mut self, locals: &[String], remote: &str) -> Result<Vec<Item>> {
+        let files = expand_locals(locals)?;
+        let remote_is_dir = files.len() > 1
+            || remote.ends_with('/')
+            || files.iter().any(|f| f.is_dir())
+            || matches!(self.client.stat(remote)?, Some(e) if e.kind == EntryKind::Dir);
+        let mut plan = Vec::new();
+        for local in &files {
+            let name = base_name(local)?;
+            let target = if remote_is_dir {
+                join_remote(remote, &name)
+            } else {
+                remote.to_string()
             };
-            let result = put_files(&mut client, &run, put_opts, &mut |k, r| {
-                confirmed = k + 1;
-                match r {
-                    Ok(done) => report(
-                        &args,
-                        &run[k].0.display().to_string(),
-                        &run[k].1,
-                        &done,
-                        started,
-                    ),
-                    Err(e) => fail(e),
-                }
-            });
-            if let Err(e) = result {
-                if !e.is_transient() || opts.retries == 0 {
-                    fail(e);
-                    break;
-                }
-                // The connection dropped mid-run: reconnect and finish the
-                // rest one by one, resuming the file that was cut off.
-                eprintln!("miniftp: {e}; reconnecting");
-                client = match open(&opts, &login) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        fail(e);
-                        break;
-                    }
-                };
-                for (local, target) in &run[confirmed..] {
-                    if let Err(e) =
-                        upload_with_retry(&args, &opts, &login, &mut client, local, target, true)
-                    {
-                        fail(e);
-                    }
-                }
+            if !local.is_dir() {
+                plan.push(Item::File(local.clone(), target));
+            } else if self.args.opts.recursive {
+                walk_local(local, &target, &mut plan)?;
+            } else {
+                let shown = local.display();
+                return Err(Error::Usage(format!("{shown}: is a directory (use -r)")));
             }
-            i += run.len();
-            continue;
         }
-        let result = match &plan[i] {
-            Item::Dir(target) => client
-                .call(&Request::Mkdir {
-                    path: target.clone(),
-                    parents: true,
-                })
-                .map(|_| ()),
-            Item::File(local, target) => upload_with_retry(
-                &args,
-                &opts,
-                &login,
-                &mut client,
-                local,
-                target,
-                args.opts.resume,
-            ),
-        };
-        if let Err(e) = result {
-            fail(e);
+        if remote_is_dir && self.args.parents {
+            self.client.call(&Request::Mkdir {
+                path: remote.to_string(),
+                parents: true,
+            })?;
         }
-        i += 1;
+        Ok(plan)
     }
-    client.quit();
-    Error::after_all(first_error, "some transfers failed (see above)")
+
+    /// Carries out the plan: runs of plain files pipelined on one
+    /// connection, the rest one at a time.
+    fn upload(&mut self, plan: &[Item]) {
+        let mut i = 0;
+        while i < plan.len() {
+            // A run of files goes out pipelined on one connection (fresh
+            // uploads only: resuming asks the server about each file first).
+            let run: Vec<(PathBuf, String)> = plan[i..]
+                .iter()
+                .map_while(|item| match item {
+                    Item::File(l, t) => Some((l.clone(), t.clone())),
+                    Item::Dir(_) => None,
+                })
+                .collect();
+            if run.len() > 1 && !self.args.opts.resume {
+                if !self.pipelined(&run) {
+                    return;
+                }
+                i += run.len();
+                continue;
+            }
+            let result = match &plan[i] {
+                Item::Dir(target) => self
+                    .client
+                    .call(&Request::Mkdir {
+                        path: target.clone(),
+                        parents: true,
+                    })
+                    .map(|_| ()),
+                Item::File(local, target) => self.one(local, target, self.args.opts.resume),
+            };
+            if let Err(e) = result {
+                self.fail(e);
+            }
+            i += 1;
+        }
+    }
+
+    /// A run of fresh uploads, pipelined; false when the run must stop.
+    fn pipelined(&mut self, run: &[(PathBuf, String)]) -> bool {
+        let started = Instant::now();
+        let mut confirmed = 0;
+        let put_opts = PutOpts {
+            mkdirs: self.args.parents,
+            ..PutOpts::default()
+        };
+        let args = self.args;
+        let mut errors = Vec::new();
+        let result = put_files(&mut self.client, run, put_opts, &mut |k, r| {
+            confirmed = k + 1;
+            match r {
+                Ok(done) => {
+                    let from = run[k].0.display().to_string();
+                    report(args, &from, &run[k].1, &done, started)
+                }
+                Err(e) => errors.push(e),
+            }
+        });
+        for e in errors {
+            self.fail(e);
+        }
+        let Err(e) = result else {
+            return true;
+        };
+        if !e.is_transient() || self.opts.retries == 0 {
+            self.fail(e);
+            return false;
+        }
+        // The connection dropped mid-run: reconnect and finish the rest one
+        // by one, resuming the file that was cut off.
+        eprintln!("miniftp: {e}; reconnecting");
+        self.client = match open(self.opts, self.login) {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail(e);
+                return false;
+            }
+        };
+        for (local, target) in &run[confirmed..] {
+            if let Err(e) = self.one(local, target, true) {
+                self.fail(e);
+            }
+        }
+        true
+    }
+
+    fn one(&mut self, local: &Path, target: &str, resume: bool) -> Result<()> {
+        upload_with_retry(
+            self.args,
+            self.opts,
+            self.login,
+            &mut self.client,
+            local,
+            target,
+            resume,
+        )
+    }
 }
 
 pub(crate) enum Item {

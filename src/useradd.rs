@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::size::{human, parse_size};
 use crate::storage::Backend;
 use crate::users::{
-    default_home, default_home_taken, hash_password, home_path, validate_name, validate_password,
-    PendingDb, User, UserDb, UsersLock,
+    default_home, default_home_taken, hash_password, home_path, validate_new_name,
+    validate_password, PendingDb, User, UserDb, UsersLock,
 };
 
 pub fn run(args: UseraddArgs) -> Result<()> {
@@ -141,7 +141,7 @@ fn quota_arg(config: &Config, quota: Option<&str>) -> Result<u64> {
 }
 
 fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
-    validate_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
+    validate_new_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
     let quota = quota_arg(config, args.quota.as_deref())?;
     let rates = rate_args(args)?;
     let home = args.home.clone().unwrap_or_else(|| default_home(name));
@@ -297,6 +297,8 @@ fn decide(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
         if db.get(name).is_some() {
             return Err(Error::Usage(format!("user {name:?} already exists")));
         }
+        // A request filed before the safe set (see validate_new_name).
+        validate_new_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
         // The requester chose the name, not the files already under it.
         if let Some(home) = default_home_taken(&config.root, &db, name) {
             return Err(Error::Usage(format!(

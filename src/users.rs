@@ -272,6 +272,25 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why `name` can't be given to a new account (`register`, `useradd`), or
+/// Ok. Beyond [`validate_name`], new names come from a small safe set:
+/// 1 to 32 of `a`-`z`, `0`-`9`, `_`, `-` and `.`, starting with a letter,
+/// a digit or `_`. So no two names look alike in a log, a listing or a
+/// home path: no capitals (`Alice` beside `alice`), no other scripts (a
+/// Cyrillic `а`), no invisible or format characters (zero-width space,
+/// soft hyphen, byte-order mark), no combining accents. Names already in
+/// the users file are still loaded with the older, wider rules.
+pub fn validate_new_name(name: &str) -> Result<(), String> {
+    validate_name(name)?;
+    let safe = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(c);
+    if let Some(c) = name.chars().find(|&c| !safe(c)) {
+        return Err(format!(
+            "user name may not contain {c:?} (new names use a-z, 0-9, '_', '-' and '.')"
+        ));
+    }
+    Ok(())
+}
+
 /// Why a password is refused, or Ok.
 pub fn validate_password(password: &str) -> Result<(), String> {
     if password.is_empty() {
@@ -459,6 +478,29 @@ mod tests {
         for good in ["alice", "bob_2", "émile", "a.b-c"] {
             assert!(validate_name(good).is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn new_names_come_from_the_safe_set() {
+        for bad in [
+            "alice\u{200b}",
+            "al\u{ad}ice",
+            "alice\u{feff}",
+            "\u{430}lice",
+            "Alice",
+            "émile",
+            "ali\u{301}ce",
+            "-x",
+            ".x",
+            "a b",
+        ] {
+            assert!(validate_new_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["alice", "bob_2", "a.b-c", "_svc", "9lives"] {
+            assert!(validate_new_name(good).is_ok(), "{good:?}");
+        }
+        let e = validate_new_name("alice\u{200b}").unwrap_err();
+        assert!(e.contains("\\u{200b}"), "{e}");
     }
 
     #[test]

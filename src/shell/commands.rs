@@ -67,45 +67,14 @@ impl Shell {
                     self.cwd = cwd;
                 }
             }
-            "ls" | "dir" if p.has("json") => {
-                let path = arg(0).unwrap_or(".");
-                let entries = self.client()?.tree(path, false)?;
-                let items: Vec<_> = entries
-                    .iter()
-                    .map(|e| crate::ls::entry_json(&e.path, e))
-                    .collect();
-                println!("{}", serde_json::Value::Array(items));
-            }
+            "ls" | "dir" if p.has("json") => self.ls_json(arg(0).unwrap_or("."))?,
             "ls" | "dir" => {
                 let entries = self.client()?.list(arg(0))?;
                 for e in entries {
                     println!("{}", format_entry(&e, p.has("long")));
                 }
             }
-            "stat" if p.has("json") => {
-                let path = need(0, "PATH")?;
-                let mut client = self.client()?;
-                let e = client.stat(path)?.ok_or_else(|| Error::Remote {
-                    code: crate::proto::Status::NotFound.code(),
-                    msg: format!("{path}: no such file or directory"),
-                })?;
-                // The digest, where there is one, from the bulk request.
-                let sha256 = match e.kind {
-                    EntryKind::File => client.tree(path, false)?.pop().and_then(|t| t.sha256),
-                    _ => None,
-                };
-                let t = crate::proto::TreeEntry {
-                    path: e.name.clone(),
-                    kind: e.kind,
-                    size: e.size,
-                    mtime: e.mtime,
-                    sha256,
-                    escaped: e.escaped,
-                };
-                let mut v = crate::ls::entry_json(path, &t);
-                v["name"] = serde_json::json!(e.name);
-                println!("{v}");
-            }
+            "stat" if p.has("json") => self.stat_json(need(0, "PATH")?)?,
             "stat" => {
                 let r = self.client()?.call(&Request::Stat {
                     path: need(0, "PATH")?.to_string(),
@@ -134,33 +103,10 @@ impl Shell {
                 from: need(0, "FROM")?.to_string(),
                 to: need(1, "TO")?.to_string(),
             })?,
-            "quota" => {
-                let r = self.client()?.call(&Request::Quota)?;
-                match r.quota {
-                    Some(q) => {
-                        let entries = match (q.entries, q.max_entries) {
-                            (Some(n), Some(max)) => {
-                                format!("; {n} of {max} files and directories")
-                            }
-                            _ => String::new(),
-                        };
-                        println!(
-                            "used {} of {} ({} free){entries}",
-                            human(q.used),
-                            human(q.total),
-                            human(q.free)
-                        )
-                    }
-                    None => println!("{}", r.msg),
-                }
-            }
+            "quota" => self.quota()?,
             "put" | "mput" => super::transfer::put(self, &p, cmd == "mput")?,
             "get" | "mget" => super::transfer::get(self, &p, cmd == "mget")?,
-            "lcd" => {
-                let dir = arg(0).map(PathBuf::from).unwrap_or_else(home_dir);
-                std::env::set_current_dir(&dir).map_err(|e| Error::local(&dir, e))?;
-                println!("{}", std::env::current_dir().unwrap_or(dir).display());
-            }
+            "lcd" => lcd(arg(0))?,
             "lpwd" => {
                 let cwd = std::env::current_dir().map_err(|e| Error::local(".", e))?;
                 println!("{}", cwd.display());
@@ -173,6 +119,62 @@ impl Shell {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// `ls --json`: one JSON array of the entries, digests included.
+    fn ls_json(&mut self, path: &str) -> Result<()> {
+        let entries = self.client()?.tree(path, false)?;
+        let items: Vec<_> = entries
+            .iter()
+            .map(|e| crate::ls::entry_json(&e.path, e))
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+        Ok(())
+    }
+
+    /// `stat --json`: one JSON object, with the file's digest where there
+    /// is one (from the bulk request).
+    fn stat_json(&mut self, path: &str) -> Result<()> {
+        let mut client = self.client()?;
+        let e = client.stat(path)?.ok_or_else(|| Error::Remote {
+            code: crate::proto::Status::NotFound.code(),
+            msg: format!("{path}: no such file or directory"),
+        })?;
+        let sha256 = match e.kind {
+            EntryKind::File => client.tree(path, false)?.pop().and_then(|t| t.sha256),
+            _ => None,
+        };
+        let t = crate::proto::TreeEntry {
+            path: e.name.clone(),
+            kind: e.kind,
+            size: e.size,
+            mtime: e.mtime,
+            sha256,
+            escaped: e.escaped,
+        };
+        let mut v = crate::ls::entry_json(path, &t);
+        v["name"] = serde_json::json!(e.name);
+        println!("{v}");
+        Ok(())
+    }
+
+    fn quota(&mut self) -> Result<()> {
+        let r = self.client()?.call(&Request::Quota)?;
+        let Some(q) = r.quota else {
+            println!("{}", r.msg);
+            return Ok(());
+        };
+        let entries = match (q.entries, q.max_entries) {
+            (Some(n), Some(max)) => format!("; {n} of {max} files and directories"),
+            _ => String::new(),
+        };
+        println!(
+            "used {} of {} ({} free){entries}",
+            human(q.used),
+            human(q.total),
+            human(q.free)
+        );
+        Ok(())
     }
 
     fn simple(&mut self, req: Request) -> Result<()> {
@@ -210,6 +212,14 @@ fn spec(cmd: &str) -> flags::Spec {
         "put" | "mput" | "get" | "mget" => TRANSFER,
         _ => &[],
     }
+}
+
+/// `lcd [DIR]`: the local directory (home without an argument).
+fn lcd(dir: Option<&str>) -> Result<()> {
+    let dir = dir.map(PathBuf::from).unwrap_or_else(home_dir);
+    std::env::set_current_dir(&dir).map_err(|e| Error::local(&dir, e))?;
+    println!("{}", std::env::current_dir().unwrap_or(dir).display());
+    Ok(())
 }
 
 fn lls(dir: &str) -> Result<()> {

@@ -105,6 +105,12 @@ impl FsError {
                 path: p,
                 why: "leads outside your home directory".into(),
             },
+            // Opening a socket (or a FIFO or device that can't be opened
+            // without waiting): not something a file command works on.
+            (_, Some(Errno::NXIO)) => FsError::Refused {
+                path: p,
+                why: "not a regular file (device, FIFO or socket)".into(),
+            },
             (_, Some(Errno::NAMETOOLONG)) => FsError::Refused {
                 path: p,
                 why: "name too long".into(),

@@ -18,6 +18,8 @@
 //!   |          |                         |
 //!   +----------+-------------------------+  transfer over / reply / timer
 //!              |  failed login: Held --(timer)--> Ready
+//!              |  login, its address's checks all in flight:
+//!              |      LoginWait --(Turn)--> Working (checked) or Ready (429)
 //!              v
 //!   quit, error, timeout, shutdown: Closing -> Lingering -> (removed)
 //! ```
@@ -51,7 +53,7 @@ use super::session::Session;
 use super::throttle::{Direction, Throttle};
 use super::transfer::progress::Watch;
 use super::transfer::{Download, Upload};
-use super::workers::Job;
+use super::workers::{Job, Lane};
 use super::{Outcome, Shared};
 use crate::proto::{Reply, Status};
 
@@ -64,6 +66,9 @@ pub enum State {
     Working { close: Option<&'static str> },
     /// A failed login's reply, held back until its timer fires.
     Held(Box<Reply>),
+    /// A login waiting for its address to have a password check to spare
+    /// (the limiter's `admit_login`); its job runs after [`Event::Turn`].
+    LoginWait(Job),
     /// An upload: waiting for its body or trailer to arrive.
     Upload(Box<Upload>),
     /// A download: waiting for the socket to take more.
@@ -94,6 +99,9 @@ pub enum Event {
     Done(Outcome),
     /// The timer it armed fired.
     Timer,
+    /// Its address may have a password check to spare for the login
+    /// waiting in [`State::LoginWait`] (the limiter's `next_turn`).
+    Turn,
     /// A second passed: timeouts.
     Tick,
     /// The server is shutting down: idle sessions are told and closed,
@@ -247,6 +255,7 @@ impl Conn {
             Event::Ready { .. } => {}
             Event::Done(outcome) => self.on_done(outcome, env, &mut out),
             Event::Timer => self.on_timer(env.now),
+            Event::Turn => self.on_turn(env, &mut out),
             Event::Tick => self.on_tick(env, &mut out),
             Event::Shutdown => {}
             Event::ForceClose => self.force_close(&mut out),
@@ -256,6 +265,15 @@ impl Conn {
             self.drive(env, &mut out);
         }
         out
+    }
+
+    /// The lane its jobs wait in on `pool`: password checks take turns by
+    /// address, file work by user (all of a user's sessions together).
+    pub fn lane(&self, pool: PoolKind) -> Lane {
+        match (&self.session, pool) {
+            (Some(s), PoolKind::Io) => Lane::User(s.user.clone()),
+            _ => Lane::Addr(self.peer.ip()),
+        }
     }
 
     /// The transport, when the loop holds it (for deregistering).
@@ -387,7 +405,11 @@ impl Conn {
         log::info!("closing {} ({why})", self.peer);
         let can_say = matches!(
             self.state,
-            State::Ready | State::Working { .. } | State::Held(_) | State::Upload(_)
+            State::Ready
+                | State::Working { .. }
+                | State::Held(_)
+                | State::LoginWait(_)
+                | State::Upload(_)
         );
         let Some(io) = self.io.as_mut().filter(|_| can_say) else {
             return match self.state {

@@ -10,11 +10,12 @@ use crate::config::RegistrationPolicy;
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
 use crate::server::audit;
 use crate::server::cmd::{self, put};
-use crate::server::limiter::Penalty;
+use crate::server::limiter::{Admission, Penalty};
 use crate::server::metrics::{self, LoginResult};
 use crate::server::session;
 use crate::server::throttle::Direction;
 use crate::server::transfer::pump::UploadPump;
+use crate::server::workers::Job;
 use crate::server::Outcome;
 
 impl Conn {
@@ -74,20 +75,10 @@ impl Conn {
                 ),
             )),
             Request::Login { user, password, .. } => {
-                if let Err(locked) = env.limiter.gate(ip, env.now) {
-                    metrics::global().login(LoginResult::LockedOut);
-                    if env.limiter.first_refusal(ip) {
-                        audit::answered_by(&format!("{user:?}"), self.peer, "login", &locked);
-                    }
-                    return self.say(&locked);
-                }
                 self.trying = Some(user.clone());
                 let shared = Arc::clone(env.shared);
-                self.submit(
-                    PoolKind::Auth,
-                    move || cmd::login::run(&shared, &user, &password),
-                    out,
-                );
+                let check = move || cmd::login::run(&shared, &user, &password);
+                self.check_password(Box::new(check), env, out);
             }
             Request::Register { user, password, .. } => {
                 if env.shared.config.registration == RegistrationPolicy::Closed {
@@ -131,6 +122,39 @@ impl Conn {
                 self.state = State::Closing("eager put before login");
             }
             _ => self.say(&Reply::new(Status::BadSequence, "log in first")),
+        }
+    }
+
+    /// Sends a login's password check to the auth pool if its address has
+    /// one to spare; else the login waits for its turn (`Event::Turn`), or
+    /// is refused because the address is locked out. The limiter decides
+    /// (`Limiter::admit_login`).
+    fn check_password(&mut self, check: Job, env: &mut Env, out: &mut Vec<Action>) {
+        let me = (env.slot, self.id);
+        let limits = &env.shared.config.limits;
+        match env.limiter.admit_login(self.peer.ip(), me, env.now, limits) {
+            Admission::Check => {
+                self.state = State::Working { close: None };
+                out.push(Action::Submit(PoolKind::Auth, check));
+            }
+            Admission::Wait => self.state = State::LoginWait(check),
+            Admission::Refused(locked) => {
+                metrics::global().login(LoginResult::LockedOut);
+                let user = self.trying.take().unwrap_or_default();
+                // One audit line per lockout, not one per refused attempt.
+                if env.limiter.first_refusal(self.peer.ip()) {
+                    audit::answered_by(&format!("{user:?}"), self.peer, "login", &locked);
+                }
+                self.say(&locked);
+            }
+        }
+    }
+
+    /// A login waiting in [`State::LoginWait`] asks for its check again.
+    pub(super) fn on_turn(&mut self, env: &mut Env, out: &mut Vec<Action>) {
+        match std::mem::replace(&mut self.state, State::Ready) {
+            State::LoginWait(check) => self.check_password(check, env, out),
+            other => self.state = other,
         }
     }
 

@@ -11,6 +11,7 @@ fn script(srv: &TestServer, args: &[&str], text: &str) -> Output {
     run_in(srv, &[&["shell"][..], args].concat(), Some(text.as_bytes()))
 }
 
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 #[test]
 fn every_command() {
     let srv = TestServer::start();

@@ -42,6 +42,7 @@ fn summary(o: &std::process::Output) -> String {
         .to_string()
 }
 
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 #[test]
 fn sync_up_first_run_no_change_change_delete_and_times() {
     let srv = TestServer::start();

@@ -23,6 +23,7 @@ fn line(s: &TestServer, parts: &[&str]) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 fn changes_transfers_and_refusals_are_logged_one_line_each() {
     let s = TestServer::with(crate::util::Opts {
         users: vec![("alice", "alice-pw", "1M"), ("bob", "bob-pw", "100M")],
