@@ -110,9 +110,10 @@ fn assert_disk_full(
 /// and so does a `cp` of the 1.5 MB file. No partial remains, `used` stays
 /// exactly 1.5 MB, the session stays in step, the bystander is served; once
 /// the big file is removed the 1 MB upload succeeds and is stored intact.
+/// Each failure has its error line and is counted in the metrics.
 #[test]
 fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
-    let mut s = server("");
+    let mut s = server("[metrics]\nlisten = \"127.0.0.1:0\"\n");
     let fs = match Tmpfs::mount("2m") {
         Ok(fs) => fs,
         Err(why) => {
@@ -182,6 +183,18 @@ fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
     assert_eq!(uploads, 3, "{log}");
     let copies = errors(&["failure op=cp user=carol", "status=452 error=\"disk full\""]);
     assert_eq!(copies, 1, "{log}");
+    // And counted: an operator's alert watches this series.
+    let m = crate::ops::ox::scrape(&s);
+    for (series, value) in [
+        ("miniftp_disk_full_total", 4.0),
+        ("miniftp_transfers_total{op=\"put\",result=\"error\"}", 3.0),
+    ] {
+        assert_eq!(
+            crate::ops::ox::sample(&m, series),
+            Some(value),
+            "{series} in\n{m}"
+        );
+    }
 
     // Space freed: the same upload goes through on the same session.
     want(&w.call(json!({"op": "rm", "path": "fill.bin"})), 200);

@@ -151,12 +151,14 @@ fn kick_cuts_off_a_download() {
 }
 
 /// `lockouts` lists a locked-out address with its failures and time left;
-/// `unlock` lifts it at once.
+/// `unlock` lifts it at once. The metrics count the lockout and the logins
+/// it refused.
 #[test]
 fn lockouts_are_listed_and_unlocked() {
     let s = rated(
         &[("alice", "alice-pw", "0", "0")],
-        "[limits]\nmax_failed_logins = 2\nfailed_login_delay_ms = 1\nlockout_secs = 600\n",
+        "[limits]\nmax_failed_logins = 2\nfailed_login_delay_ms = 1\nlockout_secs = 600\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n",
     );
     assert_eq!(admin_ok(&s, &["lockouts"]), "no addresses locked out\n");
     let mut w = s.connect();
@@ -176,6 +178,14 @@ fn lockouts_are_listed_and_unlocked() {
         "{}",
         s.log()
     );
+    let m = scrape(&s);
+    for (series, value) in [
+        ("miniftp_lockouts_total", 1.0),
+        ("miniftp_logins_total{result=\"failed\"}", 2.0),
+        ("miniftp_logins_total{result=\"locked_out\"}", 1.0),
+    ] {
+        assert_eq!(sample(&m, series), Some(value), "{series} in\n{m}");
+    }
 
     assert_eq!(
         admin_ok(&s, &["unlock", "127.0.0.1"]),

@@ -9,5 +9,5 @@ mod install;
 mod log_file;
 mod metrics;
 mod notify;
-mod ox;
+pub(crate) mod ox;
 mod rates;
