@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::hardening::hx::*;
-use crate::util::{data, useradd_with};
+use crate::util::{data, useradd_with, TestServer};
 
 /// A tmpfs of a fixed size mounted on a temporary directory; unmounted
 /// (and the directory removed) on drop.
@@ -105,6 +105,19 @@ fn assert_disk_full(
     want(&w.call(json!({"op": "noop"})), 200);
 }
 
+/// The metrics count `events` disk-full events, `puts` of them failed
+/// uploads: an operator's alert watches these series.
+fn disk_full_counted(s: &TestServer, events: u32, puts: u32) {
+    let m = crate::ops::ox::scrape(s);
+    for (series, value) in [
+        ("miniftp_disk_full_total", events),
+        ("miniftp_transfers_total{op=\"put\",result=\"error\"}", puts),
+    ] {
+        let got = crate::ops::ox::sample(&m, series);
+        assert_eq!(got, Some(f64::from(value)), "{series} in\n{m}");
+    }
+}
+
 /// carol's home is a 2 MiB tmpfs, her quota 100M. With 1.5 MB stored, a
 /// 1 MB upload fails during its body with 452 — sized, chunked and eager —
 /// and so does a `cp` of the 1.5 MB file. No partial remains, `used` stays
@@ -183,18 +196,7 @@ fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
     assert_eq!(uploads, 3, "{log}");
     let copies = errors(&["failure op=cp user=carol", "status=452 error=\"disk full\""]);
     assert_eq!(copies, 1, "{log}");
-    // And counted: an operator's alert watches this series.
-    let m = crate::ops::ox::scrape(&s);
-    for (series, value) in [
-        ("miniftp_disk_full_total", 4.0),
-        ("miniftp_transfers_total{op=\"put\",result=\"error\"}", 3.0),
-    ] {
-        assert_eq!(
-            crate::ops::ox::sample(&m, series),
-            Some(value),
-            "{series} in\n{m}"
-        );
-    }
+    disk_full_counted(&s, 4, 3);
 
     // Space freed: the same upload goes through on the same session.
     want(&w.call(json!({"op": "rm", "path": "fill.bin"})), 200);
