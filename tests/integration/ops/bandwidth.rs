@@ -1,7 +1,7 @@
 //! Bandwidth limits (users file `rate_up`/`rate_down`, config
 //! `limits.rate_up`/`rate_down`): over 10 s a limited transfer stays within
 //! 10 % of its limit, a user's sessions share the user's limit, and users
-//! without a limit are not slowed down.
+//! without a limit are not slowed down; and the clients' `--bwlimit`.
 
 use std::thread;
 
@@ -100,5 +100,54 @@ fn a_users_upload_limit_and_the_global_download_limit_hold() {
     assert!(
         bob.min(carol) >= 0.8 * bob.max(carol),
         "unfair: {bob} {carol}"
+    );
+}
+
+/// The clients' own `--bwlimit` (src/client/throttle.rs): `put` and `get`
+/// of 3 MiB at 1 MiB/s take 3 s each, within 10 %, and the file arrives
+/// whole.
+#[test]
+fn the_clients_bwlimit_holds() {
+    let s = rated(&[("alice", "alice-pw", "0", "0")], "");
+    let dir = s.dir.path();
+    let body = data(3 * MIB as usize, 6);
+    let up = dir.join("up.bin");
+    std::fs::write(&up, &body).unwrap();
+    let down = dir.join("down.bin");
+    let timed = |args: &[&str]| {
+        let start = std::time::Instant::now();
+        let out = s.cli(args, "alice-pw");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            crate::util::stderr(&out)
+        );
+        start.elapsed().as_secs_f64()
+    };
+    let put = timed(&[
+        "put",
+        "-u",
+        "alice",
+        "--bwlimit",
+        "1M",
+        up.to_str().unwrap(),
+        "/x.bin",
+    ]);
+    let get = timed(&[
+        "get",
+        "-u",
+        "alice",
+        "--bwlimit",
+        "1M",
+        "/x.bin",
+        down.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&down).unwrap(), body);
+    let (up_r, down_r) = (ratio(3 * MIB, put, MIB), ratio(3 * MIB, get, MIB));
+    eprintln!("--bwlimit 1M: put 3 MiB in {put:.2} s ({up_r:.3}), get in {get:.2} s ({down_r:.3})");
+    assert!((0.9..=1.1).contains(&up_r), "put at {up_r:.3} of --bwlimit");
+    assert!(
+        (0.9..=1.1).contains(&down_r),
+        "get at {down_r:.3} of --bwlimit"
     );
 }
