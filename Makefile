@@ -4,7 +4,7 @@ DESTDIR ?=
 CARGO   ?= cargo
 BIN      = target/release/miniftp
 
-.PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench \
+.PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench bench-ab \
         bench-peers stress fuzz completions clean
 
 help: ## this list
@@ -29,6 +29,10 @@ bench-smoke: ## seconds-long bench run that checks digests and counts (part of m
 
 bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
 	bash bench/run.sh
+
+bench-ab: build ## OLD=PATH: rows 1, 2, 5, 7 of make bench for an older binary beside this one (bench/ab.sh)
+	@test -x "$(OLD)" || { echo "make bench-ab OLD=path/to/older/miniftp"; exit 2; }
+	bash bench/ab.sh "$(OLD)" $(BIN)
 
 bench-peers: ## install vsftpd, curl, lftp (and the other peers) for make bench
 	bash ../shared/bench/install-peers.sh || { apt-get update -q && apt-get install -y -q vsftpd lftp curl hyperfine; }
