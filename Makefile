@@ -25,7 +25,7 @@ DEBUG_BIN       = $(TARGET_DIR)/debug/miniftp
 CARGO_PROFILE   = $(if $(filter release,$(PROFILE)),--release,)
 
 .PHONY: quickstart help build test lint unit-and-integration bench-smoke check-unit install uninstall \
-        run bench bench-peers stress fuzz completions clean
+        run bench bench-ab bench-peers stress fuzz completions clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ check-unit: ## systemd-analyze verify and security (<= 2.0) of etc/miniftp.servi
 
 bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
 	MINIFTP_BIN=$(abspath $(BIN)) bash bench/run.sh
+
+bench-ab: build ## OLD=PATH: rows 1, 2, 5, 7 of make bench for an older binary beside this one (bench/ab.sh)
+	@test -x "$(OLD)" || { echo "make bench-ab OLD=path/to/older/miniftp"; exit 2; }
+	bash bench/ab.sh "$(OLD)" $(abspath $(BIN))
 
 bench-peers: ## install vsftpd, curl, lftp (and the other peers) for make bench
 	bash ../shared/bench/install-peers.sh || { apt-get update -q && apt-get install -y -q vsftpd lftp curl hyperfine; }
