@@ -168,6 +168,9 @@ pub struct ShellArgs {
     /// (the default stops with a non-zero exit at the first failure).
     #[arg(short = 'k', long)]
     pub keep_going: bool,
+    /// Most bytes per second for the session's transfers (e.g. 500K, 5M).
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -151,3 +151,31 @@ fn the_clients_bwlimit_holds() {
         "get at {down_r:.3} of --bwlimit"
     );
 }
+
+/// `shell --bwlimit`: a scripted session's `put` and `get` of 2 MiB each
+/// share one bucket, so at 1 MiB/s the session takes 4 s, within 10 %.
+#[test]
+fn the_shells_bwlimit_holds_over_the_session() {
+    let s = rated(&[("alice", "alice-pw", "0", "0")], "");
+    let dir = s.dir.path();
+    let body = data(2 * MIB as usize, 8);
+    let (up, down) = (dir.join("s-up.bin"), dir.join("s-down.bin"));
+    std::fs::write(&up, &body).unwrap();
+    let script = format!(
+        "put {} /s.bin\nget /s.bin {}\n",
+        up.display(),
+        down.display()
+    );
+    let start = std::time::Instant::now();
+    let out = s.cli_env(
+        &["shell", "-u", "alice", "--bwlimit", "1M"],
+        &[("MINIFTP_PASSWORD", "alice-pw")],
+        Some(script.as_bytes()),
+    );
+    let secs = start.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    assert_eq!(std::fs::read(&down).unwrap(), body);
+    let r = ratio(4 * MIB, secs, MIB);
+    eprintln!("shell --bwlimit 1M: 4 MiB in {secs:.2} s ({r:.3})");
+    assert!((0.9..=1.1).contains(&r), "shell at {r:.3} of --bwlimit");
+}
