@@ -1,8 +1,10 @@
 //! `miniftp serve`: load the config, bind, print `listening on HOST:PORT`
 //! (the real port, so `--listen 127.0.0.1:0` works for scripts and tests),
-//! and run the loop until SIGINT/SIGTERM.
+//! and run the loop until SIGINT/SIGTERM. Before anything else it checks
+//! that it can use its data directory (crate::access).
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::cli::ServeArgs;
@@ -23,12 +25,17 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         config.root = root;
     }
     config.validate()?;
+    if let Some(path) = &config.log_file {
+        crate::logging::to_file(path).map_err(|e| Error::local(path, e))?;
+    }
+    crate::access::check(&config)?;
     create_private_dir_all(&config.homes_dir()).map_err(|e| Error::local(config.homes_dir(), e))?;
     warn_if_open(&config.root);
     raise_fd_limit();
     // Taken before the load: a change racing with it is seen as a change.
     let users_seen = housekeeping::fingerprint(&config.users_file());
     let users = UserDb::load(&config.users_file())?;
+    crate::access::check_homes(&config, &users)?;
     if users.users.is_empty() {
         log::warn!(
             "no users in {}: add one with `miniftp useradd NAME --root {}`",
@@ -67,22 +74,64 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
+    let ops = bind_ops(&shared.config)?;
+    let metrics_addr = ops.metrics.as_ref().and_then(|l| l.local_addr().ok());
+    announce(&shared, local, metrics_addr);
+    let listeners = vec![server::Listener {
+        socket: listener,
+        front: server::front::Front::Native,
+    }];
+    let admin_socket = crate::server::admin::socket_path(&shared.config.root);
+    let result = server::run(listeners, ops, shared, Some(signals));
+    let _ = std::fs::remove_file(&admin_socket);
+    result.map_err(|e| Error::Other(format!("event loop: {e}")))?;
+    log::info!("stopped");
+    Ok(())
+}
+
+/// The `listening on` lines scripts wait for, and what is served where.
+fn announce(shared: &Shared, local: SocketAddr, metrics_addr: Option<SocketAddr>) {
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
+    if let Some(addr) = metrics_addr {
+        println!("metrics listening on {addr}");
+        log::info!("metrics listening on {addr}");
+    }
     let _ = std::io::stdout().flush();
     log::info!(
         "serving {}, homes in {} (registration: {:?})",
         shared.config.root.display(),
         shared.backend.describe(),
-        shared.config.registration
+        shared.config.registration.policy
     );
-    let listeners = vec![server::Listener {
-        socket: listener,
-        front: server::front::Front::Native,
-    }];
-    server::run(listeners, shared, Some(signals))
-        .map_err(|e| Error::Other(format!("event loop: {e}")))?;
-    log::info!("stopped");
-    Ok(())
+}
+
+/// The operator's listeners: `[metrics] listen` if set, and the admin
+/// socket in the data directory (always; a second server on the same data
+/// directory is refused here).
+fn bind_ops(config: &Config) -> Result<server::OpsListeners, Error> {
+    let metrics = match config.metrics.listen_addr() {
+        Some(addr) => Some(bind(addr).map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            source: e,
+        })?),
+        None => None,
+    };
+    let admin = crate::server::admin::bind(&config.root).map_err(|e| {
+        let path = crate::server::admin::socket_path(&config.root);
+        Error::Other(format!("cannot listen on {}: {e}", path.display()))
+    })?;
+    crate::server::metrics::global()
+        .set_pending_registrations(pending_count(&config.pending_file()));
+    Ok(server::OpsListeners {
+        metrics,
+        admin: Some(admin),
+    })
+}
+
+/// Registration requests waiting, for the metrics (0 if the file can't be
+/// read: the server reports that where it uses the file).
+pub fn pending_count(path: &std::path::Path) -> usize {
+    crate::users::PendingDb::load(path).map_or(0, |db| db.requests.len())
 }
 
 /// Warns when other local accounts may write into the data directory: they

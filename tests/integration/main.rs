@@ -9,6 +9,7 @@ mod clients;
 mod files;
 mod fuzz_regressions;
 mod hardening;
+mod ops;
 mod s3;
 mod server_core;
 mod stored;

@@ -29,6 +29,8 @@ pub struct TestServer {
     pub config: PathBuf,
     /// `SHA256:...` when the server runs TLS.
     pub fingerprint: Option<String>,
+    /// HOST:PORT of the metrics listener, when the config has `[metrics]`.
+    pub metrics: Option<String>,
     stderr_path: PathBuf,
     /// Where the homes are.
     pub store: Store,
@@ -131,14 +133,23 @@ impl TestServer {
             child: spawn_server(&config, &dir.path().join("stderr.log"), &opts.env, umask),
             addr: String::new(),
             fingerprint: None,
+            metrics: None,
             stderr_path: dir.path().join("stderr.log"),
             dir,
             config,
             store,
             s3,
         };
-        (s.addr, s.fingerprint) = read_listen_line(&mut s.child);
+        s.read_lines();
         s
+    }
+
+    /// The lines the server prints once it listens.
+    fn read_lines(&mut self) {
+        let toml = std::fs::read_to_string(&self.config).unwrap_or_default();
+        let with_metrics = toml.lines().any(|l| l.trim() == "[metrics]");
+        let l = read_listen_lines(&mut self.child, with_metrics);
+        (self.addr, self.fingerprint, self.metrics) = (l.addr, l.fingerprint, l.metrics);
     }
 
     pub fn root(&self) -> PathBuf {
@@ -249,7 +260,7 @@ impl TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = spawn_server(&self.config, &self.stderr_path, &[], None);
-        (self.addr, self.fingerprint) = read_listen_line(&mut self.child);
+        self.read_lines();
     }
 }
 
@@ -394,11 +405,27 @@ fn spawn_server(
 
 /// Reads stdout up to the `listening on HOST:PORT` line; also returns the
 /// `fingerprint SHA256:...` line's value when TLS is on.
-fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
+pub fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
+    let l = read_listen_lines(child, false);
+    (l.addr, l.fingerprint)
+}
+
+/// What a server printed once it listens.
+pub struct Listening {
+    pub addr: String,
+    pub fingerprint: Option<String>,
+    /// `metrics listening on HOST:PORT`, printed after the main line.
+    pub metrics: Option<String>,
+}
+
+/// Reads the server's start-up lines up to its `listening on` line, and
+/// with `metrics` the `metrics listening on` line after it.
+pub fn read_listen_lines(child: &mut Child, metrics: bool) -> Listening {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
     let mut fingerprint = None;
+    let mut addr = None;
     loop {
         line.clear();
         let n = reader.read_line(&mut line).unwrap();
@@ -406,14 +433,34 @@ fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
         if let Some(fp) = line.trim().strip_prefix("fingerprint ") {
             fingerprint = Some(fp.to_string());
         }
-        if let Some(i) = line.find("listening on ") {
-            let addr = line[i + "listening on ".len()..].trim().to_string();
+        let found = line
+            .find("listening on ")
+            .map(|i| line[i + "listening on ".len()..].trim().to_string());
+        let metrics_line = line.starts_with("metrics listening on ");
+        let done = match (found, metrics_line) {
+            (Some(a), true) => Some(Listening {
+                addr: addr.take().expect("the main line comes first"),
+                fingerprint: fingerprint.take(),
+                metrics: Some(a),
+            }),
+            (Some(a), false) if !metrics => Some(Listening {
+                addr: a,
+                fingerprint: fingerprint.take(),
+                metrics: None,
+            }),
+            (Some(a), false) => {
+                addr = Some(a);
+                None
+            }
+            (None, _) => None,
+        };
+        if let Some(listening) = done {
             // Keep draining stdout so the server never blocks on it.
             std::thread::spawn(move || {
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink);
             });
-            return (addr, fingerprint);
+            return listening;
         }
     }
 }

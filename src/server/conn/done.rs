@@ -3,8 +3,9 @@
 //! delay (the lockout rule itself is the limiter's, in one place).
 
 use super::{log_transfer, Action, Conn, Env, State};
-use crate::proto::Reply;
+use crate::proto::{Reply, Status};
 use crate::server::limiter::Judgement;
+use crate::server::metrics::{self, LoginResult};
 use crate::server::transfer::pump::{After, Pumped};
 use crate::server::Outcome;
 
@@ -27,6 +28,9 @@ impl Conn {
             }
         }
         if let Some(why) = close {
+            if !self.say_farewell() {
+                return out.push(Action::Close(why));
+            }
             self.close_after_replies(why, out);
         }
     }
@@ -37,8 +41,9 @@ impl Conn {
         if p.moved {
             self.last_active = env.now;
         }
-        for l in &p.logs {
-            log_transfer(self, &l.log, &l.result);
+        self.spend(p.spent, env);
+        for ended in &p.logs {
+            log_transfer(self, ended);
         }
         // Only a drained socket proves there is nothing to read (or no room
         // to write): after any other stop, assume it is ready again, since
@@ -55,6 +60,7 @@ impl Conn {
                 self.state = State::Download(down);
             }
             After::Ready(next) => {
+                self.end_transfer(env);
                 self.readable = true;
                 self.writable = true;
                 self.state = State::Ready;
@@ -62,8 +68,17 @@ impl Conn {
                     self.handle(next, env, out);
                 }
             }
-            After::Lost => out.push(Action::Close("connection lost during a transfer")),
-            After::Close(why) => self.close_after_replies(why, out),
+            After::Lost => {
+                self.end_transfer(env);
+                out.push(Action::Close("connection lost during a transfer"));
+            }
+            After::Close(why) => {
+                self.end_transfer(env);
+                // The job is back: the connection is no longer Pumping
+                // (which close_after_replies would keep, waiting for a job).
+                self.state = State::Ready;
+                self.close_after_replies(why, out);
+            }
         }
     }
 
@@ -80,10 +95,12 @@ impl Conn {
             Outcome::Login(result) => self.on_login(result, env, out),
             Outcome::UploadBegun(Ok((up, reply))) => {
                 self.say(&reply);
+                self.watch.set(Some(&up.progress));
                 self.state = State::Upload(up);
             }
             Outcome::DownloadBegun(Ok((down, reply))) => {
                 self.say(&reply);
+                self.watch.set(Some(&down.progress));
                 self.state = State::Download(down);
             }
             Outcome::UploadBegun(Err(r)) | Outcome::DownloadBegun(Err(r)) => self.say(&r),
@@ -99,17 +116,32 @@ impl Conn {
     ) {
         let user = self.trying.take().unwrap_or_default();
         let limits = &env.shared.config.limits;
+        let m = metrics::global();
         match env.limiter.judge(self.peer.ip(), env.now, limits, &result) {
             Judgement::Pass => {
                 if let Ok((session, reply)) = result {
                     log::info!("login user={} peer={}", session.user, self.peer);
+                    m.login(LoginResult::Ok);
+                    self.join_throttle(&session, env);
                     self.session = Some(*session);
                     self.say(&reply);
                 }
             }
-            Judgement::Answer(reply) => self.say(&reply),
+            Judgement::Answer(reply) => {
+                if reply.status() == Some(Status::TooManyFailures) {
+                    m.login(LoginResult::LockedOut);
+                    if env.limiter.first_refusal(self.peer.ip()) {
+                        let user = format!("{user:?}");
+                        crate::server::audit::answered_by(&user, self.peer, "login", &reply);
+                    }
+                } else {
+                    m.login(LoginResult::Error);
+                }
+                self.say(&reply);
+            }
             Judgement::Hold { reply, until } => {
                 log::warn!("failed login user={user:?} peer={}", self.peer);
+                m.login(LoginResult::Failed);
                 self.state = State::Held(Box::new(reply));
                 out.push(Action::Arm(until));
             }
@@ -118,8 +150,26 @@ impl Conn {
                     "failed login user={user:?} peer={}: address locked out for {secs}s",
                     self.peer
                 );
+                m.login(LoginResult::Failed);
+                m.lockout();
                 self.say(&reply);
             }
         }
+    }
+}
+
+impl Conn {
+    /// A new session takes its user's bandwidth limits from the users file.
+    fn join_throttle(&self, session: &crate::server::session::Session, env: &mut Env) {
+        let rates = env
+            .shared
+            .users()
+            .get(&session.user)
+            .map(|u| crate::server::throttle::Rates {
+                up: u.rate_up,
+                down: u.rate_down,
+            })
+            .unwrap_or_default();
+        env.throttle.join(&session.user, rates, env.now);
     }
 }
