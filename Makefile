@@ -63,6 +63,14 @@ check-unit: ## systemd-analyze verify and security (<= 2.0) of etc/miniftp.servi
 # The S3 tests (tests/integration/s3) start a three-node Garage cluster. They
 # look for the binary in $$MINIFTP_GARAGE, then `garage` on PATH, then
 # $$CARGO_HOME/bin/garage (where this target installs it).
+#
+# The build is what CI pays for (a fresh 2-core machine, 90 minutes for
+# everything). The published crate carries no [profile], so `cargo install`
+# uses cargo's default release profile (opt-level 3, no LTO, 16 codegen
+# units): the LTO and codegen-units settings below only pin that down.
+# opt-level 1 is what saves compile time; Garage at opt-level 1 still
+# serves the tests' few hundred MiB in seconds. Only the features the
+# tests use (lmdb; bundled C libraries: no system packages needed).
 GARAGE_VERSION ?= 2.5.0
 CARGO_BIN      ?= $${CARGO_HOME:-$$HOME/.cargo}/bin
 
@@ -71,7 +79,8 @@ garage: ## install Garage $(GARAGE_VERSION) for the S3 tests, only if missing (a
 	elif command -v garage >/dev/null 2>&1; then echo "garage: $$(command -v garage)"; \
 	elif [ -x "$(CARGO_BIN)/garage" ]; then echo "garage: $(CARGO_BIN)/garage"; \
 	else start=$$(date +%s); \
-	  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 nice -n 5 \
+	  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_LTO=false \
+	  CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_INCREMENTAL=0 nice -n 5 \
 	    $(CARGO) install garage --version $(GARAGE_VERSION) --locked --no-default-features --features bundled-libs,lmdb; \
 	  echo "garage: built in $$(( $$(date +%s) - start )) s"; \
 	fi
