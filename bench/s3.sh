@@ -115,7 +115,7 @@ EOF
 echo "$PASSWORD" | "$BIN" useradd bench --quota 1T --password-stdin --config "$DIR/miniftp.toml" >/dev/null
 "$BIN" serve --config "$DIR/miniftp.toml" >"$DIR/serve.out" 2>"$DIR/serve.log" &
 PIDS+=($!)
-for _ in $(seq 1 200); do grep -q 'listening on' "$DIR/serve.out" && break; sleep 0.05; done
+for _ in $(seq 1 200); do grep -qs 'listening on' "$DIR/serve.out" && break; sleep 0.05; done
 ADDR=$(sed -n 's/.*listening on \(.*\)/\1/p' "$DIR/serve.out")
 [[ -n $ADDR ]] || die "server did not start: $(cat "$DIR/serve.log")"
 export MINIFTP_PLAINTEXT=1 MINIFTP_SERVER=$ADDR MINIFTP_USER=bench MINIFTP_PASSWORD=$PASSWORD
