@@ -74,7 +74,7 @@ check-unit: ## systemd-analyze verify and security (<= 2.0) of etc/miniftp.servi
 GARAGE_VERSION ?= 2.5.0
 CARGO_BIN      ?= $${CARGO_HOME:-$$HOME/.cargo}/bin
 
-garage: ## install Garage $(GARAGE_VERSION) for the S3 tests, only if missing (a source build: ~25 min on 2 cores)
+garage: ## install Garage $(GARAGE_VERSION) for the S3 tests, only if missing (a source build: ~870 s of CPU at opt-level 1)
 	@if [ -n "$$MINIFTP_GARAGE" ] && [ -x "$$MINIFTP_GARAGE" ]; then echo "garage: $$MINIFTP_GARAGE"; \
 	elif command -v garage >/dev/null 2>&1; then echo "garage: $$(command -v garage)"; \
 	elif [ -x "$(CARGO_BIN)/garage" ]; then echo "garage: $(CARGO_BIN)/garage"; \
