@@ -35,13 +35,48 @@ pub fn run(ctx: &Ctx, local_dir: &str, remote_dir: &str) -> Result<()> {
     if !md.is_dir() {
         return Err(Error::Usage(format!("{local_dir}: not a directory")));
     }
+    // The local walk runs while the server is reached and lists its side.
+    let (local, remote) = std::thread::scope(|s| {
+        let walker = s.spawn(|| {
+            let clock = Instant::now();
+            let local = local::walk(root, &ctx.filter);
+            if let Ok(l) = &local {
+                log::info!("local walk: {} entries in {:?}", l.len(), clock.elapsed());
+            }
+            (local, DigestCache::open(root, ctx.use_cache))
+        });
+        let remote = connect_and_list(ctx, remote_dir);
+        let local = walker
+            .join()
+            .map_err(|_| Error::Other("the local walk failed".into()));
+        (local, remote)
+    });
+    let (local, mut cache) = local?;
+    let local = local?;
+    let (mut client, remote) = remote?;
+    let exists = remote.is_some();
+    let remote = remote.unwrap_or_default();
+    let plan = plan(ctx, &local, &remote, exists, remote_dir, &mut cache);
+    let cache = Mutex::new(cache);
     let clock = Instant::now();
-    let local = local::walk(root, &ctx.filter)?;
-    log::info!(
-        "local walk: {} entries in {:?}",
-        local.len(),
-        clock.elapsed()
-    );
+    run_plan(ctx, &mut client, plan, &cache)?;
+    client.quit();
+    log::info!("transfers in {:?}", clock.elapsed());
+    let cache = cache.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !ctx.dry_run {
+        let clock = Instant::now();
+        cache.save();
+        log::info!("digest cache saved in {:?}", clock.elapsed());
+    }
+    Ok(())
+}
+
+/// A logged-in connection and the remote tree under `remote_dir` (None
+/// when it does not exist yet), by relative path.
+fn connect_and_list(
+    ctx: &Ctx,
+    remote_dir: &str,
+) -> Result<(Client, Option<BTreeMap<String, TreeEntry>>)> {
     let clock = Instant::now();
     let mut client = ctx.connect()?;
     log::info!("connected and logged in in {:?}", clock.elapsed());
@@ -60,22 +95,7 @@ pub fn run(ctx: &Ctx, local_dir: &str, remote_dir: &str) -> Result<()> {
         remote.as_ref().map_or(0, BTreeMap::len),
         clock.elapsed()
     );
-    let exists = remote.is_some();
-    let remote = remote.unwrap_or_default();
-    let mut cache = DigestCache::open(root, ctx.use_cache);
-    let plan = plan(ctx, &local, &remote, exists, remote_dir, &mut cache);
-    let cache = Mutex::new(cache);
-    let clock = Instant::now();
-    run_plan(ctx, &mut client, plan, &cache)?;
-    client.quit();
-    log::info!("transfers in {:?}", clock.elapsed());
-    let cache = cache.into_inner().unwrap_or_else(|p| p.into_inner());
-    if !ctx.dry_run {
-        let clock = Instant::now();
-        cache.save();
-        log::info!("digest cache saved in {:?}", clock.elapsed());
-    }
-    Ok(())
+    Ok((client, remote))
 }
 
 fn plan(
