@@ -49,3 +49,10 @@ pub const MAX_PENDING_REPLY_BYTES: usize = 256 * 1024;
 
 /// Most entries kept in the failed-login table; the oldest is evicted.
 pub const MAX_FAILED_LOGIN_ENTRIES: usize = 10_000;
+
+/// Longest FTP command line, CRLF included. The longest line a client needs
+/// is a verb, a few arguments and a path of `MAX_PATH_LEN` bytes (`MFMT
+/// 20260101000000 <path>`); 64 bytes cover the verb and arguments. Checked
+/// on the buffered bytes before a line is copied anywhere: a longer line
+/// gets `500` and closes the connection, since it can't be resynchronised.
+pub const MAX_FTP_LINE: usize = MAX_PATH_LEN + 64;

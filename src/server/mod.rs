@@ -7,6 +7,7 @@
 pub mod cmd;
 mod complete;
 mod conn;
+pub mod front;
 pub mod housekeeping;
 pub mod io;
 mod limiter;
