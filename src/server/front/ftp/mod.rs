@@ -8,3 +8,7 @@ pub mod command;
 pub mod listing;
 pub mod reply;
 pub mod session;
+
+/// The fuzz target's driver, shared with the regression tests.
+#[doc(hidden)]
+pub mod replay;
