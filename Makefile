@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN      = target/release/miniftp
 
 .PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench \
-        bench-peers stress fuzz completions clean
+        bench-peers stress fuzz ftp-clients completions clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,10 +38,19 @@ bench-peers: ## install vsftpd, curl, lftp (and the other peers) for make bench
 stress: ## long adversarial runs (docs/STRESS.md): the hardening suite scaled up (STRESS=1), in release, ignored tests too
 	STRESS=1 $(CARGO) test --release --locked --test integration hardening:: -- --include-ignored --test-threads=1
 
-fuzz: ## run the three cargo-fuzz targets (docs/FUZZING.md); needs cargo-fuzz
+fuzz: ## run the four cargo-fuzz targets (docs/FUZZING.md); needs cargo-fuzz
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O frame -- -runs=10000000 -max_len=200000
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O message -- -runs=10000000 -max_len=4096
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O connection -- -max_total_time=1800 -max_len=70000
+	mkdir -p fuzz/corpus/ftp_command
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O ftp_command corpus/ftp_command ../tests/integration/fuzz_regressions/ftp_command -- -max_total_time=600 -max_len=10000
+
+ftp-clients: ## install lftp and rclone (Debian) for the FTP client matrix (tests/ftp); quick when present
+	@missing=""; for t in lftp rclone; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
 
 install: build completions ## install binary, man page, help text, sample config, completions
 	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/miniftp

@@ -26,6 +26,9 @@ pub struct TestServer {
     pub config: PathBuf,
     /// `SHA256:...` when the server runs TLS.
     pub fingerprint: Option<String>,
+    /// The FTP listener's `HOST:PORT`, when the config has an `[ftp]`
+    /// section (its `ftp listening on` line comes after the native one).
+    pub ftp_addr: Option<String>,
     stderr_path: PathBuf,
 }
 
@@ -72,11 +75,13 @@ impl TestServer {
             child: spawn_server(&config, &dir.path().join("stderr.log"), &opts.env),
             addr: String::new(),
             fingerprint: None,
+            ftp_addr: None,
             stderr_path: dir.path().join("stderr.log"),
             dir,
             config,
         };
-        (s.addr, s.fingerprint) = read_listen_line(&mut s.child);
+        let ftp = opts.toml.contains("[ftp]");
+        (s.addr, s.fingerprint, s.ftp_addr) = read_listen_line(&mut s.child, ftp);
         s
     }
 
@@ -169,7 +174,8 @@ impl TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = spawn_server(&self.config, &self.stderr_path, &[]);
-        (self.addr, self.fingerprint) = read_listen_line(&mut self.child);
+        let ftp = self.ftp_addr.is_some();
+        (self.addr, self.fingerprint, self.ftp_addr) = read_listen_line(&mut self.child, ftp);
     }
 }
 
@@ -279,13 +285,16 @@ fn spawn_server(config: &Path, stderr: &Path, env: &[(&'static str, String)]) ->
     cmd.spawn().expect("spawn server")
 }
 
-/// Reads stdout up to the `listening on HOST:PORT` line; also returns the
+/// Reads stdout up to the `listening on HOST:PORT` line (and, with `ftp`,
+/// the `ftp listening on HOST:PORT` line after it); also returns the
 /// `fingerprint SHA256:...` line's value when TLS is on.
-fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
+fn read_listen_line(child: &mut Child, ftp: bool) -> (String, Option<String>, Option<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
     let mut fingerprint = None;
+    let mut addr = None;
+    let mut ftp_addr = None;
     loop {
         line.clear();
         let n = reader.read_line(&mut line).unwrap();
@@ -293,14 +302,18 @@ fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
         if let Some(fp) = line.trim().strip_prefix("fingerprint ") {
             fingerprint = Some(fp.to_string());
         }
-        if let Some(i) = line.find("listening on ") {
-            let addr = line[i + "listening on ".len()..].trim().to_string();
+        if let Some(a) = line.trim().strip_prefix("ftp listening on ") {
+            ftp_addr = Some(a.to_string());
+        } else if let Some(i) = line.find("listening on ") {
+            addr = Some(line[i + "listening on ".len()..].trim().to_string());
+        }
+        if let Some(addr) = addr.clone().filter(|_| !ftp || ftp_addr.is_some()) {
             // Keep draining stdout so the server never blocks on it.
             std::thread::spawn(move || {
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink);
             });
-            return (addr, fingerprint);
+            return (addr, fingerprint, ftp_addr);
         }
     }
 }
