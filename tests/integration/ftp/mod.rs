@@ -98,3 +98,64 @@ matrix! {
     filezilla_tls12: "filezilla", "tls12";
     filezilla_tls13: "filezilla", "tls13";
 }
+
+/// Every reply code the FTP front-end's source sends has a row in
+/// docs/FTP.md section 3, and every row is a code it sends.
+#[test]
+fn every_ftp_reply_code_is_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sent = std::collections::BTreeSet::new();
+    let mut stack = vec![root.join("src/server/front/ftp")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.ends_with("tests.rs") && !path.ends_with("replay.rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code_text = squeeze(text.split("mod tests {").next().unwrap());
+                sent.extend(codes_after(
+                    &code_text,
+                    &["reply(out,", "multi(", "new(", "=>"],
+                ));
+            }
+        }
+    }
+    assert!(sent.contains(&226) && sent.contains(&550), "{sent:?}");
+    let doc = std::fs::read_to_string(root.join("docs/FTP.md")).unwrap();
+    let section = doc
+        .split("## 3. Reply codes")
+        .nth(1)
+        .and_then(|s| s.split("The core's statuses").next())
+        .expect("docs/FTP.md section 3");
+    let documented: std::collections::BTreeSet<u16> =
+        codes_after(&squeeze(section), &["|`"]).collect();
+    let missing: Vec<_> = sent.difference(&documented).collect();
+    let stale: Vec<_> = documented.difference(&sent).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/FTP.md section 3 lacks {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "docs/FTP.md section 3 lists codes never sent: {stale:?}"
+    );
+}
+
+/// The text without whitespace, so a call rustfmt split over lines reads
+/// as one.
+fn squeeze(text: &str) -> String {
+    text.split_whitespace().collect()
+}
+
+/// Three-digit FTP codes (100-599) right after any of `prefixes`.
+fn codes_after<'a>(text: &'a str, prefixes: &'a [&'a str]) -> impl Iterator<Item = u16> + 'a {
+    prefixes.iter().flat_map(move |p| {
+        text.match_indices(p).filter_map(move |(i, _)| {
+            let rest = &text[i + p.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let code: u16 = digits.parse().ok().filter(|_| digits.len() == 3)?;
+            (100..600).contains(&code).then_some(code)
+        })
+    })
+}
