@@ -12,7 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::command::{parse, split_line, Split};
-use super::session::{Config, DataAction, DataEnd, FtpSession, Input, Output};
+use super::session::{DataAction, DataEnd, FtpSession, Input, Output, SessionConfig};
 use crate::limits::MAX_FTP_LINE;
 use crate::proto::{Entry, EntryKind, Reply, Request, Status};
 
@@ -68,8 +68,8 @@ pub fn replay(data: &[u8]) -> Vec<u16> {
     codes
 }
 
-fn config(flags: u8) -> Config {
-    Config {
+fn config(flags: u8) -> SessionConfig {
+    SessionConfig {
         tls_available: flags & 1 != 0,
         implicit_tls: flags & 2 != 0,
         require_tls: flags & 4 != 0,

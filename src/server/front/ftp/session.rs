@@ -81,7 +81,7 @@ enum Pending {
 
 /// What the listener's configuration says about this session.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct SessionConfig {
     /// The server has a certificate: `AUTH TLS` is offered.
     pub tls_available: bool,
     /// The connection came in on the implicit-FTPS listener and is already
@@ -217,7 +217,7 @@ pub enum DataAction {
 
 /// One FTP control session.
 pub struct FtpSession {
-    cfg: Config,
+    cfg: SessionConfig,
     /// The control connection is TLS.
     tls: bool,
     pbsz: bool,
@@ -246,7 +246,7 @@ pub struct FtpSession {
 
 impl FtpSession {
     /// A new session and its greeting.
-    pub fn new(cfg: Config) -> (FtpSession, Vec<Output>) {
+    pub fn new(cfg: SessionConfig) -> (FtpSession, Vec<Output>) {
         let implicit = cfg.implicit_tls;
         let greeting = FtpReply::new(220, cfg.greeting.clone());
         let session = FtpSession {

@@ -8,8 +8,8 @@ use super::*;
 use crate::proto::{Entry, EntryKind, Status};
 use crate::server::front::ftp::command::parse;
 
-fn config() -> Config {
-    Config {
+fn config() -> SessionConfig {
+    SessionConfig {
         tls_available: true,
         implicit_tls: false,
         require_tls: true,
@@ -25,7 +25,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(cfg: Config) -> Client {
+    fn new(cfg: SessionConfig) -> Client {
         let (s, out) = FtpSession::new(cfg);
         assert_eq!(codes(&out), [220]);
         Client { s }
@@ -417,7 +417,7 @@ fn lftp_sequence() {
 
 #[test]
 fn ftplib_sequence_in_plaintext() {
-    let mut c = Client::new(Config {
+    let mut c = Client::new(SessionConfig {
         require_tls: false,
         ..config()
     });
@@ -546,7 +546,7 @@ fn tls_is_required_before_user() {
 
 #[test]
 fn implicit_tls_implies_prot_p() {
-    let mut c = Client::new(Config {
+    let mut c = Client::new(SessionConfig {
         implicit_tls: true,
         ..config()
     });
@@ -585,7 +585,7 @@ fn failed_logins() {
 
 #[test]
 fn transfers_need_a_data_channel() {
-    let mut c = Client::new(Config {
+    let mut c = Client::new(SessionConfig {
         require_tls: false,
         ..config()
     });
@@ -746,7 +746,7 @@ fn rename_needs_rnfr_right_before() {
 fn active_mode() {
     let off = text(&Client::new(config()).expect_after_login("PORT 127,0,0,1,200,10", &[502]));
     assert!(off.contains("PASV"));
-    let mut c = Client::new(Config {
+    let mut c = Client::new(SessionConfig {
         active_mode: true,
         ..config()
     });
