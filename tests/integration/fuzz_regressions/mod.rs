@@ -85,6 +85,9 @@ fn ftp_command_inputs() {
             "curl-appe-and-cwd" => &[213, 150, 226, 221],
             "upload-cut-is-kept" => &[150, 426, 229, 150, 426, 226, 200],
             "overlong-line" => &[220, 500],
+            // Review find: a second end of the data connection while the
+            // commit ran used to answer 426 and keep the partial too.
+            "second-end-while-committing" => &[229, 150, 226, 200],
             "pre-login-probe" => &[530, 530, 530],
             _ => &[],
         };

@@ -25,6 +25,7 @@ pub fn replay(data: &[u8]) -> Vec<u16> {
     };
     let (mut session, greeting) = FtpSession::new(config(flags));
     let mut closed = check(&greeting, false, &mut codes);
+    let mut committing = false;
     loop {
         match split_line(rest) {
             Split::Incomplete => break,
@@ -45,12 +46,27 @@ pub fn replay(data: &[u8]) -> Vec<u16> {
                     _ => continue,
                 };
                 let clean_end = matches!(input, Input::DataEnded(DataEnd::Clean { .. }));
+                let core_reply = matches!(input, Input::Core(_));
                 let was_logged_in = session.logged_in();
                 let out = session.handle(input);
                 if closed {
                     assert!(out.is_empty(), "output after Close: {out:?}");
                 }
                 closed |= check(&out, clean_end, &mut codes);
+                // Once an upload is being committed, nothing may also keep
+                // it as a partial or commit it again before the core's
+                // reply.
+                if committing {
+                    assert!(
+                        !out.iter().any(|o| matches!(
+                            o,
+                            Output::Data(DataAction::KeepPartial | DataAction::Commit)
+                        )),
+                        "an upload committed and ended again: {out:?}"
+                    );
+                }
+                committing =
+                    (committing && !core_reply) || out.contains(&Output::Data(DataAction::Commit));
                 if !was_logged_in && !session.logged_in() {
                     check_before_login(&out);
                 }

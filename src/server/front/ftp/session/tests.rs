@@ -658,11 +658,15 @@ fn upload_endings() {
     let out = c.input(Input::DataEnded(DataEnd::Clean { bytes: 10 }));
     assert_eq!(out, [Output::Data(DataAction::Commit)]);
     assert_eq!(codes(&c.core(committed(10))), [226, 226]);
-    // The commit itself can fail (disk full at rename).
+    // The commit itself can fail (disk full at rename); a second end of
+    // the data connection meanwhile changes nothing.
     c.passive("EPSV");
     c.send("STOR f");
     c.core(ready(None));
     c.input(Input::DataEnded(DataEnd::Clean { bytes: 10 }));
+    assert!(c
+        .input(Input::DataEnded(DataEnd::Cut { bytes: 10 }))
+        .is_empty());
     assert_eq!(codes(&c.core(failed(Status::DiskFull, "disk full"))), [452]);
     // The core refuses the STOR itself: jail.
     c.passive("EPSV");

@@ -389,11 +389,13 @@ impl FtpSession {
         if !t.started {
             return;
         }
-        if matches!(self.waiting, Some(Pending::NextPage)) {
-            t.ended = Some(end);
-            return;
+        match self.waiting {
+            // A listing page is being fetched: finish when it comes.
+            Some(Pending::NextPage) => t.ended = Some(end),
+            // The upload is being committed: its end was already seen.
+            Some(_) => {}
+            None => self.finish(end, out),
         }
-        self.finish(end, out);
     }
 
     /// The data connection is over: commit, or answer why not.
