@@ -88,6 +88,9 @@ fn ftp_command_inputs() {
             // Review find: a second end of the data connection while the
             // commit ran used to answer 426 and keep the partial too.
             "second-end-while-committing" => &[229, 150, 226, 200],
+            // Review find: a listing page reported written twice asked the
+            // core for the next page twice.
+            "listing-sent-twice" => &[229, 150, 226, 200],
             "pre-login-probe" => &[530, 530, 530],
             _ => &[],
         };

@@ -26,6 +26,7 @@ pub fn replay(data: &[u8]) -> Vec<u16> {
     let (mut session, greeting) = FtpSession::new(config(flags));
     let mut closed = check(&greeting, false, &mut codes);
     let mut committing = false;
+    let mut calling = false;
     loop {
         match split_line(rest) {
             Split::Incomplete => break,
@@ -67,6 +68,18 @@ pub fn replay(data: &[u8]) -> Vec<u16> {
                 }
                 committing =
                     (committing && !core_reply) || out.contains(&Output::Data(DataAction::Commit));
+                // One core call in flight at a time, across inputs too.
+                let calls_now = out.iter().any(|o| {
+                    matches!(
+                        o,
+                        Output::Core(_) | Output::Ftp(_) | Output::Data(DataAction::Commit)
+                    )
+                });
+                assert!(
+                    !(calling && !core_reply && calls_now),
+                    "a second core call before the first one's reply: {out:?}"
+                );
+                calling = (calling && !core_reply) || calls_now;
                 if !was_logged_in && !session.logged_in() {
                     check_before_login(&out);
                 }

@@ -317,6 +317,9 @@ impl FtpSession {
 
     /// A listing page was written: ask for the next, or finish.
     pub(super) fn on_listing_sent(&mut self, out: &mut Vec<Output>) {
+        if self.waiting.is_some() {
+            return;
+        }
         let Some(Transfer {
             kind: Kind::Listing { path, next, .. },
             started: true,
