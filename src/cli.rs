@@ -167,19 +167,24 @@ pub struct GetArgs {
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("action").args([
-    "list", "pending", "passwd", "set_quota", "remove", "approve", "reject"
+    "list", "pending", "passwd", "set_quota", "set_max_entries", "disable", "enable", "remove",
+    "approve", "reject"
 ])))]
 pub struct UseraddArgs {
     #[command(flatten)]
     pub root: RootArgs,
-    /// The user to add (or to act on with --passwd, --set-quota, --remove,
-    /// --approve, --reject).
+    /// The user to add (or to act on with --passwd, --set-quota,
+    /// --set-max-entries, --disable, --enable, --remove, --approve, --reject).
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
     /// Quota of a new or approved user (e.g. 500M, 2G; default: the
     /// config's default_quota).
     #[arg(long, value_name = "SIZE")]
     pub quota: Option<String>,
+    /// Most files and directories (partial uploads included) of a new or
+    /// approved user (default: the config's default_max_entries).
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<u64>,
     /// Home directory of a new user (default: ROOT/home/NAME).
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
@@ -198,6 +203,16 @@ pub struct UseraddArgs {
     /// Change NAME's quota.
     #[arg(long, value_name = "SIZE", requires = "name")]
     pub set_quota: Option<String>,
+    /// Change NAME's limit on files and directories.
+    #[arg(long, value_name = "N", requires = "name")]
+    pub set_max_entries: Option<u64>,
+    /// Disable NAME: no new logins, and open sessions end at their next
+    /// request; the account and its files stay.
+    #[arg(long, requires = "name")]
+    pub disable: bool,
+    /// Enable NAME again after --disable.
+    #[arg(long, requires = "name")]
+    pub enable: bool,
     /// Remove NAME (the home stays unless --delete-home).
     #[arg(long, requires = "name")]
     pub remove: bool,

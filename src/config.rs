@@ -49,9 +49,12 @@ pub struct Config {
     /// Quota given to accounts created by registration.
     #[serde(deserialize_with = "crate::size::deserialize")]
     pub default_quota: u64,
+    /// Entries (files, directories, partial uploads) a home may hold when
+    /// the users file sets no `max_entries` for its user.
+    pub default_max_entries: u64,
     pub limits: Limits,
     pub auth: Auth,
-    pub storage: Storage,
+    pub storage: StorageConfig,
     pub workers: Workers,
     pub tls: Tls,
 }
@@ -94,7 +97,7 @@ pub struct Auth {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Storage {
+pub struct StorageConfig {
     /// fsync each upload before it is renamed into place (crash safety).
     pub fsync: bool,
 }
@@ -138,9 +141,10 @@ impl Default for Config {
             root: PathBuf::from(DEFAULT_ROOT),
             registration: RegistrationPolicy::Approval,
             default_quota: 1 << 30,
+            default_max_entries: 100_000,
             limits: Limits::default(),
             auth: Auth::default(),
-            storage: Storage::default(),
+            storage: StorageConfig::default(),
             workers: Workers::default(),
             tls: Tls::default(),
         }
@@ -176,9 +180,9 @@ impl Default for Auth {
     }
 }
 
-impl Default for Storage {
+impl Default for StorageConfig {
     fn default() -> Self {
-        Storage { fsync: true }
+        StorageConfig { fsync: true }
     }
 }
 
@@ -316,5 +320,6 @@ mod tests {
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.limits.max_connections, d.limits.max_connections);
         assert_eq!(c.auth.argon2_memory_kib, d.auth.argon2_memory_kib);
+        assert_eq!(c.default_max_entries, d.default_max_entries);
     }
 }

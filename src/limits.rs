@@ -18,6 +18,9 @@ pub const MAX_REPLY_FRAME: usize = 4 * 1024 * 1024;
 /// Longest path (in bytes) a request may carry.
 pub const MAX_PATH_LEN: usize = 4096;
 
+/// Longest single name in a path, as on Linux filesystems.
+pub const MAX_NAME_LEN: usize = 255;
+
 /// Longest user name.
 pub const MAX_USER_LEN: usize = 32;
 
@@ -30,9 +33,15 @@ pub const MAX_LIST_PAGE: usize = 1000;
 /// Entries a directory may have before `ls` refuses to sort it in memory.
 pub const MAX_DIR_ENTRIES: usize = 200_000;
 
-/// Depth cap of every directory walk (usage, recursive rm, sweep): walks are
-/// iterative, and this stops a hostile tree from growing our stack or queue.
-pub const MAX_WALK_DEPTH: usize = 256;
+/// Deepest path below a home, in names (`/a/b/c` is 3). One number for
+/// both sides of the books: no request may name a deeper path (so nothing
+/// deeper is created by `mkdir -p`, `put` with `mkdirs` or `cp`), `mv`
+/// may not carry a tree deeper, and every walk (usage at login, the
+/// partial sweep, recursive `rm`) reaches this deep. A tree the server
+/// created is therefore always counted in `used` and always removable.
+/// Walks are iterative, so this also bounds their descriptors (one or two
+/// per level), not the stack.
+pub const MAX_DEPTH: usize = 256;
 
 /// Bytes a worker moves between a socket and a file in one job before it
 /// yields, so 200 concurrent transfers share the pool fairly.
@@ -56,3 +65,65 @@ pub const MAX_FAILED_LOGIN_ENTRIES: usize = 10_000;
 /// on the buffered bytes before a line is copied anywhere: a longer line
 /// gets `500` and closes the connection, since it can't be resynchronised.
 pub const MAX_FTP_LINE: usize = MAX_PATH_LEN + 64;
+
+/// Replaced files at least this big are freed after the commit's reply (a
+/// hidden second link keeps them until then): freeing every page of a
+/// large file would otherwise hold the client's `226`.
+pub const DEFER_FREE_MIN: u64 = 8 << 20;
+
+/// Inodes whose digest-store ctime the local backend remembers (~40 bytes
+/// each, under 1 MiB in all); the table is cleared when full.
+pub const MAX_STORED_CTIMES: usize = 16_384;
+
+/// Capacity beyond which a connection's emptied read or write buffer is
+/// freed rather than kept: an idle connection holds almost nothing.
+pub const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// Plaintext plus ciphertext rustls may hold for one server connection:
+/// bounds memory per connection and gives backpressure.
+pub const TLS_BUFFER_LIMIT: usize = 256 * 1024;
+
+/// Ciphertext one socket read may bring in for a TLS connection (rustls
+/// itself reads 4 KiB at a time: this turns 16 syscalls into one).
+pub const READ_AHEAD: usize = 64 * 1024;
+
+/// Upload bodies at least this big are hashed on a helper thread while the
+/// worker reads and writes (when no other upload is pumping).
+pub const PARALLEL_HASH_MIN: u64 = 2 << 20;
+
+/// Buffers in flight between the receiving and the hashing thread of a
+/// parallel upload pump.
+pub const PIPE_BUFS: usize = 3;
+
+/// Eager puts one job handles in a row before it lets other connections'
+/// jobs run.
+pub const EAGER_BATCH: usize = 64;
+
+/// How long a closing connection waits for its peer to close too (reading
+/// and dropping its input), so the last replies are not lost to a reset.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often the loop checks timeouts (login, idle, lingering closes).
+pub const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After the shutdown grace period, how long aborted transfers get to clean
+/// up (keep their partials) before the process exits anyway.
+pub const CLEANUP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Refused TLS connections kept at once to tell them why (each needs a
+/// handshake before its 421 can be read); beyond this a refused connection
+/// is just closed.
+pub const MAX_REFUSING: usize = 64;
+
+/// How much later than the moment a digest was stored the inode's ctime
+/// may be and the digest still trusted, after a restart: storing the
+/// attribute itself moves ctime, a few microseconds after the clock was
+/// read (on filesystems with coarse timestamps ctime may even lag it by a
+/// tick). A change within this window after a digest is stored that keeps
+/// both size and mtime goes unnoticed; a store that took longer (preempted)
+/// only costs one rehash at the next download.
+pub const CTIME_SLACK_NS: i128 = 2_000_000;
+
+/// How often the users file is checked for changes (a `useradd` takes
+/// effect within this long; the check is one stat).
+pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -9,6 +9,7 @@ use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::error::Error;
 use crate::server::{self, housekeeping, Shared};
+use crate::storage::local::create_private_dir_all;
 use crate::users::UserDb;
 
 pub fn run(args: ServeArgs) -> Result<(), Error> {
@@ -22,7 +23,8 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         config.root = root;
     }
     config.validate()?;
-    std::fs::create_dir_all(config.homes_dir()).map_err(|e| Error::local(config.homes_dir(), e))?;
+    create_private_dir_all(&config.homes_dir()).map_err(|e| Error::local(config.homes_dir(), e))?;
+    warn_if_open(&config.root);
     raise_fd_limit();
     // Taken before the load: a change racing with it is seen as a change.
     let users_seen = housekeeping::fingerprint(&config.users_file());
@@ -60,7 +62,8 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         log::warn!("TLS is off: passwords and files cross the network in clear");
         None
     };
-    let shared = Arc::new(Shared::new(config, users, tls));
+    let backend = crate::storage::open(&config).map_err(|e| Error::Other(e.to_string()))?;
+    let shared = Arc::new(Shared::new(config, users, backend, tls));
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
@@ -71,10 +74,32 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         shared.config.root.display(),
         shared.config.registration
     );
-    server::run(listener, shared, Some(signals))
+    let listeners = vec![server::Listener {
+        socket: listener,
+        front: server::front::Front::Native,
+    }];
+    server::run(listeners, shared, Some(signals))
         .map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
     Ok(())
+}
+
+/// Warns when other local accounts may write into the data directory: they
+/// could plant files in homes (SECURITY.md). The server makes it 0700
+/// itself; one that already existed keeps the mode its owner gave it.
+fn warn_if_open(root: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(md) = std::fs::metadata(root) {
+        let mode = md.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            log::warn!(
+                "{} is writable by its group or by others (mode {mode:03o}): other local \
+                 accounts could put files into users' homes; run `chmod 700 {}`",
+                root.display(),
+                root.display()
+            );
+        }
+    }
 }
 
 /// Lets the server hold as many sockets as the hard limit allows.

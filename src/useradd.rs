@@ -9,11 +9,10 @@ use crate::cli::UseraddArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::size::{human, parse_size};
-use crate::storage::local::LocalStorage;
-use crate::storage::Storage;
+use crate::storage::Backend;
 use crate::users::{
-    default_home, hash_password, home_path, validate_name, validate_password, PendingDb, User,
-    UserDb, UsersLock,
+    default_home, default_home_taken, hash_password, home_path, validate_name, validate_password,
+    PendingDb, User, UserDb, UsersLock,
 };
 
 pub fn run(args: UseraddArgs) -> Result<()> {
@@ -46,11 +45,30 @@ pub fn run(args: UseraddArgs) -> Result<()> {
             println!("quota of {name} is now {}", human(quota));
         });
     }
+    if let Some(n) = args.set_max_entries {
+        let name = need_name()?;
+        return modify(&config, name, |u| {
+            u.max_entries = Some(n);
+            println!("{name} may now hold {n} files and directories");
+        });
+    }
+    if args.disable || args.enable {
+        let name = need_name()?;
+        let disable = args.disable;
+        return modify(&config, name, |u| {
+            u.disabled = disable;
+            if disable {
+                println!("{name} is disabled: no new logins, open sessions end");
+            } else {
+                println!("{name} is enabled again");
+            }
+        });
+    }
     if args.remove {
         return remove(&config, need_name()?, args.delete_home);
     }
     if args.approve || args.reject {
-        return decide(&config, need_name()?, args.approve, args.quota.as_deref());
+        return decide(&config, need_name()?, args.approve, &args);
     }
     let name = need_name()?;
     add(&config, name, &args)
@@ -81,8 +99,11 @@ fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
         password: hash,
         quota,
         home,
+        max_entries: args.max_entries,
+        disabled: false,
     };
     let home_dir = home_path(&config.root, &user);
+    let reused = home_dir.exists();
     db.users.push(user);
     db.save(&config.users_file())?;
     println!(
@@ -90,6 +111,13 @@ fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
         human(quota),
         home_dir.display()
     );
+    if reused {
+        // The operator's choice, unlike a registration: say so.
+        println!(
+            "note: {} already exists; its files now belong to {name}",
+            home_dir.display()
+        );
+    }
     Ok(())
 }
 
@@ -131,9 +159,10 @@ fn list(config: &Config) -> Result<()> {
         "{:<20} {:>12} {:>12} {:>6}  HOME",
         "NAME", "QUOTA", "USED", "USE%"
     );
+    let backend = crate::storage::open(config).map_err(|e| Error::Other(e.to_string()))?;
     for u in &db.users {
         let home = home_path(&config.root, u);
-        let used = used_space(&home);
+        let used = used_space(backend.as_ref(), &u.home);
         let pct = (used.unwrap_or(0) * 100)
             .checked_div(u.quota)
             .map_or("-".into(), |p| format!("{p}%"));
@@ -150,12 +179,11 @@ fn list(config: &Config) -> Result<()> {
 }
 
 /// Used space of a home, computed the way the server computes it.
-fn used_space(home: &Path) -> Option<u64> {
-    if !home.is_dir() {
-        return Some(0);
+fn used_space(backend: &dyn Backend, home: &Path) -> Option<u64> {
+    match backend.existing_home(home).ok()? {
+        Some(s) => s.usage().ok().map(|u| u.bytes),
+        None => Some(0),
     }
-    let s = LocalStorage::open(home).ok()?;
-    s.usage().ok()
 }
 
 fn pending(config: &Config) -> Result<()> {
@@ -176,8 +204,8 @@ fn pending(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn decide(config: &Config, name: &str, approve: bool, quota: Option<&str>) -> Result<()> {
-    let quota = quota_arg(config, quota)?;
+fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Result<()> {
+    let quota = quota_arg(config, args.quota.as_deref())?;
     let _lock = UsersLock::acquire(&config.root)?;
     let mut pending = PendingDb::load(&config.pending_file())?;
     let i = pending
@@ -191,11 +219,22 @@ fn decide(config: &Config, name: &str, approve: bool, quota: Option<&str>) -> Re
         if db.get(name).is_some() {
             return Err(Error::Usage(format!("user {name:?} already exists")));
         }
+        // The requester chose the name, not the files already under it.
+        if let Some(home) = default_home_taken(&config.root, &db, name) {
+            return Err(Error::Usage(format!(
+                "not approving {name:?}: its home {} already exists (the files of an \
+                 earlier user of that name?) or belongs to another user; delete it or move \
+                 it away first, or reject the request",
+                home.display()
+            )));
+        }
         db.users.push(User {
             name: request.name.clone(),
             password: request.password,
             quota,
             home: default_home(name),
+            max_entries: args.max_entries,
+            disabled: false,
         });
         // Users first: a crash between the two saves leaves a request that
         // can be rejected, never an approval that vanished.

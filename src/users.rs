@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Auth;
 use crate::limits::{MAX_PASSWORD_LEN, MAX_USER_LEN};
+use crate::storage::local::create_private_dir_all;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
@@ -49,6 +50,21 @@ pub struct User {
     pub quota: u64,
     /// Home directory; relative paths are taken from the data root.
     pub home: PathBuf,
+    /// Most entries (files, directories, symlinks, partial uploads) the
+    /// home may hold; absent: the config's `default_max_entries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u64>,
+    /// A disabled account can't log in, and its open sessions end at their
+    /// next request; its files stay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+}
+
+impl User {
+    /// The entry limit, `default` when the users file sets none.
+    pub fn entry_limit(&self, default: u64) -> u64 {
+        self.max_entries.unwrap_or(default)
+    }
 }
 
 /// The whole users file.
@@ -157,7 +173,7 @@ fn save_toml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), U
     let body = toml::to_string_pretty(value)
         .map_err(|e| werr(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(werr)?;
+    create_private_dir_all(dir).map_err(werr)?;
     let tmp = dir.join(format!(
         ".{}.tmp{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("users"),
@@ -206,7 +222,7 @@ impl UsersLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(root).map_err(lerr)?;
+        create_private_dir_all(root).map_err(lerr)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -364,6 +380,18 @@ pub fn default_home(name: &str) -> PathBuf {
     Path::new("home").join(name)
 }
 
+/// The default home of `name` when a new account must not get it: it is
+/// still on disk (the files of a removed user of that name: `useradd
+/// --remove` keeps them unless told otherwise, or a directory made by
+/// hand), or it is another account's home. Whoever registered the name
+/// would be handed those files.
+pub fn default_home_taken(root: &Path, db: &UserDb, name: &str) -> Option<PathBuf> {
+    let home = root.join(default_home(name));
+    let on_disk = std::fs::symlink_metadata(&home).is_ok();
+    let shared = db.users.iter().any(|u| home_path(root, u) == home);
+    (on_disk || shared).then_some(home)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,6 +446,8 @@ mod tests {
                 password: hash_password("pw", &cheap()),
                 quota: 1 << 30,
                 home: default_home("alice"),
+                max_entries: Some(7),
+                disabled: true,
             }],
         };
         db.save(&path).unwrap();

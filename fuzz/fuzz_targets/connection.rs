@@ -40,12 +40,19 @@ fn server() -> SocketAddr {
                 password: hash_password("fuzz", &config.auth),
                 quota: 16 << 20,
                 home: default_home("fuzz"),
+                max_entries: None,
+                disabled: false,
             }],
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared::new(config, users, None));
-        std::thread::spawn(move || server::run(listener, shared, None).unwrap());
+        let backend = miniftp::storage::open(&config).unwrap();
+        let shared = Arc::new(Shared::new(config, users, backend, None));
+        let listeners = vec![server::Listener {
+            socket: listener,
+            front: server::front::Front::Native,
+        }];
+        std::thread::spawn(move || server::run(listeners, shared, None).unwrap());
         addr
     })
 }

@@ -212,12 +212,17 @@ pub struct Entry {
     pub escaped: bool,
 }
 
-/// Used, total and free bytes of a user's quota.
+/// Used, total and free bytes of a user's quota, and the entries (files,
+/// directories, partial uploads) the home holds against their limit.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QuotaInfo {
     pub used: u64,
     pub total: u64,
     pub free: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u64>,
 }
 
 /// A reply. `code` and `msg` are always present; the other fields only

@@ -11,12 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use crate::storage::local::LocalStorage;
-use crate::storage::Storage;
-use crate::users::{home_path, UserDb};
+use crate::limits::RELOAD_EVERY;
+use crate::users::UserDb;
 
-/// How often the users file is checked for changes.
-const RELOAD_EVERY: Duration = Duration::from_secs(1);
 /// How often partial uploads are swept: a quarter of their maximum age,
 /// between a second and an hour.
 fn sweep_every(max_age_secs: u64) -> Duration {
@@ -74,19 +71,14 @@ pub fn sweep(shared: &Shared) {
                 .storage
                 .sweep_partials(max_age, &|p| account.upload_in_progress(p))
                 .map(|freed| account.sub_used(freed)),
-            None => {
-                let home = home_path(&shared.config.root, user);
-                if !home.is_dir() {
-                    return Ok(());
+            None => match shared.backend.existing_home(&user.home) {
+                Ok(Some(s)) => s.sweep_partials(max_age, &|_| false).map(|_| ()),
+                Ok(None) => Ok(()),
+                Err(e) => {
+                    log::warn!("sweep: cannot open {}'s home: {e}", user.name);
+                    Ok(())
                 }
-                match LocalStorage::open(&home) {
-                    Ok(s) => s.sweep_partials(max_age, &|_| false).map(|_| ()),
-                    Err(e) => {
-                        log::warn!("sweep: cannot open {}: {e}", home.display());
-                        Ok(())
-                    }
-                }
-            }
+            },
         });
         if let Err(e) = result {
             log::warn!("sweep of {}'s home: {e}", user.name);

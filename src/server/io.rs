@@ -1,15 +1,15 @@
 //! The part of a connection that moves between the loop and a worker's
-//! transfer job: the transport and the two small byte buffers. Buffers
+//! transfer job: the transport, the two small byte buffers and the codec
+//! that reads requests from one and writes replies into the other. Buffers
 //! start empty and shrink back after use, so an idle connection costs
 //! almost nothing.
 
 use std::io::{self, ErrorKind};
 
+use super::front::{Codec, Decoded};
 use super::transport::Transport;
-use crate::proto::{frame, Reply};
-
-/// Capacity beyond which an emptied buffer is freed rather than kept.
-const KEEP_CAPACITY: usize = 16 * 1024;
+use crate::limits::KEEP_CAPACITY;
+use crate::proto::Reply;
 
 pub struct Io {
     pub transport: Transport,
@@ -17,6 +17,7 @@ pub struct Io {
     pub rbuf: Vec<u8>,
     /// Encoded replies not yet written.
     pub wbuf: Vec<u8>,
+    pub codec: Box<dyn Codec>,
 }
 
 /// What a read attempt found.
@@ -33,11 +34,12 @@ pub enum Fill {
 }
 
 impl Io {
-    pub fn new(transport: Transport) -> Io {
+    pub fn new(transport: Transport, codec: Box<dyn Codec>) -> Io {
         Io {
             transport,
             rbuf: Vec::new(),
             wbuf: Vec::new(),
+            codec,
         }
     }
 
@@ -46,9 +48,25 @@ impl Io {
         !self.wbuf.is_empty() || self.transport.pending_out()
     }
 
-    /// Queues a reply frame.
+    /// Queues a reply in the connection's wire format.
     pub fn send(&mut self, reply: &Reply) {
-        frame::encode(reply.to_json().as_bytes(), &mut self.wbuf);
+        self.codec.encode(reply, &mut self.wbuf);
+    }
+
+    /// The next request in `rbuf`, consumed. With `read`, when no whole
+    /// request is buffered, one fill from the socket first (which reads
+    /// until the socket would block); the fill's result says whether the
+    /// socket is drained or the peer is done.
+    pub fn decode(&mut self, read: bool) -> io::Result<(Decoded, Option<Fill>)> {
+        let (decoded, used) = self.codec.decode(&self.rbuf);
+        self.consume(used);
+        if !matches!(decoded, Decoded::Incomplete) || !read {
+            return Ok((decoded, None));
+        }
+        let fill = self.fill(self.codec.max_request())?;
+        let (decoded, used) = self.codec.decode(&self.rbuf);
+        self.consume(used);
+        Ok((decoded, Some(fill)))
     }
 
     /// Writes as much of `wbuf` as the socket takes: Ok(true) once empty,

@@ -3,6 +3,10 @@
 //! `delay_failed_login`, unFTP's failed-logins policy). Both tables are
 //! bounded: connections by `max_connections`, failures by
 //! `MAX_FAILED_LOGIN_ENTRIES` (the oldest entry is evicted).
+//!
+//! The lockout rule lives here and nowhere else: [`Limiter::gate`] before
+//! a login or registration is tried, [`Limiter::judge`] when its result is
+//! in.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Limits;
 use crate::limits::MAX_FAILED_LOGIN_ENTRIES;
+use crate::proto::{Reply, Status};
 
 struct Failures {
     count: u32,
@@ -19,11 +24,24 @@ struct Failures {
 
 /// What to do with a failed login.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Penalty {
     /// Answer after this delay.
     Delay(Duration),
     /// The address is now locked out for this long.
     LockedOut(Duration),
+}
+
+/// What to answer a login, once its password was checked.
+#[derive(Debug)]
+pub enum Judgement {
+    /// Logged in.
+    Pass,
+    /// Answer this now (not a wrong password, or locked out meanwhile).
+    Answer(Reply),
+    /// A wrong password: answer `reply` at `until`, not before.
+    Hold { reply: Reply, until: Instant },
+    /// A wrong password that locked the address out for `secs`.
+    LockOut { reply: Reply, secs: u64 },
 }
 
 #[derive(Default)]
@@ -76,7 +94,7 @@ impl Limiter {
         }
     }
 
-    pub fn record_failure(&mut self, ip: IpAddr, now: Instant, limits: &Limits) -> Verdict {
+    pub fn record_failure(&mut self, ip: IpAddr, now: Instant, limits: &Limits) -> Penalty {
         let lockout = Duration::from_secs(limits.lockout_secs);
         if !self.failures.contains_key(&ip) && self.failures.len() >= MAX_FAILED_LOGIN_ENTRIES {
             if let Some(oldest) = self
@@ -101,10 +119,10 @@ impl Limiter {
         f.last = now;
         if f.count >= limits.max_failed_logins {
             f.locked_until = Some(now + lockout);
-            return Verdict::LockedOut(lockout);
+            return Penalty::LockedOut(lockout);
         }
         let factor = 1u64 << (f.count - 1).min(16);
-        Verdict::Delay(Duration::from_millis(
+        Penalty::Delay(Duration::from_millis(
             limits.failed_login_delay_ms.saturating_mul(factor),
         ))
     }
@@ -112,6 +130,61 @@ impl Limiter {
     pub fn record_success(&mut self, ip: IpAddr) {
         self.failures.remove(&ip);
     }
+
+    /// May `ip` try a login (or registration) now? Else the reply that
+    /// says how long it is locked out.
+    pub fn gate(&mut self, ip: IpAddr, now: Instant) -> Result<(), Reply> {
+        match self.locked(ip, now) {
+            Some(left) => Err(locked_out(left)),
+            None => Ok(()),
+        }
+    }
+
+    /// Decides what a checked login gets, and counts it.
+    pub fn judge<T>(
+        &mut self,
+        ip: IpAddr,
+        now: Instant,
+        limits: &Limits,
+        result: &Result<T, Reply>,
+    ) -> Judgement {
+        match result {
+            // Other logins from this address failed while this one was
+            // hashing, and locked it out: it loses too.
+            Ok(_) => match self.locked(ip, now) {
+                Some(left) => Judgement::Answer(locked_out(left)),
+                None => {
+                    self.record_success(ip);
+                    Judgement::Pass
+                }
+            },
+            Err(reply) if reply.status() != Some(Status::AuthFailed) => {
+                Judgement::Answer(reply.clone())
+            }
+            Err(reply) => match self.record_failure(ip, now, limits) {
+                Penalty::Delay(d) => Judgement::Hold {
+                    reply: reply.clone(),
+                    until: now + d,
+                },
+                Penalty::LockedOut(d) => Judgement::LockOut {
+                    reply: locked_out(d),
+                    secs: d.as_secs(),
+                },
+            },
+        }
+    }
+}
+
+/// The reply to a locked-out address: how long to wait, rounded up (a
+/// client that waits exactly this long is let in).
+pub fn locked_out(left: Duration) -> Reply {
+    let secs = left.as_millis().div_ceil(1000).max(1) as u64;
+    let mut r = Reply::new(
+        Status::TooManyFailures,
+        format!("too many failed logins from your address; try again in {secs}s"),
+    );
+    r.retry_after = Some(secs);
+    r
 }
 
 #[cfg(test)]
@@ -151,15 +224,15 @@ mod tests {
         let t = Instant::now();
         assert_eq!(
             l.record_failure(ip, t, &limits),
-            Verdict::Delay(Duration::from_millis(100))
+            Penalty::Delay(Duration::from_millis(100))
         );
         assert_eq!(
             l.record_failure(ip, t, &limits),
-            Verdict::Delay(Duration::from_millis(200))
+            Penalty::Delay(Duration::from_millis(200))
         );
         assert!(matches!(
             l.record_failure(ip, t, &limits),
-            Verdict::LockedOut(_)
+            Penalty::LockedOut(_)
         ));
         assert!(l.locked(ip, t).is_some());
         assert!(l.locked(ip, t + Duration::from_secs(61)).is_none());

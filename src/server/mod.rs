@@ -1,11 +1,12 @@
 //! `miniftp serve`: one thread runs a non-blocking mio event loop over every
 //! connection; anything that can take milliseconds (password hashing, file
 //! operations, moving file bodies) runs on the worker pools and reports back
-//! through a `Waker`. Each connection is a state machine ([`conn::State`])
-//! with small, bounded buffers, and at most one job in flight.
+//! through a `Waker`. Each connection is a state machine ([`conn::Conn`])
+//! with one transition function: the loop turns readiness, finished jobs,
+//! timers and ticks into events for it, applies the actions it asks for,
+//! and is the one place a connection is removed. See docs/DESIGN.md.
 
 pub mod cmd;
-mod complete;
 mod conn;
 pub mod front;
 pub mod housekeeping;
@@ -14,6 +15,7 @@ mod limiter;
 pub mod malloc;
 pub mod quota;
 pub mod session;
+mod shared;
 pub mod transfer;
 pub mod transport;
 pub mod workers;
@@ -22,7 +24,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -31,70 +33,30 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::config::Config;
-use crate::proto::{frame, Reply, Status, PROTOCOL_VERSION};
-use crate::users::UserDb;
-use conn::{Conn, State};
+use crate::limits::{CLEANUP_GRACE, MAX_REFUSING, TICK};
+use crate::proto::{Reply, Status};
+use conn::{Action, Conn, Env, Event, PoolKind};
+use front::Front;
 use io::Io;
 use limiter::Limiter;
-use quota::Accounts;
 use session::Session;
-use transfer::{Download, PumpStatus, Transfer, Upload};
+pub use shared::Shared;
+use transfer::pump::Pumped;
+use transfer::{Download, Upload};
 use transport::Transport;
 use workers::{Completion, Job, Pool};
 
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
-const SIGNALS: Token = Token(usize::MAX - 3);
-
-/// Refused TLS connections kept at once to tell them why (beyond this,
-/// a refused connection is just closed).
-const MAX_REFUSING: usize = 64;
-
-/// How often timeouts are checked.
-const TICK: Duration = Duration::from_secs(1);
-/// After the shutdown grace period, how long aborted transfers get to
-/// clean up before the process exits anyway.
-const CLEANUP_GRACE: Duration = Duration::from_secs(5);
-
-/// State shared by the loop and the workers.
-pub struct Shared {
-    pub config: Config,
-    users: RwLock<Arc<UserDb>>,
-    pub accounts: Accounts,
-    /// A hash with the configured cost, checked for unknown users so that a
-    /// wrong name costs as long as a wrong password.
-    pub dummy_hash: String,
-    /// TLS for every connection, unless the operator turned it off.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
-impl Shared {
-    pub fn new(config: Config, users: UserDb, tls: Option<Arc<rustls::ServerConfig>>) -> Shared {
-        let dummy_hash =
-            crate::users::hash_password(&format!("{:x}", rand::random::<u128>()), &config.auth);
-        Shared {
-            config,
-            users: RwLock::new(Arc::new(users)),
-            accounts: Accounts::default(),
-            dummy_hash,
-            tls,
-        }
-    }
-
-    pub fn users(&self) -> Arc<UserDb> {
-        Arc::clone(&self.users.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Installs a new users database; live accounts take their new quota.
-    pub fn set_users(&self, db: Arc<UserDb>) {
-        for account in self.accounts.all_live() {
-            if let Some(u) = db.get(&account.name) {
-                account.set_quota(u.quota);
-            }
-        }
-        *self.users.write().unwrap_or_else(|p| p.into_inner()) = db;
-    }
-}
+const WAKER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+/// Listener `i` has token `LISTENERS - i`.
+const LISTENERS: usize = usize::MAX - 3;
+/// Cleanup jobs for connections already gone report to this token.
+const ORPHAN: Token = Token(usize::MAX);
+/// Sockets one connection may register: its own (channel 0) and up to
+/// three more a front-end needs (FTP: a passive listener, a data
+/// connection). A socket's token is `slot * CHANNELS + channel`; jobs and
+/// timers are addressed by the slot alone.
+pub const CHANNELS: usize = 4;
 
 /// What a worker job hands back to the loop.
 pub enum Outcome {
@@ -106,26 +68,11 @@ pub enum Outcome {
     Login(Result<(Box<Session>, Reply), Reply>),
     UploadBegun(Result<(Box<Upload>, Reply), Reply>),
     DownloadBegun(Result<(Box<Download>, Reply), Reply>),
-    Pumped {
-        io: Box<Io>,
-        transfer: Transfer,
-        status: PumpStatus,
-        moved: u64,
-    },
-    /// An upload's final reply (after the digest check), and the version
-    /// it replaced when that is left to remove.
-    Finished {
-        reply: Reply,
-        log: TransferLog,
-        leftover: Option<crate::storage::Leftover>,
-    },
-    /// A run of eager puts handled in one job: the transport back, where
-    /// the connection stands, and a log entry per stored file.
-    Batch {
-        io: Box<Io>,
-        end: transfer::eager::BatchEnd,
-        logs: Vec<TransferLog>,
-    },
+    /// A transfer job handed the socket back.
+    Pumped(Box<Pumped>),
+    /// Run this job again after the others queued (the pool does it; the
+    /// loop never sees it).
+    Again(Job),
     /// Cleanup for a connection that is gone.
     Nothing,
     /// The job panicked; its connection is closed.
@@ -140,16 +87,36 @@ pub struct TransferLog {
     pub started: Instant,
 }
 
+/// SIGINT and SIGTERM, caught for a clean shutdown. Create it before
+/// announcing the port: from then on a signal must not kill the process.
+pub type Signals = signal_hook_mio::v1_0::Signals;
+
+pub fn catch_signals() -> std::io::Result<Signals> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    Signals::new([SIGINT, SIGTERM])
+}
+
+/// A bound listening socket and the front-end its clients speak.
+pub struct Listener {
+    pub socket: std::net::TcpListener,
+    pub front: Front,
+}
+
+struct Bound {
+    socket: TcpListener,
+    front: Front,
+}
+
 pub struct Server {
     poll: Poll,
-    listener: Option<TcpListener>,
+    listeners: Vec<Option<Bound>>,
     conns: Slab<Conn>,
     shared: Arc<Shared>,
     io_pool: Pool,
     auth_pool: Pool,
     done: Receiver<Completion>,
     limiter: Limiter,
-    /// Replies held back (failed-login delay): (when, slot, connection id).
+    /// Timers armed by connections: (when, slot, connection id).
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_id: u64,
     /// Set on SIGINT/SIGTERM: when running transfers must be done.
@@ -162,49 +129,39 @@ pub struct Server {
     accept_paused: bool,
 }
 
-/// Runs the server on an already-bound listener until SIGINT/SIGTERM (when
-/// `handle_signals`) and every connection has ended.
-/// SIGINT and SIGTERM, caught for a clean shutdown. Create it before
-/// announcing the port: from then on a signal must not kill the process.
-pub type Signals = signal_hook_mio::v1_0::Signals;
-
-pub fn catch_signals() -> std::io::Result<Signals> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    Signals::new([SIGINT, SIGTERM])
-}
-
+/// Runs the server on already-bound listeners until SIGINT/SIGTERM (when
+/// `signals` is given) and every connection has ended.
 pub fn run(
-    listener: std::net::TcpListener,
+    listeners: Vec<Listener>,
     shared: Arc<Shared>,
     signals: Option<Signals>,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(listener);
     let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut bound = Vec::new();
+    for (i, l) in listeners.into_iter().enumerate() {
+        l.socket.set_nonblocking(true)?;
+        let mut socket = TcpListener::from_std(l.socket);
+        poll.registry()
+            .register(&mut socket, Token(LISTENERS - i), Interest::READABLE)?;
+        bound.push(Some(Bound {
+            socket,
+            front: l.front,
+        }));
+    }
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (done_tx, done) = crossbeam_channel::unbounded();
     let workers = &shared.config.workers;
-    let io_pool = Pool::new(
-        "io",
-        Config::threads(workers.io_threads),
-        done_tx.clone(),
-        Arc::clone(&waker),
-    )?;
-    let auth_pool = Pool::new(
-        "auth",
-        Config::threads(workers.auth_threads),
-        done_tx,
-        Arc::clone(&waker),
-    )?;
+    let io_threads = Config::threads(workers.io_threads);
+    let io_pool = Pool::new("io", io_threads, done_tx.clone(), Arc::clone(&waker))?;
+    let auth_threads = Config::threads(workers.auth_threads);
+    let auth_pool = Pool::new("auth", auth_threads, done_tx, Arc::clone(&waker))?;
     let mut signals = signals;
     if let Some(s) = signals.as_mut() {
         poll.registry().register(s, SIGNALS, Interest::READABLE)?;
     }
     let mut server = Server {
         poll,
-        listener: Some(listener),
+        listeners: bound,
         conns: Slab::new(),
         shared,
         io_pool,
@@ -238,80 +195,171 @@ impl Server {
                 Err(e) => return Err(e),
             }
             for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(),
-                    WAKER => {}
-                    SIGNALS => self.on_signal(),
-                    token => {
-                        if let Some(conn) = self.conns.get_mut(token.0) {
-                            conn.readable |=
-                                event.is_readable() || event.is_read_closed() || event.is_error();
-                            conn.writable |=
-                                event.is_writable() || event.is_write_closed() || event.is_error();
-                            self.guarded(token, |s| s.drive(token));
-                        }
-                    }
-                }
+                self.on_readiness(event);
             }
             while let Ok(c) = self.done.try_recv() {
-                let token = c.token;
-                self.guarded(token, |s| s.on_completion(c));
+                self.on_completion(c);
             }
             self.fire_timers();
             let now = Instant::now();
             if now >= next_tick {
                 next_tick = now + TICK;
-                self.check_timeouts(now);
+                self.broadcast(|_| Event::Tick);
                 if self.accept_paused {
                     self.accept_paused = false;
-                    self.accept();
+                    self.accept_all();
                 }
             }
-            if let Some(deadline) = self.shutdown {
-                if self.conns.is_empty() && self.orphans == 0 {
-                    return Ok(());
-                }
-                if now >= deadline {
-                    self.force_close_all();
-                }
-                if now >= deadline + CLEANUP_GRACE {
-                    log::warn!("exiting with {} cleanup jobs unfinished", self.orphans);
-                    return Ok(());
-                }
+            if self.shutdown_done(now) {
+                return Ok(());
             }
         }
     }
 
-    /// Runs one connection's handling; a panic in it (a bug, never input
-    /// we expect) ends that connection only, not the server.
-    fn guarded(&mut self, token: Token, f: impl FnOnce(&mut Self)) {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
-        if result.is_err() {
-            log::error!("internal error while handling a connection; closing it");
-            if let Some(mut conn) = self.conns.try_remove(token.0) {
-                self.forget(&conn);
-                if let Some(io) = conn.io.as_mut() {
-                    let _ = self.poll.registry().deregister(io.transport.stream_mut());
-                }
+    fn on_readiness(&mut self, event: &mio::event::Event) {
+        match event.token() {
+            WAKER => {}
+            SIGNALS => self.on_signal(),
+            Token(t) if t > LISTENERS - self.listeners.len() && t <= LISTENERS => {
+                self.accept(LISTENERS - t)
+            }
+            Token(t) => {
+                let ev = Event::Ready {
+                    channel: t % CHANNELS,
+                    readable: event.is_readable() || event.is_read_closed() || event.is_error(),
+                    writable: event.is_writable() || event.is_write_closed() || event.is_error(),
+                };
+                self.dispatch(Token(t / CHANNELS), ev);
             }
         }
     }
 
-    /// Gives back what a closed connection held in the limits.
-    fn forget(&mut self, conn: &Conn) {
+    fn on_completion(&mut self, c: Completion) {
+        if c.token == ORPHAN {
+            self.orphans -= 1;
+            return;
+        }
+        match self.conns.get(c.token.0) {
+            Some(conn) if conn.id == c.conn_id => self.dispatch(c.token, Event::Done(c.outcome)),
+            _ => self.dispose(c.outcome),
+        }
+    }
+
+    /// Hands an event to a connection and applies what it asks for. A
+    /// panic while it handles the event (a bug, never input we expect)
+    /// ends that connection only, not the server.
+    fn dispatch(&mut self, token: Token, ev: Event) {
+        let Some(conn) = self.conns.get_mut(token.0) else {
+            return;
+        };
+        let mut env = Env {
+            shared: &self.shared,
+            limiter: &mut self.limiter,
+            registry: self.poll.registry(),
+            slot: token.0,
+            now: Instant::now(),
+            shutting_down: self.shutdown.is_some(),
+        };
+        let actions =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.on_event(ev, &mut env)))
+                .unwrap_or_else(|_| {
+                    log::error!("internal error while handling a connection; closing it");
+                    vec![Action::Close("internal error")]
+                });
+        self.apply(token, actions);
+    }
+
+    fn apply(&mut self, token: Token, actions: Vec<Action>) {
+        let id = self.conns[token.0].id;
+        for action in actions {
+            match action {
+                Action::Submit(PoolKind::Auth, job) => self.auth_pool.submit(token, id, job),
+                Action::Submit(PoolKind::Io, job) => self.io_pool.submit(token, id, job),
+                Action::Cleanup(job) => self.cleanup(job),
+                Action::Arm(at) => self.timers.push(Reverse((at, token.0, id))),
+                Action::Close(why) => return self.remove(token, why),
+            }
+        }
+    }
+
+    /// The one place a connection ends: it leaves the table and the
+    /// limits, its socket is deregistered, and what it held is cleaned up.
+    fn remove(&mut self, token: Token, why: &'static str) {
+        let mut conn = self.conns.remove(token.0);
         if conn.admitted {
             self.limiter.release(conn.peer.ip());
         } else {
             self.refusing -= 1;
         }
+        if let Some(io) = conn.io_mut() {
+            let _ = self.poll.registry().deregister(io.transport.stream_mut());
+        }
+        if let Some(job) = conn.finish(why, self.poll.registry()) {
+            self.cleanup(job);
+        }
     }
 
-    fn accept(&mut self) {
+    /// Runs cleanup for a connection that is (or is about to be) gone.
+    fn cleanup(&mut self, job: Box<dyn FnOnce() + Send>) {
+        self.orphans += 1;
+        self.io_pool.submit(
+            ORPHAN,
+            0,
+            Box::new(move || {
+                job();
+                Outcome::Nothing
+            }),
+        );
+    }
+
+    /// Cleans up what a job returned for a connection that no longer
+    /// exists: an upload it began or held is kept for resuming.
+    fn dispose(&mut self, outcome: Outcome) {
+        let up = match outcome {
+            Outcome::UploadBegun(Ok((up, _))) => up,
+            Outcome::Pumped(p) => match p.after {
+                transfer::pump::After::Upload(up) => up,
+                _ => return,
+            },
+            _ => return,
+        };
+        let mut up = up;
+        self.cleanup(Box::new(move || up.keep()));
+    }
+
+    fn broadcast(&mut self, ev: impl Fn(&Conn) -> Event) {
+        let tokens: Vec<(usize, Event)> = self.conns.iter().map(|(k, c)| (k, ev(c))).collect();
+        for (k, ev) in tokens {
+            self.dispatch(Token(k), ev);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, key, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.conns.get(key).is_some_and(|c| c.id == id) {
+                self.dispatch(Token(key), Event::Timer);
+            }
+        }
+    }
+
+    fn accept_all(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.accept(i);
+        }
+    }
+
+    fn accept(&mut self, index: usize) {
         loop {
-            let Some(listener) = self.listener.as_ref() else {
+            let Some(bound) = self.listeners.get(index).and_then(Option::as_ref) else {
                 return;
             };
-            let (stream, peer) = match listener.accept() {
+            let front = bound.front;
+            let (stream, peer) = match bound.socket.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -324,40 +372,43 @@ impl Server {
                     return;
                 }
             };
-            if let Err(why) = self.limiter.admit(peer.ip(), &self.shared.config.limits) {
-                log::warn!("refused connection from {peer}: {why}");
-                if self.shared.tls.is_none() {
-                    let mut buf = Vec::new();
-                    frame::encode(
-                        Reply::new(Status::Unavailable, why).to_json().as_bytes(),
-                        &mut buf,
-                    );
-                    // Best effort on a fresh socket: its buffer is empty, so
-                    // this small write can't block.
-                    let _ = (&stream).write(&buf);
-                } else if self.refusing < MAX_REFUSING {
-                    // Over TLS the 421 needs a handshake first: the
-                    // connection lives just long enough to say it.
-                    let reply = Reply::new(Status::Unavailable, why);
-                    if self.add_conn(stream, peer, Some(reply)).is_ok() {
-                        self.refusing += 1;
-                    }
+            self.admit(stream, peer, front);
+        }
+    }
+
+    /// Admits a new connection, or turns it away with a reason.
+    fn admit(&mut self, stream: mio::net::TcpStream, peer: SocketAddr, front: Front) {
+        if let Err(why) = self.limiter.admit(peer.ip(), &self.shared.config.limits) {
+            log::warn!("refused connection from {peer}: {why}");
+            let reply = Reply::new(Status::Unavailable, why);
+            if self.shared.tls.is_none() {
+                let mut buf = Vec::new();
+                front.codec().encode(&reply, &mut buf);
+                // Best effort on a fresh socket: its buffer is empty, so
+                // this small write can't block.
+                let _ = (&stream).write(&buf);
+            } else if self.refusing < MAX_REFUSING {
+                // Over TLS the 421 needs a handshake first: the
+                // connection lives just long enough to say it.
+                if self.add_conn(stream, peer, front, Some(reply)).is_ok() {
+                    self.refusing += 1;
                 }
-                continue;
             }
-            if let Err(e) = self.add_conn(stream, peer, None) {
-                log::warn!("cannot set up connection from {peer}: {e}");
-                self.limiter.release(peer.ip());
-            }
+            return;
+        }
+        if let Err(e) = self.add_conn(stream, peer, front, None) {
+            log::warn!("cannot set up connection from {peer}: {e}");
+            self.limiter.release(peer.ip());
         }
     }
 
     /// Sets up a connection and queues its greeting, or with `refusal`, that
-    /// reply and a close (a refused TLS connection: see `accept`).
+    /// reply and a close (a refused TLS connection: see `admit`).
     fn add_conn(
         &mut self,
         mut stream: mio::net::TcpStream,
         peer: SocketAddr,
+        front: Front,
         refusal: Option<Reply>,
     ) -> std::io::Result<()> {
         stream.set_nodelay(true)?;
@@ -365,11 +416,9 @@ impl Server {
         let token = Token(entry.key());
         self.poll.registry().register(
             &mut stream,
-            token,
+            Token(entry.key() * CHANNELS),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let id = self.next_id;
-        self.next_id += 1;
         let transport = match &self.shared.tls {
             None => Transport::Plain(stream),
             Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
@@ -380,30 +429,19 @@ impl Server {
                 }
             },
         };
-        let mut io = Box::new(Io::new(transport));
-        let mut greeting = Reply::new(
-            Status::Greeting,
-            format!("miniftp {} ready", env!("CARGO_PKG_VERSION")),
+        let io = Box::new(Io::new(transport, front.codec()));
+        let id = self.next_id;
+        self.next_id += 1;
+        entry.insert(Conn::open(id, peer, front, io, refusal));
+        log::debug!("{} connection from {peer}", front.name());
+        self.dispatch(
+            token,
+            Event::Ready {
+                channel: 0,
+                readable: false,
+                writable: true,
+            },
         );
-        greeting.protocol = Some(PROTOCOL_VERSION);
-        greeting.server = Some(format!("miniftp/{}", env!("CARGO_PKG_VERSION")));
-        let mut conn = match refusal {
-            None => {
-                io.send(&greeting);
-                Conn::new(id, peer, io)
-            }
-            Some(reply) => {
-                io.send(&reply);
-                let mut conn = Conn::new(id, peer, io);
-                conn.admitted = false;
-                conn.closing = true;
-                conn
-            }
-        };
-        conn.writable = true;
-        entry.insert(conn);
-        log::debug!("connection from {peer}");
-        self.drive(token);
         Ok(())
     }
 
@@ -428,121 +466,31 @@ impl Server {
             self.conns.len(),
             grace.as_secs()
         );
-        if let Some(mut l) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut l);
+        for bound in self.listeners.iter_mut() {
+            if let Some(mut b) = bound.take() {
+                let _ = self.poll.registry().deregister(&mut b.socket);
+            }
         }
         self.shutdown = Some(Instant::now() + grace);
-        let tokens: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for k in tokens {
-            self.drive(Token(k));
-        }
+        self.broadcast(|_| Event::Shutdown);
     }
 
-    fn force_close_all(&mut self) {
-        let tokens: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for k in tokens {
-            let conn = &mut self.conns[k];
-            if conn.io.is_some() {
-                self.close(Token(k), "shutdown: transfer aborted");
-            } else {
-                conn.closing = true;
-            }
+    /// During a shutdown: ends what still runs after the grace period;
+    /// true once everything has ended (or cleanup ran out of time).
+    fn shutdown_done(&mut self, now: Instant) -> bool {
+        let Some(deadline) = self.shutdown else {
+            return false;
+        };
+        if self.conns.is_empty() && self.orphans == 0 {
+            return true;
         }
-    }
-
-    fn fire_timers(&mut self) {
-        let now = Instant::now();
-        while let Some(Reverse((at, key, id))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) else {
-                continue;
-            };
-            if let (Some(reply), Some(io)) = (conn.held.take(), conn.io.as_mut()) {
-                io.send(&reply);
-                conn.state = State::Ready;
-                self.drive(Token(key));
-            }
+        if now >= deadline {
+            self.broadcast(|_| Event::ForceClose);
         }
-    }
-
-    fn check_timeouts(&mut self, now: Instant) {
-        let limits = &self.shared.config.limits;
-        let login = Duration::from_secs(limits.login_timeout_secs);
-        let idle = Duration::from_secs(limits.idle_timeout_secs);
-        let expired: Vec<(usize, &'static str)> = self
-            .conns
-            .iter()
-            .filter_map(|(k, c)| {
-                if c.linger_until.is_some_and(|t| now >= t) {
-                    Some((k, "closed"))
-                } else if c.linger_until.is_some() {
-                    None
-                } else if c.session.is_none() && now.duration_since(c.opened) > login {
-                    Some((k, "login timed out"))
-                } else if now.duration_since(c.last_active) > idle
-                    // A request still running on a worker is not idleness.
-                    && !matches!(c.state, State::Busy | State::Pumping)
-                {
-                    Some((k, "idle timeout"))
-                } else {
-                    None
-                }
-            })
-            .collect();
-        for (k, why) in expired {
-            self.expire(Token(k), why);
+        if now >= deadline + CLEANUP_GRACE {
+            log::warn!("exiting with {} cleanup jobs unfinished", self.orphans);
+            return true;
         }
-    }
-
-    /// Ends a connection for a timeout: a 421 when a reply can go out
-    /// cleanly, else just close.
-    fn expire(&mut self, token: Token, why: &'static str) {
-        let conn = &mut self.conns[token.0];
-        if conn.linger_until.is_some() {
-            let why = conn.why;
-            return self.close(token, why);
-        }
-        log::info!("closing {} ({})", conn.peer, why);
-        match (&conn.state, conn.io.as_mut()) {
-            (_, None) => conn.closing = true,
-            (State::Ready | State::Busy | State::Trailer(_) | State::Upload(_), Some(io))
-                if !conn.closing =>
-            {
-                io.send(&Reply::new(Status::Unavailable, format!("{why}, closing")));
-                conn.closing = true;
-                conn.why = why;
-                conn.writable = true;
-                // A client that never reads can't hold us: close if the
-                // 421 doesn't go out at once, else linger briefly.
-                if matches!(io.flush(), Ok(true)) {
-                    self.drive(token);
-                } else {
-                    self.close(token, why);
-                }
-            }
-            _ => self.close(token, why),
-        }
-    }
-
-    fn submit(&mut self, auth: bool, token: Token, job: Job) {
-        let conn = &self.conns[token.0];
-        let pool = if auth { &self.auth_pool } else { &self.io_pool };
-        pool.submit(token, conn.id, job);
-    }
-
-    /// A cleanup job for a connection that is already gone.
-    fn submit_orphan(&mut self, job: impl FnOnce() + Send + 'static) {
-        self.orphans += 1;
-        self.io_pool.submit(
-            Token(usize::MAX),
-            0,
-            Box::new(move || {
-                job();
-                Outcome::Nothing
-            }),
-        );
+        false
     }
 }

@@ -66,11 +66,14 @@ impl Account {
 
     pub fn info(&self) -> QuotaInfo {
         let total = self.quota.load(Ordering::Relaxed);
+        let (entries, max_entries) = self.storage.entries().get();
         let u = self.usage();
         QuotaInfo {
             used: u.used,
             total,
             free: total.saturating_sub(u.used + u.reserved),
+            entries: Some(entries),
+            max_entries: Some(max_entries),
         }
     }
 
@@ -136,8 +139,8 @@ impl Account {
             .remove(path);
     }
 
-    /// Records an upload in progress to `path` (until `end_upload`).
-    pub fn begin_upload(&self, path: &VPath) {
+    /// Records an upload in progress to `path` (until `upload_ended`).
+    pub fn upload_started(&self, path: &VPath) {
         *self
             .active
             .lock()
@@ -146,7 +149,7 @@ impl Account {
             .or_default() += 1;
     }
 
-    pub fn end_upload(&self, path: &VPath) {
+    pub fn upload_ended(&self, path: &VPath) {
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = active.get_mut(path) {
             *n -= 1;
@@ -296,7 +299,9 @@ mod tests {
             QuotaInfo {
                 used: 30,
                 total: 100,
-                free: 70
+                free: 70,
+                entries: Some(0),
+                max_entries: Some(u64::MAX),
             }
         );
     }

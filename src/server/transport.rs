@@ -4,15 +4,12 @@
 //! code path whatever the wire carries. A `Transport` is owned by the
 //! connection and moves, whole, into a worker's transfer job and back.
 
-use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 
 use mio::net::TcpStream;
 use rustls::ServerConnection;
 
-/// Plaintext plus ciphertext rustls may hold for one connection: bounds
-/// memory per connection and gives backpressure.
-const TLS_BUFFER_LIMIT: usize = 256 * 1024;
+use crate::limits::{READ_AHEAD, TLS_BUFFER_LIMIT};
 
 pub enum Transport {
     Plain(TcpStream),
@@ -34,9 +31,6 @@ pub struct ReadAhead {
     buf: Vec<u8>,
     start: usize,
 }
-
-/// How much ciphertext one socket read may bring in.
-const READ_AHEAD: usize = 64 * 1024;
 
 impl ReadAhead {
     fn is_empty(&self) -> bool {
@@ -149,7 +143,7 @@ impl Transport {
     /// (TLS encrypts in user space), and the caller copies through a buffer.
     pub fn sendfile(
         &mut self,
-        file: &File,
+        file: std::os::fd::BorrowedFd<'_>,
         offset: &mut u64,
         count: usize,
     ) -> Option<io::Result<usize>> {

@@ -1,12 +1,15 @@
 //! Worker pools for everything that may take milliseconds: password hashing
 //! (the auth pool) and file operations and transfers (the io pool). Two
 //! pools, so a burst of logins never delays a `cd` or a download. A job's
-//! result goes back to the loop through a channel and a mio `Waker`.
+//! result goes back to the loop through a channel and a mio `Waker`; a job
+//! that answers [`Outcome::Again`] is put at the back of its own pool's
+//! queue instead (a transfer that spent its byte budget lets others run
+//! without a trip through the loop).
 //!
 //! Queue bound: each connection has at most one job in flight, so a queue
-//! never holds more than `limits.max_connections` jobs. A panic inside a job
-//! is caught and reported as [`Outcome::Panicked`]: it ends that connection,
-//! never the server.
+//! never holds more than `limits.max_connections` jobs (plus cleanups). A
+//! panic inside a job is caught and reported as [`Outcome::Panicked`]: it
+//! ends that connection, never the server.
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,8 +31,10 @@ pub struct Completion {
     pub outcome: Outcome,
 }
 
+type Queued = (Token, u64, Job);
+
 pub struct Pool {
-    tx: Sender<(Token, u64, Job)>,
+    tx: Sender<Queued>,
 }
 
 impl Pool {
@@ -39,30 +44,17 @@ impl Pool {
         done: Sender<Completion>,
         waker: Arc<Waker>,
     ) -> std::io::Result<Pool> {
-        let (tx, rx) = crossbeam_channel::unbounded::<(Token, u64, Job)>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Queued>();
         for i in 0..threads.max(1) {
-            let rx: Receiver<(Token, u64, Job)> = rx.clone();
-            let done = done.clone();
-            let waker = Arc::clone(&waker);
+            let worker = Worker {
+                rx: rx.clone(),
+                again: tx.clone(),
+                done: done.clone(),
+                waker: Arc::clone(&waker),
+            };
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || {
-                    for (token, conn_id, job) in rx {
-                        let outcome = catch_unwind(AssertUnwindSafe(job))
-                            .unwrap_or_else(|_| Outcome::Panicked);
-                        if done
-                            .send(Completion {
-                                token,
-                                conn_id,
-                                outcome,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                        let _ = waker.wake();
-                    }
-                })?;
+                .spawn(move || worker.run())?;
         }
         Ok(Pool { tx })
     }
@@ -71,6 +63,35 @@ impl Pool {
         // The receivers live as long as the process; a send can't fail
         // while the loop runs.
         let _ = self.tx.send((token, conn_id, job));
+    }
+}
+
+struct Worker {
+    rx: Receiver<Queued>,
+    /// This pool's own queue, for jobs that go again.
+    again: Sender<Queued>,
+    done: Sender<Completion>,
+    waker: Arc<Waker>,
+}
+
+impl Worker {
+    fn run(self) {
+        for (token, conn_id, job) in &self.rx {
+            let outcome = catch_unwind(AssertUnwindSafe(job)).unwrap_or(Outcome::Panicked);
+            if let Outcome::Again(job) = outcome {
+                let _ = self.again.send((token, conn_id, job));
+                continue;
+            }
+            let done = Completion {
+                token,
+                conn_id,
+                outcome,
+            };
+            if self.done.send(done).is_err() {
+                return;
+            }
+            let _ = self.waker.wake();
+        }
     }
 }
 

@@ -107,12 +107,20 @@ impl Shell {
             "quota" => {
                 let r = self.client()?.call(&Request::Quota)?;
                 match r.quota {
-                    Some(q) => println!(
-                        "used {} of {} ({} free)",
-                        human(q.used),
-                        human(q.total),
-                        human(q.free)
-                    ),
+                    Some(q) => {
+                        let entries = match (q.entries, q.max_entries) {
+                            (Some(n), Some(max)) => {
+                                format!("; {n} of {max} files and directories")
+                            }
+                            _ => String::new(),
+                        };
+                        println!(
+                            "used {} of {} ({} free){entries}",
+                            human(q.used),
+                            human(q.total),
+                            human(q.free)
+                        )
+                    }
                     None => println!("{}", r.msg),
                 }
             }

@@ -1,20 +1,44 @@
 //! Storage: the only code that touches users' files. Commands see the narrow
-//! [`Storage`] interface over virtual paths ([`VPath`]); the local backend
-//! ([`local::LocalStorage`]) implements it as a jail rooted at a directory
-//! handle. An object-store backend would implement the same trait.
+//! [`Storage`] interface over virtual paths ([`VPath`]); what crosses it is
+//! metadata, bytes and errors, never a file or a directory handle, so a
+//! backend may keep homes on a local disk ([`local`]) or anywhere else.
 //!
-//! Every method may block (disk, later network): callers run them on the
-//! worker pool, never on the event loop.
+//! Every method may block (disk, network): callers run them on the worker
+//! pool, never on the event loop.
+//!
+//! # What a backend must provide
+//! - **Atomic uploads.** `begin_upload` opens a *partial* that no listing,
+//!   `stat` or download sees; only [`UploadHandle::commit`] makes the bytes
+//!   visible under their name, all at once, replacing any older version.
+//!   A partial kept by [`UploadHandle::abort`] (`keep`) can be continued by a
+//!   later `begin_upload` with an offset up to [`Storage::partial_len`], and
+//!   [`UploadHandle::prefix`] then gives the SHA-256 state over the bytes
+//!   before that offset (an object store keeps it in its own record).
+//! - **The jail.** A [`VPath`] is already lexically inside the home; the
+//!   backend must make sure nothing it resolves (symlinks, crafted keys)
+//!   reaches outside it.
+//! - **Digests.** [`ReadHandle::digest`] and [`Storage::digest`] return the
+//!   stored SHA-256 of a file's content only while it is still right, so a
+//!   download may skip hashing; backends that keep none return `None` and
+//!   downloads hash as they send.
+//! - **Usage.** [`Storage::usage`] is exact at login and across restarts;
+//!   the server keeps it up to date in memory from the deltas the methods
+//!   return (bytes freed, bytes added).
+//! - **Name changes that free bytes are serialised per home**: two sessions
+//!   replacing one name at once must not both count the same old file.
 
+pub mod entries;
 pub mod local;
 pub mod path;
 
 use std::io;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::Sha256;
 
-use crate::proto::{Entry, Status};
+pub use entries::EntryBook;
 pub use path::VPath;
 
 /// A storage failure, with the virtual path it concerns, worded for users.
@@ -40,24 +64,18 @@ pub enum FsError {
     Invalid { path: String, why: String },
     #[error("{path}: server I/O error: {source}")]
     Io { path: String, source: io::Error },
+    #[error(
+        "{path}: too many files and directories: {count} of {limit} \
+         (remove some to make room)"
+    )]
+    TooManyEntries {
+        path: String,
+        count: u64,
+        limit: u64,
+    },
 }
 
 impl FsError {
-    pub fn status(&self) -> Status {
-        match self {
-            FsError::NotFound(_) => Status::NotFound,
-            FsError::WrongType { .. } => Status::WrongType,
-            FsError::Refused { .. } => Status::PathRefused,
-            FsError::Exists(_) => Status::AlreadyExists,
-            FsError::NotEmpty(_) => Status::NotEmpty,
-            FsError::Permission(_) => Status::PermissionDenied,
-            FsError::DiskFull(_) => Status::DiskFull,
-            FsError::Busy(_) => Status::Busy,
-            FsError::Invalid { .. } => Status::BadArguments,
-            FsError::Io { .. } => Status::LocalError,
-        }
-    }
-
     /// Maps an OS error on `path` to what the user should hear.
     pub fn from_io(e: io::Error, path: &VPath) -> FsError {
         use rustix::io::Errno;
@@ -108,70 +126,90 @@ impl FsError {
 
 pub type FsResult<T> = Result<T, FsError>;
 
-/// A file opened for download: its size at open time and, when the storage
-/// remembers it, the SHA-256 of its content (so a download needn't re-hash).
-pub struct ReadHandle {
-    pub(crate) file: std::fs::File,
+/// The type of a directory entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// One name's metadata, as a backend knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The name; one that is not valid UTF-8 in the backend is shown with
+    /// each bad byte as `\xNN`, and `escaped` is true.
+    pub name: String,
+    pub escaped: bool,
+    pub kind: EntryKind,
+    /// Bytes of a file (0 for a directory).
     pub size: u64,
-    pub digest: Option<[u8; 32]>,
-    /// Identity for the digest cache: (mtime ns, size) at open.
-    pub(crate) stamp: (i128, u64),
+    /// Modification time, seconds since the Unix epoch.
+    pub mtime: i64,
 }
 
-impl ReadHandle {
-    /// Positional read, so concurrent readers never share a cursor.
-    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        std::os::unix::fs::FileExt::read_at(&self.file, buf, offset)
-    }
-
-    /// The open file, for zero-copy sending.
-    pub fn file(&self) -> &std::fs::File {
-        &self.file
+/// A file opened for download.
+pub trait ReadHandle: Send {
+    /// The size at open time: a download sends exactly this many bytes.
+    fn size(&self) -> u64;
+    /// The SHA-256 of the content, when the backend has it stored and it is
+    /// still right (then the download need not hash).
+    fn digest(&self) -> Option<[u8; 32]>;
+    /// Reads up to `buf.len()` bytes at `offset` (0 at the end). Downloads
+    /// read sequentially: a streaming backend may rely on it.
+    fn read_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Stores the digest a download computed, if the content has not
+    /// changed since the open.
+    fn remember_digest(&self, digest: &[u8; 32]);
+    /// The zero-copy fast path a backend may offer: a file descriptor the
+    /// server can `sendfile` from. `None` (the default): read through
+    /// [`ReadHandle::read_at`].
+    fn as_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
     }
 }
 
-/// An upload in progress: content goes to a hidden partial file beside the
-/// target and is renamed over it only by [`Storage::commit_upload`].
-pub struct UploadHandle {
-    pub(crate) file: std::fs::File,
-    pub(crate) dir: cap_std::fs::Dir,
-    pub(crate) partial: String,
-    pub(crate) target: String,
-    pub(crate) vpath: VPath,
-    /// Whether the partial is the one a later `put` may resume.
+/// How an upload is to be opened.
+#[derive(Clone, Debug, Default)]
+pub struct UploadOpts {
+    /// 0 starts afresh; more continues the resumable partial at that byte.
+    pub offset: u64,
+    /// Create missing parent directories.
+    pub mkdirs: bool,
+    /// Write the one partial a later upload may resume (only one transfer
+    /// at a time holds it); false: a private partial of this transfer.
     pub resumable: bool,
-    /// SHA-256 state over the first `offset` bytes.
-    pub prefix: Sha256,
-    /// Bytes of an older partial that `begin_upload` truncated away.
-    pub truncated: u64,
+    /// The whole file's announced size, when known (lets a backend pick
+    /// how to store it).
+    pub size_hint: Option<u64>,
 }
 
-impl UploadHandle {
-    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        io::Write::write_all(&mut self.file, buf)
-    }
+/// An upload in progress: bytes go to a partial no one else sees.
+pub trait UploadHandle: Send {
+    fn path(&self) -> &VPath;
+    /// Whether this is the partial a later upload may resume.
+    fn resumable(&self) -> bool;
+    /// SHA-256 state over the bytes before the resume offset.
+    fn prefix(&self) -> Sha256;
+    /// Bytes of an older partial that opening this one dropped.
+    fn truncated(&self) -> u64;
+    /// Appends body bytes to the partial.
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Makes the upload visible under its name, replacing any older
+    /// version in one step. `sha256` is the verified digest of the whole
+    /// content; the backend stores it. On error the partial is gone.
+    fn commit(self: Box<Self>, sha256: &[u8; 32], fsync: bool) -> FsResult<Committed>;
+    /// Ends an upload that won't complete. With `keep`, a resumable
+    /// partial stays for a later resume; returns the bytes it holds.
+    fn abort(self: Box<Self>, keep: bool) -> u64;
 }
 
-/// A committed upload: the bytes of the version it replaced, and that old
-/// version itself when freeing it was left for later.
+/// A committed upload: the bytes of the version it replaced, and work the
+/// backend left for after the client's reply (freeing a large old file).
 pub struct Committed {
     pub replaced: u64,
-    pub leftover: Option<Leftover>,
-}
-
-/// A replaced file kept under a hidden name so the commit (and the client's
-/// reply) need not wait for the filesystem to free a large file; remove it
-/// off the critical path. If the server dies first, the partial-upload sweep
-/// removes it.
-pub struct Leftover {
-    pub(crate) dir: cap_std::fs::Dir,
-    pub(crate) name: String,
-}
-
-impl Leftover {
-    pub fn remove(self) {
-        let _ = self.dir.remove_file(&self.name);
-    }
+    pub later: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Size and SHA-256 of a resumable partial upload.
@@ -181,6 +219,23 @@ pub struct PartialInfo {
     pub sha256: String,
 }
 
+/// What a walk of a home found: bytes of regular files (partial uploads
+/// included) and entries of every kind (see [`EntryBook`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+/// What a removal freed, and what stopped it partway, if anything: bytes
+/// freed before an error are gone from the disk all the same, and must
+/// leave the books.
+#[derive(Debug, Default)]
+pub struct Removed {
+    pub freed: u64,
+    pub error: Option<FsError>,
+}
+
 /// What a file operation freed or added, for the quota's books.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delta {
@@ -188,58 +243,78 @@ pub struct Delta {
     pub freed: u64,
 }
 
-/// The narrow storage interface every command goes through.
+/// One user's home: the narrow interface every command goes through.
 pub trait Storage: Send + Sync + 'static {
     /// Whether the home itself was removed behind the server's back (its
     /// sessions then get errors; the next login opens it afresh).
     fn is_gone(&self) -> bool;
-    /// Entries of a directory sorted by name; internal files hidden.
+    /// Entries of a directory sorted by name; internal names hidden.
     fn list(&self, dir: &VPath) -> FsResult<Vec<Entry>>;
     /// Metadata of one path (symlinks followed, within the jail).
     fn stat(&self, path: &VPath) -> FsResult<Entry>;
+    /// The stored SHA-256 of a file, if the backend has one that is still
+    /// right; never computed here.
+    fn digest(&self, path: &VPath) -> FsResult<Option<[u8; 32]>>;
     /// Creates a directory; `parents` also creates missing parents and
     /// accepts an existing directory.
     fn mkdir(&self, path: &VPath, parents: bool) -> FsResult<()>;
     fn rmdir(&self, path: &VPath) -> FsResult<()>;
-    /// Removes a file, or with `recursive` a whole tree; returns bytes freed.
-    fn remove(&self, path: &VPath, recursive: bool) -> FsResult<u64>;
+    /// Removes a file, or with `recursive` a whole tree; returns the bytes
+    /// freed, also when an error stopped it partway.
+    fn remove(&self, path: &VPath, recursive: bool) -> Removed;
     /// Renames; into `to` when it is a directory. Returns bytes freed by a
     /// file it replaced.
     fn rename(&self, from: &VPath, to: &VPath) -> FsResult<u64>;
     /// Where a copy or rename of `from` to `to` would land (`to/name` when
     /// `to` is a directory).
     fn target_of(&self, from: &VPath, to: &VPath) -> FsResult<VPath>;
-    /// Copies a regular file atomically (temporary, then rename).
+    /// Copies a regular file atomically (the copy appears whole or not).
     fn copy(&self, from: &VPath, to: &VPath) -> FsResult<Delta>;
-    fn open_read(&self, path: &VPath) -> FsResult<ReadHandle>;
-    /// Stores the digest of a file hashed during a download, if unchanged.
-    fn remember_digest(&self, handle: &ReadHandle, digest: &[u8; 32]);
+    /// Sets a file's modification time (seconds since the epoch); a stored
+    /// digest stays valid.
+    fn set_mtime(&self, path: &VPath, mtime: i64) -> FsResult<()>;
+    fn open_read(&self, path: &VPath) -> FsResult<Box<dyn ReadHandle>>;
+    /// Size and SHA-256 of the resumable partial of `path`, if any.
     fn partial(&self, path: &VPath) -> FsResult<Option<PartialInfo>>;
-    /// Size of the resumable partial upload of `path` (0 if none), cheaply.
+    /// Where a resume of `path` may continue (0 if there is no partial),
+    /// cheaply.
     fn partial_len(&self, path: &VPath) -> FsResult<u64>;
-    /// Opens the partial for `path`. `offset` > 0 continues the resumable
-    /// partial from that byte (truncating anything after it); 0 starts over.
-    fn begin_upload(
-        &self,
-        path: &VPath,
-        offset: u64,
-        mkdirs: bool,
-        resumable: bool,
-    ) -> FsResult<UploadHandle>;
-    /// Makes a verified upload visible under its name; returns bytes freed
-    /// by the version it replaced.
-    fn commit_upload(
-        &self,
-        upload: UploadHandle,
-        sha256: &[u8; 32],
-        fsync: bool,
-    ) -> FsResult<Committed>;
-    /// Ends an upload that won't complete. With `keep` a resumable partial
-    /// stays for a later resume; returns the bytes left on disk.
-    fn abort_upload(&self, upload: UploadHandle, keep: bool) -> u64;
-    /// Bytes used: regular files, partial uploads included.
-    fn usage(&self) -> FsResult<u64>;
+    /// Opens the partial for `path` (see [`UploadOpts`]).
+    fn begin_upload(&self, path: &VPath, opts: UploadOpts) -> FsResult<Box<dyn UploadHandle>>;
+    /// Bytes used (files, partial uploads included) and entries.
+    fn usage(&self) -> FsResult<Usage>;
+    /// The home's entry count and limit, moved by every creation and
+    /// removal; a creation past the limit fails with `TooManyEntries`.
+    fn entries(&self) -> &EntryBook;
     /// Removes partial uploads older than `max_age` for which `in_use` is
     /// false; returns bytes freed.
     fn sweep_partials(&self, max_age: Duration, in_use: &dyn Fn(&VPath) -> bool) -> FsResult<u64>;
+}
+
+/// Where homes live: made once at start from the config, then asked for
+/// one user's home at each login (and by `useradd`).
+pub trait Backend: Send + Sync + 'static {
+    /// Opens (creating it if missing) the home a users-file entry names.
+    fn open_home(&self, home: &Path) -> FsResult<Arc<dyn Storage>>;
+    /// Opens an existing home; `None` when there is none (nothing created).
+    fn existing_home(&self, home: &Path) -> FsResult<Option<Arc<dyn Storage>>>;
+    /// Where homes are, for logs and messages.
+    fn describe(&self) -> String;
+}
+
+/// Why the configured storage can't be used; said at start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{path}: cannot prepare the data directory: {source}")]
+    Local { path: String, source: io::Error },
+}
+
+/// The backend the config names.
+pub fn open(config: &crate::config::Config) -> Result<Arc<dyn Backend>, SetupError> {
+    let homes = config.root.clone();
+    std::fs::create_dir_all(config.homes_dir()).map_err(|e| SetupError::Local {
+        path: config.homes_dir().display().to_string(),
+        source: e,
+    })?;
+    Ok(Arc::new(local::LocalBackend::new(homes)))
 }

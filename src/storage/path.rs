@@ -7,10 +7,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::limits::MAX_PATH_LEN;
-
-/// Longest single name, as on Linux filesystems.
-pub const MAX_NAME_LEN: usize = 255;
+pub use crate::limits::MAX_NAME_LEN;
+use crate::limits::{MAX_DEPTH, MAX_PATH_LEN};
 
 /// Suffix of the hidden files that hold uploads in progress.
 pub const PARTIAL_MARK: &str = ".miniftp-part";
@@ -30,6 +28,8 @@ pub enum PathError {
     Reserved(String),
     #[error("path is empty")]
     Empty,
+    #[error("path is deeper than {MAX_DEPTH} levels (the server's limit)")]
+    TooDeep,
 }
 
 /// A normalised path below the home root: no `.`, `..` or empty components.
@@ -83,6 +83,11 @@ impl VPath {
         let joined: usize = parts.iter().map(|p| p.len() + 1).sum();
         if joined > MAX_PATH_LEN {
             return Err(PathError::TooLong);
+        }
+        // Nothing deeper than the walks reach may be named, so nothing
+        // deeper can be made (see MAX_DEPTH).
+        if parts.len() > MAX_DEPTH {
+            return Err(PathError::TooDeep);
         }
         Ok(VPath { parts })
     }
@@ -224,6 +229,18 @@ mod tests {
             r("/", ".f.miniftp-part"),
             Err(PathError::Reserved(_))
         ));
+    }
+
+    #[test]
+    fn depth_is_capped_after_resolution() {
+        let deepest = vec!["d"; MAX_DEPTH].join("/");
+        assert!(r("/", &deepest).is_ok());
+        assert_eq!(r("/", &format!("{deepest}/x")), Err(PathError::TooDeep));
+        // Counted on the resolved path: from a deep cwd, and after `..`.
+        let cwd = vec!["d"; MAX_DEPTH - 1].join("/");
+        assert!(r(&cwd, "x").is_ok());
+        assert_eq!(r(&cwd, "x/y"), Err(PathError::TooDeep));
+        assert!(r("/", &format!("{deepest}/x/..")).is_ok());
     }
 
     #[test]

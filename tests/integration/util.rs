@@ -58,6 +58,12 @@ impl TestServer {
     }
 
     pub fn with(opts: Opts) -> TestServer {
+        TestServer::with_umask(opts, None)
+    }
+
+    /// Like `with`, the server started under `umask` (its files' modes
+    /// must not depend on it).
+    pub fn with_umask(opts: Opts, umask: Option<u32>) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("data");
         let config = dir.path().join("miniftp.toml");
@@ -72,7 +78,7 @@ impl TestServer {
             useradd(&config, user, pw, quota);
         }
         let mut s = TestServer {
-            child: spawn_server(&config, &dir.path().join("stderr.log"), &opts.env),
+            child: spawn_server(&config, &dir.path().join("stderr.log"), &opts.env, umask),
             addr: String::new(),
             fingerprint: None,
             ftp_addr: None,
@@ -173,7 +179,7 @@ impl TestServer {
     pub fn kill_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn_server(&self.config, &self.stderr_path, &[]);
+        self.child = spawn_server(&self.config, &self.stderr_path, &[], None);
         let ftp = self.ftp_addr.is_some();
         (self.addr, self.fingerprint, self.ftp_addr) = read_listen_line(&mut self.child, ftp);
     }
@@ -266,13 +272,27 @@ pub fn useradd_with(config: &Path, user: &str, pw: &str, quota: &str, extra: &[&
     );
 }
 
-fn spawn_server(config: &Path, stderr: &Path, env: &[(&'static str, String)]) -> Child {
+fn spawn_server(
+    config: &Path,
+    stderr: &Path,
+    env: &[(&'static str, String)],
+    umask: Option<u32>,
+) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(stderr)
         .unwrap();
-    let mut cmd = Command::new(BIN);
+    // A umask for the server alone: the shell sets it and execs the server
+    // (same process), so the test process's own umask is left alone.
+    let mut cmd = match umask {
+        None => Command::new(BIN),
+        Some(m) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("umask {m:03o} && exec \"$0\" \"$@\""), BIN]);
+            c
+        }
+    };
     cmd.args(["serve", "--config"])
         .arg(config)
         .env("RUST_LOG", "info")
@@ -395,6 +415,22 @@ impl Wire {
         self.stream.read_exact(&mut body).unwrap();
         let t = self.recv();
         Ok((r, body, t))
+    }
+}
+
+/// The one polling helper: calls `f` every 10 ms until it is true (then
+/// true) or `timeout` has passed (then false). Tests wait for conditions,
+/// never for fixed times.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

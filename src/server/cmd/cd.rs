@@ -1,8 +1,9 @@
 //! `cd PATH`: change the session's directory (it must exist and be one).
 
 use super::{fs_reply, try_reply, Ctx};
-use crate::proto::{EntryKind, Reply, Status};
+use crate::proto::{Reply, Status};
 use crate::server::Outcome;
+use crate::storage::EntryKind;
 
 pub fn run(ctx: &Ctx, path: &str) -> Outcome {
     let target = try_reply!(ctx.resolve(path).map_err(Outcome::Reply));

@@ -2,7 +2,8 @@
 //! the quota before a byte is written, like any other write.
 
 use super::{fs_reply, try_reply, Ctx};
-use crate::proto::{EntryKind, Reply, Status};
+use crate::proto::{Reply, Status};
+use crate::storage::EntryKind;
 
 pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
     let from = try_reply!(ctx.resolve(from));

@@ -2,7 +2,6 @@
 //! file's size (and its SHA-256 when the storage already knows it); the
 //! body follows from `offset`, then a `226` trailer with the digest.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,60 +10,65 @@ use sha2::{Digest, Sha256};
 use super::{fs_reply, Ctx};
 use crate::proto::{Reply, Status};
 use crate::server::transfer::Download;
-use crate::server::Outcome;
-use crate::storage::local::HashWriter;
+use crate::server::workers::with_scratch;
+use crate::storage::{FsError, ReadHandle, VPath};
 
-pub fn begin(ctx: &Ctx, path: &str, offset: u64) -> Outcome {
-    let fail = |r: Reply| Outcome::DownloadBegun(Err(r));
-    let target = match ctx.resolve(path) {
-        Ok(t) => t,
-        Err(r) => return fail(r),
-    };
-    let handle = match ctx.account.storage.open_read(&target) {
-        Ok(h) => h,
-        Err(e) => return fail(fs_reply(e)),
-    };
-    if offset > handle.size {
-        return fail(Reply::new(
+pub fn begin(ctx: &Ctx, path: &str, offset: u64) -> Result<(Box<Download>, Reply), Reply> {
+    let target = ctx.resolve(path)?;
+    let mut handle = ctx.account.storage.open_read(&target).map_err(fs_reply)?;
+    let size = handle.size();
+    if offset > size {
+        return Err(Reply::new(
             Status::BadArguments,
-            format!(
-                "offset {offset} is beyond the end of {target} ({} bytes)",
-                handle.size
-            ),
+            format!("offset {offset} is beyond the end of {target} ({size} bytes)"),
         ));
     }
-    // Without a remembered digest the whole file is hashed as it is sent;
-    // a resumed download first hashes the part the client already has.
-    let hasher = match handle.digest {
+    // Without a stored digest the whole file is hashed as it is sent; a
+    // resumed download first hashes the part the client already has.
+    let hasher = match handle.digest() {
         Some(_) => None,
-        None => {
-            let mut h = Sha256::new();
-            if offset > 0 {
-                let mut prefix = (&handle.file).take(offset);
-                if let Err(e) = std::io::copy(&mut prefix, &mut HashWriter(&mut h)) {
-                    return fail(fs_reply(crate::storage::FsError::from_io(e, &target)));
-                }
-            }
-            Some(h)
-        }
+        None => Some(hash_prefix(handle.as_mut(), offset, &target)?),
     };
     let mut reply = Reply::new(
         Status::Ready,
-        format!("{target}: {} bytes follow from byte {offset}", handle.size),
+        format!("{target}: {size} bytes follow from byte {offset}"),
     );
-    reply.size = Some(handle.size);
+    reply.size = Some(size);
     reply.offset = Some(offset);
-    reply.sha256 = handle.digest.map(hex::encode);
-    Outcome::DownloadBegun(Ok((
-        Box::new(Download {
-            account: Arc::clone(&ctx.account),
-            path: target,
-            pos: offset,
-            offset,
-            hasher,
-            handle,
-            started: Instant::now(),
-        }),
-        reply,
-    )))
+    reply.sha256 = handle.digest().map(hex::encode);
+    let down = Download {
+        account: Arc::clone(&ctx.account),
+        path: target,
+        pos: offset,
+        offset,
+        hasher,
+        handle,
+        started: Instant::now(),
+    };
+    Ok((Box::new(down), reply))
+}
+
+/// The hashing state over the first `len` bytes of a file.
+fn hash_prefix(handle: &mut dyn ReadHandle, len: u64, path: &VPath) -> Result<Sha256, Reply> {
+    let mut h = Sha256::new();
+    let mut pos = 0;
+    with_scratch(|buf| {
+        while pos < len {
+            let want = buf.len().min((len - pos) as usize);
+            let n = match handle.read_at(&mut buf[..want], pos) {
+                Ok(0) => {
+                    return Err(Reply::new(
+                        Status::LocalError,
+                        format!("{path}: file shrank"),
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(fs_reply(FsError::from_io(e, path))),
+            };
+            h.update(&buf[..n]);
+            pos += n as u64;
+        }
+        Ok(h)
+    })
 }

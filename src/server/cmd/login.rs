@@ -3,15 +3,13 @@
 //! doesn't tell which names exist. On success the user's account is opened:
 //! the home is created if missing, and its used space is walked once.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::proto::{Password, Reply, Status};
 use crate::server::quota::Account;
-use crate::server::session::Session;
+use crate::server::session::{Grant, Session};
 use crate::server::{Outcome, Shared};
-use crate::storage::local::LocalStorage;
-use crate::storage::{FsError, VPath};
+use crate::storage::VPath;
 use crate::users::{home_path, verify_password};
 
 pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
@@ -21,32 +19,34 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
             "login incorrect: unknown user or wrong password",
         )))
     };
+    // Before the users are read: see `Grant`.
+    let generation = shared.users_generation();
     let db = shared.users();
     let Some(record) = db.get(user) else {
         verify_password(&password.0, &shared.dummy_hash);
         return denied();
     };
-    if !verify_password(&password.0, &record.password) {
+    // Checked after the hash, so a disabled account answers like a wrong
+    // password, in the same time.
+    if !verify_password(&password.0, &record.password) || record.disabled {
         return denied();
     }
     let home = home_path(&shared.config.root, record);
+    let grant = Grant::new(record, home.clone(), generation);
+    let home_entry = record.home.clone();
     let quota = record.quota;
+    let max_entries = record.entry_limit(shared.config.default_max_entries);
     let opened = shared.accounts.get_or_open(user, || {
-        let storage = LocalStorage::open(&home).map_err(|e| FsError::Io {
-            path: home.display().to_string(),
-            source: e,
-        })?;
-        let used = crate::storage::Storage::usage(&storage)?;
-        Ok(Account::new(
-            user.to_string(),
-            Arc::new(storage),
-            quota,
-            used,
-        ))
+        let storage = shared.backend.open_home(&home_entry)?;
+        // One walk for both books: bytes and entries.
+        let usage = storage.usage()?;
+        storage.entries().reset(usage.entries, max_entries);
+        Ok(Account::new(user.to_string(), storage, quota, usage.bytes))
     });
     match opened {
         Ok(account) => {
             account.set_quota(quota);
+            account.storage.entries().set_limit(max_entries);
             let mut reply = Reply::new(Status::LoggedIn, format!("welcome, {user}"));
             reply.user = Some(user.to_string());
             reply.cwd = Some("/".into());
@@ -55,6 +55,7 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
                 account,
                 cwd: VPath::root(),
                 since: Instant::now(),
+                grant,
             };
             Outcome::Login(Ok((Box::new(session), reply)))
         }

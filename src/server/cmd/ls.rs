@@ -1,9 +1,10 @@
 //! `ls [PATH]`: a directory's entries sorted by name, `MAX_LIST_PAGE` at a
 //! time (`next` says where to continue); for a file, that one entry.
 
-use super::{fs_reply, try_reply, Ctx};
+use super::{fs_reply, try_reply, wire_entry, Ctx};
 use crate::limits::MAX_LIST_PAGE;
-use crate::proto::{EntryKind, Reply, Status};
+use crate::proto::{Reply, Status};
+use crate::storage::EntryKind;
 
 pub fn run(ctx: &Ctx, path: Option<&str>, start: u64) -> Reply {
     let target = match path {
@@ -14,7 +15,7 @@ pub fn run(ctx: &Ctx, path: Option<&str>, start: u64) -> Reply {
     let entry = try_reply!(storage.stat(&target).map_err(fs_reply));
     let mut reply = Reply::new(Status::Ok, format!("listing of {target}"));
     if entry.kind != EntryKind::Dir {
-        reply.entries = Some(vec![entry]);
+        reply.entries = Some(vec![wire_entry(entry)]);
         return reply;
     }
     let all = try_reply!(storage.list(&target).map_err(fs_reply));
@@ -23,6 +24,6 @@ pub fn run(ctx: &Ctx, path: Option<&str>, start: u64) -> Reply {
     if end < all.len() {
         reply.next = Some(end as u64);
     }
-    reply.entries = Some(all[start..end].to_vec());
+    reply.entries = Some(all[start..end].iter().cloned().map(wire_entry).collect());
     reply
 }

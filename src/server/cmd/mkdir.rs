@@ -10,7 +10,7 @@ pub fn run(ctx: &Ctx, path: &str, parents: bool) -> Reply {
             .account
             .storage
             .stat(&target)
-            .is_ok_and(|e| e.kind == crate::proto::EntryKind::Dir);
+            .is_ok_and(|e| e.kind == crate::storage::EntryKind::Dir);
     try_reply!(ctx
         .account
         .storage

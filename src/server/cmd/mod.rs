@@ -80,12 +80,48 @@ pub fn path_reply(e: PathError) -> Reply {
     Reply::new(status, e.to_string())
 }
 
-pub fn fs_reply(e: FsError) -> Reply {
-    Reply::new(e.status(), e.to_string())
+/// The status a storage failure is reported with.
+pub fn fs_status(e: &FsError) -> Status {
+    match e {
+        FsError::NotFound(_) => Status::NotFound,
+        FsError::WrongType { .. } => Status::WrongType,
+        FsError::Refused { .. } => Status::PathRefused,
+        FsError::Exists(_) => Status::AlreadyExists,
+        FsError::NotEmpty(_) => Status::NotEmpty,
+        FsError::Permission(_) => Status::PermissionDenied,
+        FsError::DiskFull(_) => Status::DiskFull,
+        FsError::Busy(_) => Status::Busy,
+        FsError::Invalid { .. } => Status::BadArguments,
+        FsError::Io { .. } => Status::LocalError,
+        FsError::TooManyEntries { .. } => Status::QuotaExceeded,
+    }
 }
 
-/// Runs a post-login request that needs storage. (Inline requests such as
-/// `pwd` and `quota` never get here.)
+pub fn fs_reply(e: FsError) -> Reply {
+    Reply::new(fs_status(&e), e.to_string())
+}
+
+/// A storage entry as the protocol shows it.
+pub fn wire_entry(e: crate::storage::Entry) -> crate::proto::Entry {
+    use crate::proto::EntryKind as Wire;
+    use crate::storage::EntryKind as Kind;
+    crate::proto::Entry {
+        name: e.name,
+        kind: match e.kind {
+            Kind::File => Wire::File,
+            Kind::Dir => Wire::Dir,
+            Kind::Symlink => Wire::Symlink,
+            Kind::Other => Wire::Other,
+        },
+        size: e.size,
+        mtime: e.mtime,
+        escaped: e.escaped,
+    }
+}
+
+/// Runs a post-login request that needs storage and answers with a
+/// reply. (Inline requests such as `pwd` and `quota`, and transfers, never
+/// get here.)
 pub fn run(ctx: Ctx, req: Request) -> Outcome {
     let reply = match req {
         Request::Cd { path } => return cd::run(&ctx, &path),
@@ -97,14 +133,6 @@ pub fn run(ctx: Ctx, req: Request) -> Outcome {
         Request::Mv { from, to } => mv::run(&ctx, &from, &to),
         Request::Cp { from, to } => cp::run(&ctx, &from, &to),
         Request::Partial { path } => partial::run(&ctx, &path),
-        Request::Put {
-            path,
-            size,
-            offset,
-            mkdirs,
-            eager,
-        } => return put::begin(&ctx, &path, size, offset, mkdirs, eager),
-        Request::Get { path, offset } => return get::begin(&ctx, &path, offset),
         other => Reply::new(
             Status::BadSequence,
             format!("{} is not valid here", other.op()),

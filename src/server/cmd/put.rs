@@ -5,48 +5,88 @@
 //! `150` with the offset to send from; the body follows.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::{fs_reply, Ctx};
-use crate::limits::FRAME_HEADER_LEN;
 use crate::proto::{Reply, Status};
-use crate::server::transfer::upload::Body;
-use crate::server::transfer::Upload;
-use crate::server::Outcome;
+use crate::server::front::Body;
+use crate::server::transfer::upload::{Opened, Upload};
+use crate::storage::UploadOpts;
 
+/// What a put asks for.
+pub struct PutArgs<'a> {
+    pub path: &'a str,
+    pub size: Option<u64>,
+    pub offset: u64,
+    pub mkdirs: bool,
+}
+
+/// Opens an upload; its body arrives as `body`, followed by a digest
+/// trailer when `trailer`. The reply is the `150`, or the refusal.
 pub fn begin(
+    ctx: &Ctx,
+    args: &PutArgs,
+    body: Body,
+    trailer: bool,
+) -> Result<(Box<Upload>, Reply), Reply> {
+    let opened = open(ctx, args)?;
+    let mut reply = Reply::new(
+        Status::Ready,
+        format!("{}: send the body from byte {}", opened.path, args.offset),
+    );
+    reply.offset = Some(args.offset);
+    Ok((Box::new(Upload::new(opened, body, trailer)), reply))
+}
+
+/// An eager put: its body (and trailer) are already on the way, so even a
+/// refusal comes with an upload that reads and drops them.
+pub fn begin_eager(
     ctx: &Ctx,
     path: &str,
     size: Option<u64>,
     offset: u64,
     mkdirs: bool,
-    eager: bool,
-) -> Outcome {
-    // Refused: an eager client is already sending the body, which must be
-    // read and discarded to keep the stream in step.
-    let fail = |r: Reply| {
-        if eager {
-            let body = body_of(size, offset);
-            let up = Upload::discarding(Arc::clone(&ctx.account), path, body, &r);
-            Outcome::UploadBegun(Ok((Box::new(up), r)))
-        } else {
-            Outcome::UploadBegun(Err(r))
+) -> (Box<Upload>, Reply) {
+    let args = PutArgs {
+        path,
+        size,
+        offset,
+        mkdirs,
+    };
+    let body = native_body(size, offset);
+    match begin(ctx, &args, body.clone(), true) {
+        Ok(x) => x,
+        Err(reply) => {
+            let target = ctx.resolve(path).unwrap_or_default();
+            let account = Arc::clone(&ctx.account);
+            (
+                Box::new(Upload::refused(account, target, body, &reply)),
+                reply,
+            )
         }
-    };
-    let target = match ctx.resolve(path) {
-        Ok(t) => t,
-        Err(r) => return fail(r),
-    };
-    if target.is_root() {
-        return fail(Reply::new(Status::WrongType, "/: is a directory"));
     }
-    if let Some(size) = size {
-        if offset > size {
-            return fail(Reply::new(
-                Status::BadArguments,
-                format!("offset {offset} is beyond the announced size {size}"),
-            ));
-        }
+}
+
+/// An eager put's body: eager puts exist only in the native protocol.
+fn native_body(size: Option<u64>, offset: u64) -> Body {
+    use crate::server::front::Codec;
+    crate::server::front::native::NativeCodec.body(size, offset)
+}
+
+/// Checks, reserves and opens the partial.
+fn open(ctx: &Ctx, args: &PutArgs) -> Result<Opened, Reply> {
+    let target = ctx.resolve(args.path)?;
+    if target.is_root() {
+        return Err(Reply::new(Status::WrongType, "/: is a directory"));
+    }
+    let offset = args.offset;
+    if args.size.is_some_and(|size| offset > size) {
+        return Err(Reply::new(
+            Status::BadArguments,
+            format!(
+                "offset {offset} is beyond the announced size {}",
+                args.size.unwrap_or_default()
+            ),
+        ));
     }
     let account = &ctx.account;
     // One transfer at a time owns the resumable partial of a path; a
@@ -54,83 +94,49 @@ pub fn begin(
     // and whichever completes last wins.
     let claimed = account.claim_upload(&target);
     if !claimed && offset > 0 {
-        return fail(Reply::new(
+        return Err(Reply::new(
             Status::Busy,
             format!("{target}: another transfer is writing the partial upload"),
         ));
     }
+    let release = |r: Reply| {
+        if claimed {
+            account.release_upload(&target);
+        }
+        r
+    };
     // Bytes of an older partial that starting at `offset` will truncate
     // away count as free; nothing is created (not even `mkdirs`' parents)
     // before the reservation succeeds.
     let credit = if claimed {
-        account
-            .storage
-            .partial_len(&target)
-            .unwrap_or(0)
-            .saturating_sub(offset)
+        let old = account.storage.partial_len(&target).unwrap_or(0);
+        old.saturating_sub(offset)
     } else {
         0
     };
     // Unknown sizes reserve chunk by chunk as the body arrives.
-    let needed = size.map_or(0, |s| s - offset);
-    let reservation = match account.reserve_with_credit(needed, credit) {
-        Ok(r) => r,
-        Err(e) => {
-            if claimed {
-                account.release_upload(&target);
-            }
-            return fail(Reply::new(Status::QuotaExceeded, format!("{target}: {e}")));
-        }
+    let needed = args.size.map_or(0, |s| s - offset);
+    let reservation = account
+        .reserve_with_credit(needed, credit)
+        .map_err(|e| release(Reply::new(Status::QuotaExceeded, format!("{target}: {e}"))))?;
+    let opts = UploadOpts {
+        offset,
+        mkdirs: args.mkdirs,
+        resumable: claimed,
+        size_hint: args.size,
     };
-    let handle = match account
+    let handle = account
         .storage
-        .begin_upload(&target, offset, mkdirs, claimed)
-    {
-        Ok(h) => h,
-        Err(e) => {
-            if claimed {
-                account.release_upload(&target);
-            }
-            return fail(fs_reply(e));
-        }
-    };
-    account.sub_used(handle.truncated);
-    account.begin_upload(&target);
-    let body = body_of(size, offset);
-    let mut reply = Reply::new(
-        Status::Ready,
-        format!("{target}: send the body from byte {offset}"),
-    );
-    reply.offset = Some(offset);
-    Outcome::UploadBegun(Ok((
-        Box::new(Upload {
-            account: Arc::clone(account),
-            hasher: handle.prefix.clone(),
-            handle: Some(handle),
-            body,
-            received: 0,
-            reservation: Some(reservation),
-            path: target,
-            offset,
-            claimed,
-            started: Instant::now(),
-            failure: None,
-            ended: false,
-        }),
-        reply,
-    )))
-}
-
-/// The body a put announces: `size - offset` raw bytes, or chunks.
-fn body_of(size: Option<u64>, offset: u64) -> Body {
-    match size {
-        Some(s) if s <= offset => Body::Done,
-        Some(s) => Body::Sized {
-            remaining: s - offset,
-        },
-        None => Body::ChunkHeader {
-            header: [0; FRAME_HEADER_LEN],
-            have: 0,
-        },
-    }
+        .begin_upload(&target, opts)
+        .map_err(|e| release(fs_reply(e)))?;
+    account.sub_used(handle.truncated());
+    account.upload_started(&target);
+    Ok(Opened {
+        account: Arc::clone(account),
+        handle,
+        reservation,
+        path: target,
+        offset,
+        claimed,
+    })
 }

@@ -10,8 +10,8 @@ use crate::config::RegistrationPolicy;
 use crate::proto::{Password, Reply, Status};
 use crate::server::{Outcome, Shared};
 use crate::users::{
-    default_home, hash_password, now_secs, validate_name, validate_password, PendingDb,
-    PendingRequest, User, UserDb, UsersLock,
+    default_home, default_home_taken, hash_password, now_secs, validate_name, validate_password,
+    PendingDb, PendingRequest, User, UserDb, UsersLock,
 };
 
 pub fn run(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) -> Outcome {
@@ -46,6 +46,18 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
             format!("the name {user:?} is taken"),
         );
     }
+    // A name used before keeps its old home until the operator deals with
+    // it: registering it would hand that user's files to a stranger.
+    if let Some(home) = default_home_taken(&config.root, &users, user) {
+        log::warn!(
+            "registration of {user} from {peer} refused: {} is still on disk",
+            home.display()
+        );
+        return Reply::new(
+            Status::RegistrationRefused,
+            format!("the name {user:?} was used before and is not free; choose another name"),
+        );
+    }
     match config.registration {
         RegistrationPolicy::Closed => Reply::new(
             Status::RegistrationRefused,
@@ -57,6 +69,8 @@ fn register(shared: &Shared, user: &str, password: &Password, peer: SocketAddr) 
                 password: hash,
                 quota: config.default_quota,
                 home: default_home(user),
+                max_entries: None,
+                disabled: false,
             });
             if let Err(e) = users.save(&config.users_file()) {
                 return internal(e);

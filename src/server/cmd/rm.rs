@@ -1,7 +1,8 @@
 //! `rm PATH`: remove a file; a directory only with `recursive`. The bytes
-//! freed leave the user's used space.
+//! freed leave the user's used space, also those a recursive remove freed
+//! before something stopped it.
 
-use super::{fs_reply, try_reply, Ctx};
+use super::{fs_reply, fs_status, try_reply, Ctx};
 use crate::proto::{Reply, Status};
 use crate::size::human;
 
@@ -14,14 +15,17 @@ pub fn run(ctx: &Ctx, path: &str, recursive: bool) -> Reply {
         );
     }
     try_reply!(ctx.no_upload_under(&target));
-    let freed = try_reply!(ctx
-        .account
-        .storage
-        .remove(&target, recursive)
-        .map_err(fs_reply));
-    ctx.account.sub_used(freed);
-    Reply::new(
-        Status::Ok,
-        format!("{target}: removed ({} freed)", human(freed)),
-    )
+    let removed = ctx.account.storage.remove(&target, recursive);
+    ctx.account.sub_used(removed.freed);
+    match removed.error {
+        None => Reply::new(
+            Status::Ok,
+            format!("{target}: removed ({} freed)", human(removed.freed)),
+        ),
+        Some(e) if removed.freed > 0 => Reply::new(
+            fs_status(&e),
+            format!("{e} (stopped there; {} freed before)", human(removed.freed)),
+        ),
+        Some(e) => fs_reply(e),
+    }
 }

@@ -1,10 +1,10 @@
 //! A download in progress: the `150` header (already queued), then the raw
 //! body, then a `226` trailer carrying the SHA-256 of the whole file.
 //!
-//! When the storage remembers the file's digest, the body goes out with
-//! sendfile (zero-copy, no hashing). Otherwise it is read, hashed and sent
-//! through the worker's scratch buffer, and the digest is remembered for the
-//! next download if the file did not change meanwhile.
+//! When the storage has the file's digest and offers a file descriptor, the
+//! body goes out with sendfile (zero-copy, no hashing). Otherwise it is
+//! read, hashed and sent through the worker's scratch buffer, and the digest
+//! is remembered for the next download if the file did not change meanwhile.
 
 use std::io::ErrorKind;
 use std::sync::Arc;
@@ -12,17 +12,16 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::PumpStatus;
-use crate::limits::PUMP_BUDGET;
 use crate::proto::{Reply, Status};
 use crate::server::io::Io;
 use crate::server::quota::Account;
 use crate::server::workers::with_scratch;
+use crate::server::TransferLog;
 use crate::storage::{ReadHandle, VPath};
 
 pub struct Download {
     pub account: Arc<Account>,
-    pub handle: ReadHandle,
+    pub handle: Box<dyn ReadHandle>,
     pub path: VPath,
     /// Next byte of the file to send.
     pub pos: u64,
@@ -34,51 +33,78 @@ pub struct Download {
     pub started: Instant,
 }
 
+/// What one call of [`Download::advance`] came to.
+pub enum DStep {
+    /// The socket takes nothing more now.
+    WouldBlock,
+    /// The byte budget is spent; go on later.
+    Yield,
+    /// The whole body went out: this is the trailer to send.
+    Done(Reply),
+    /// The peer is gone, the socket failed, or the file shrank.
+    Closed,
+}
+
 impl Download {
     pub fn sent(&self) -> u64 {
         self.pos - self.offset
     }
 
-    /// Sends the queued header, body bytes, and at the end the trailer.
-    pub fn pump(&mut self, io: &mut Io) -> PumpStatus {
+    pub fn log(&self) -> TransferLog {
+        TransferLog {
+            op: "get",
+            path: self.path.to_string(),
+            bytes: self.sent(),
+            started: self.started,
+        }
+    }
+
+    /// Sends what is queued, then body bytes until the end, the socket
+    /// would block or `budget` is spent.
+    pub fn advance(&mut self, io: &mut Io, budget: &mut usize) -> DStep {
         match io.flush() {
             Ok(true) => {}
-            Ok(false) => return PumpStatus::WouldBlock,
-            Err(_) => return PumpStatus::Closed,
+            Ok(false) => return DStep::WouldBlock,
+            Err(_) => return DStep::Closed,
         }
-        let end = self.handle.size;
-        let mut moved = 0usize;
+        let end = self.handle.size();
         while self.pos < end {
-            if moved >= PUMP_BUDGET {
-                return PumpStatus::Yield;
+            if *budget == 0 {
+                return DStep::Yield;
             }
-            let want = (end - self.pos).min((PUMP_BUDGET - moved) as u64) as usize;
-            let step = if self.hasher.is_none() {
-                let before = self.pos;
-                match io
-                    .transport
-                    .sendfile(self.handle.file(), &mut self.pos, want)
-                {
-                    Some(Ok(0)) => return PumpStatus::Closed, // file shrank under us
-                    Some(Ok(_)) => Ok((self.pos - before) as usize),
-                    Some(Err(e)) => Err(e),
-                    None => self.copy_chunk(io, want),
-                }
-            } else {
-                self.copy_chunk(io, want)
-            };
-            match step {
-                Ok(n) => moved += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return PumpStatus::WouldBlock,
+            let want = (end - self.pos).min(*budget as u64) as usize;
+            match self.send_some(io, want) {
+                Ok(0) => return DStep::Closed, // the file shrank under us
+                Ok(n) => *budget = budget.saturating_sub(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return DStep::WouldBlock,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return PumpStatus::Closed,
+                Err(_) => return DStep::Closed,
             }
         }
-        let digest: [u8; 32] = match (self.handle.digest, self.hasher.take()) {
+        DStep::Done(self.trailer())
+    }
+
+    /// Zero-copy when possible, else through the scratch buffer.
+    fn send_some(&mut self, io: &mut Io, want: usize) -> std::io::Result<usize> {
+        if self.hasher.is_none() {
+            if let Some(fd) = self.handle.as_fd() {
+                let before = self.pos;
+                if let Some(sent) = io.transport.sendfile(fd, &mut self.pos, want) {
+                    return sent.map(|_| (self.pos - before) as usize);
+                }
+            }
+        }
+        self.copy_chunk(io, want)
+    }
+
+    /// The `226` with the whole file's digest (remembered for next time
+    /// when it had to be computed).
+    fn trailer(&mut self) -> Reply {
+        let digest: [u8; 32] = match (self.handle.digest(), self.hasher.take()) {
             (Some(d), _) => d,
             (None, Some(h)) => {
                 let d: [u8; 32] = h.finalize().into();
-                self.account.storage.remember_digest(&self.handle, &d);
+                self.handle.remember_digest(&d);
                 d
             }
             (None, None) => unreachable!("a download without a digest always hashes"),
@@ -87,13 +113,9 @@ impl Download {
             Status::TransferComplete,
             format!("{}: sent {} bytes", self.path, self.sent()),
         );
-        r.size = Some(end);
+        r.size = Some(self.handle.size());
         r.sha256 = Some(hex::encode(digest));
-        io.send(&r);
-        match io.flush() {
-            Ok(_) => PumpStatus::Done,
-            Err(_) => PumpStatus::Closed,
-        }
+        r
     }
 
     /// Reads, hashes and writes one buffer's worth. Only bytes the socket

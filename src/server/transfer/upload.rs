@@ -1,74 +1,148 @@
-//! An upload in progress. The body arrives as a raw byte stream of the
-//! announced size (or, for unknown sizes, in length-prefixed chunks ending
-//! with an empty one). Bytes are hashed and written to the hidden partial
-//! file as they arrive; nothing is visible under the real name until the
-//! client's digest has matched ([`finish`]).
+//! The upload state machine: one for every way a body arrives (raw bytes
+//! of an announced size, chunks, or a data connection read to its end) and
+//! every way it starts (a `put` answered with `150`, or an eager `put` whose
+//! body is already on the way). Bytes are hashed and written to the hidden
+//! partial as they arrive; nothing is visible under the real name until the
+//! digest has matched.
 //!
-//! An error in the middle of the body (disk full, I/O error, quota passed
-//! by a chunked body) is answered at once; the partial is removed and the
-//! rest of the body is read and discarded, so the session stays usable.
+//! An upload has one set of ends ([`End`]): committed, refused (the partial
+//! is removed), or kept for resuming. A failure in the middle of the body
+//! (disk full, quota passed by a chunked body) is told at once ([`Step::Say`])
+//! and the rest of the body and its trailer are read and dropped, so the
+//! session stays in step.
 
-use std::io::ErrorKind;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use super::PumpStatus;
-use crate::limits::{FRAME_HEADER_LEN, PUMP_BUDGET};
 use crate::proto::{Reply, Status};
-use crate::server::io::Io;
+use crate::server::cmd::{fs_reply, fs_status};
+use crate::server::front::body::{Body, Piece};
+use crate::server::front::Decoded;
+use crate::server::io::{Fill, Io};
 use crate::server::quota::{Account, Reservation};
-use crate::server::workers::with_scratch;
+use crate::server::session::Gate;
 use crate::server::TransferLog;
-use crate::storage::{Committed, FsError, Leftover, UploadHandle, VPath};
-
-/// Where the body stream stands.
-pub enum Body {
-    /// `remaining` bytes of a body of announced size.
-    Sized {
-        remaining: u64,
-    },
-    /// Chunked: reading a chunk's 8-byte length (`have` bytes of it so far),
-    /// or `left` bytes of the current chunk.
-    ChunkHeader {
-        header: [u8; FRAME_HEADER_LEN],
-        have: usize,
-    },
-    ChunkData {
-        left: u64,
-    },
-    /// The body has ended.
-    Done,
-}
+use crate::storage::{Committed, FsError, UploadHandle, VPath};
 
 pub struct Upload {
     pub account: Arc<Account>,
-    /// None once the upload failed (the rest of the body is discarded).
-    pub handle: Option<UploadHandle>,
-    pub hasher: Sha256,
-    pub body: Body,
+    /// None once the upload failed (the rest of the body is dropped).
+    handle: Option<Box<dyn UploadHandle>>,
+    hasher: Sha256,
+    body: Body,
     /// Body bytes received by this transfer.
     pub received: u64,
-    pub reservation: Option<Reservation>,
+    reservation: Option<Reservation>,
     pub path: VPath,
     /// Resume offset: bytes of the partial before this transfer.
-    pub offset: u64,
+    offset: u64,
     /// Whether this upload holds the path's resumable-partial claim.
-    pub claimed: bool,
+    claimed: bool,
     pub started: Instant,
-    /// The error already sent to the client, if the upload failed.
-    pub failure: Option<Status>,
+    /// The error already told, if the upload failed.
+    failure: Option<Status>,
     /// Whether the in-progress mark was given back.
-    pub ended: bool,
+    ended: bool,
+    /// Whether a `done` trailer with the client's digest follows the body
+    /// (native); without one the end of the body is the end.
+    trailer: bool,
+}
+
+/// What one call of [`Upload::advance`] came to.
+pub enum Step {
+    /// The socket has nothing more now.
+    WouldBlock,
+    /// The byte budget is spent; go on later.
+    Yield,
+    /// Tell the client this now; the upload goes on (dropping the rest).
+    Say(Reply),
+    /// The upload is over; `next` is input for the caller to handle as a
+    /// new request (what came after a failed upload's body, or input that
+    /// ends the connection).
+    Ended { end: End, next: Option<Decoded> },
+    /// The peer is gone (or the socket failed) before the end.
+    Closed,
+    /// The session's account was taken back before the commit: the
+    /// upload was kept, and this reply ends the session.
+    Revoked(Reply),
+}
+
+/// How an upload ended.
+pub enum End {
+    /// Stored under its name (`226`); `later` is cleanup for after the
+    /// reply (freeing a large replaced file).
+    Committed {
+        reply: Reply,
+        later: Option<Box<dyn FnOnce() + Send>>,
+    },
+    /// Not stored and the partial is gone; the reply says why.
+    Refused(Reply),
+    /// Not stored; the partial is kept for a resume. A reply when the
+    /// client is to hear why (another request came instead of the trailer).
+    Kept(Option<Reply>),
+    /// The remains of an upload that failed earlier were read; it was
+    /// answered already.
+    Drained,
+}
+
+impl End {
+    /// The reply to send, if any.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            End::Committed { reply, .. } | End::Refused(reply) | End::Kept(Some(reply)) => {
+                Some(reply)
+            }
+            End::Kept(None) | End::Drained => None,
+        }
+    }
+
+    /// The transfer log's result word for this end.
+    pub fn result(&self) -> String {
+        match self {
+            End::Committed { .. } => "ok".into(),
+            End::Refused(r) => format!("failed ({})", r.code),
+            End::Kept(_) => "interrupted (partial kept for resume)".into(),
+            End::Drained => "failed".into(),
+        }
+    }
+}
+
+/// What `cmd::put` found when it opened the partial.
+pub struct Opened {
+    pub account: Arc<Account>,
+    pub handle: Box<dyn UploadHandle>,
+    pub reservation: Reservation,
+    pub path: VPath,
+    pub offset: u64,
+    pub claimed: bool,
 }
 
 impl Upload {
-    /// An upload that was refused while its body is on the way (`eager`):
-    /// it reads and discards the body and its trailer; `reply` is the
-    /// refusal already sent.
-    pub fn discarding(account: Arc<Account>, path: &str, body: Body, reply: &Reply) -> Upload {
+    /// An upload whose body arrives as `body`; `trailer` as on [`Upload`].
+    pub fn new(opened: Opened, body: Body, trailer: bool) -> Upload {
+        Upload {
+            hasher: opened.handle.prefix(),
+            handle: Some(opened.handle),
+            account: opened.account,
+            body,
+            received: 0,
+            reservation: Some(opened.reservation),
+            path: opened.path,
+            offset: opened.offset,
+            claimed: opened.claimed,
+            started: Instant::now(),
+            failure: None,
+            ended: false,
+            trailer,
+        }
+    }
+
+    /// An upload refused while its body is already on the way (`eager`):
+    /// it reads and drops the body and its trailer; `reply` is the refusal,
+    /// already told.
+    pub fn refused(account: Arc<Account>, path: VPath, body: Body, reply: &Reply) -> Upload {
         Upload {
             account,
             handle: None,
@@ -76,121 +150,17 @@ impl Upload {
             body,
             received: 0,
             reservation: None,
-            path: VPath::resolve(&VPath::root(), path).unwrap_or_default(),
+            path,
             offset: 0,
             claimed: false,
             started: Instant::now(),
             failure: Some(reply.status().unwrap_or(Status::BadArguments)),
             ended: true,
+            trailer: true,
         }
     }
 
-    /// Feeds body bytes; returns how many belonged to the body (it stops at
-    /// the body's end). Errors are answered through `io`.
-    fn feed(&mut self, data: &[u8], io: &mut Io) -> usize {
-        let mut used = 0;
-        while used < data.len() {
-            let rest = &data[used..];
-            match &mut self.body {
-                Body::Done => break,
-                Body::Sized { remaining } => {
-                    let n = rest.len().min(*remaining as usize);
-                    *remaining -= n as u64;
-                    if *remaining == 0 {
-                        self.body = Body::Done;
-                    }
-                    self.write(&rest[..n], io);
-                    used += n;
-                }
-                Body::ChunkHeader { header, have } => {
-                    let n = rest.len().min(FRAME_HEADER_LEN - *have);
-                    header[*have..*have + n].copy_from_slice(&rest[..n]);
-                    *have += n;
-                    used += n;
-                    if *have == FRAME_HEADER_LEN {
-                        let len = u64::from_be_bytes(*header);
-                        if len == 0 {
-                            self.body = Body::Done;
-                        } else {
-                            self.body = Body::ChunkData { left: len };
-                            self.grow(len, io);
-                        }
-                    }
-                }
-                Body::ChunkData { left } => {
-                    let n = rest.len().min(*left as usize);
-                    *left -= n as u64;
-                    if *left == 0 {
-                        self.body = Body::ChunkHeader {
-                            header: [0; FRAME_HEADER_LEN],
-                            have: 0,
-                        };
-                    }
-                    self.write(&rest[..n], io);
-                    used += n;
-                }
-            }
-        }
-        used
-    }
-
-    /// How many bytes the next read may take without passing the body's end.
-    fn want(&self, cap: usize) -> usize {
-        match &self.body {
-            Body::Sized { remaining } => cap.min(*remaining as usize),
-            Body::ChunkHeader { have, .. } => FRAME_HEADER_LEN - have,
-            Body::ChunkData { left } => cap.min(*left as usize),
-            Body::Done => 0,
-        }
-    }
-
-    fn write(&mut self, bytes: &[u8], io: &mut Io) {
-        self.received += bytes.len() as u64;
-        let Some(handle) = self.handle.as_mut() else {
-            return;
-        };
-        self.hasher.update(bytes);
-        if let Err(e) = handle.write_all(bytes) {
-            let path = self.path.clone();
-            let e = FsError::from_io(e, &path);
-            self.fail(Reply::new(e.status(), e.to_string()), io);
-        }
-    }
-
-    fn grow(&mut self, len: u64, io: &mut Io) {
-        if self.handle.is_none() {
-            return;
-        }
-        if let Some(r) = self.reservation.as_mut() {
-            if let Err(e) = r.grow(len) {
-                let msg = format!("{}: {e}", self.path);
-                self.fail(Reply::new(Status::QuotaExceeded, msg), io);
-            }
-        }
-    }
-
-    /// Sends `reply` at once, removes the partial and switches to
-    /// discarding the rest of the body.
-    pub fn fail(&mut self, reply: Reply, io: &mut Io) {
-        self.failure = reply.status();
-        io.send(&reply);
-        let _ = io.flush();
-        self.discard();
-    }
-
-    /// Removes the partial and gives back what it held (quota, claim).
-    pub fn discard(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            self.account.storage.abort_upload(handle, false);
-            self.account.sub_used(self.offset);
-        }
-        self.reservation = None;
-        self.release_claim();
-    }
-
-    /// Keeps a resumable partial for a later `put` with an offset (client
-    /// gone, server shutting down); non-resumable partials are removed.
-    /// The log entry of this upload, once it has completed.
+    /// The log entry of this upload.
     pub fn log(&self) -> TransferLog {
         TransferLog {
             op: "put",
@@ -200,9 +170,256 @@ impl Upload {
         }
     }
 
-    pub fn abandon(&mut self) {
+    /// Moves the upload on as far as the input allows: body bytes already
+    /// buffered, then the socket, then (native) the trailer. `budget`
+    /// bounds the body bytes read in this call.
+    pub fn advance(
+        &mut self,
+        io: &mut Io,
+        budget: &mut usize,
+        fsync: bool,
+        gate: &mut Gate,
+    ) -> Step {
+        if !self.body.is_done() {
+            if let Some(step) = self.take_buffered(io) {
+                return step;
+            }
+        }
+        if !self.body.is_done() {
+            if let Some(step) = self.read_body(io, budget) {
+                return step;
+            }
+        }
+        if !self.trailer {
+            return self.finish_gated(None, fsync, gate);
+        }
+        self.await_trailer(io, fsync, gate)
+    }
+
+    /// Body bytes that came in with the request (or after a trailer).
+    fn take_buffered(&mut self, io: &mut Io) -> Option<Step> {
+        if io.rbuf.is_empty() {
+            return None;
+        }
+        let buffered = std::mem::take(&mut io.rbuf);
+        let (used, say) = self.feed(&buffered);
+        io.rbuf = buffered[used..].to_vec();
+        say.map(Step::Say)
+    }
+
+    /// Reads body bytes from the socket until the body ends (None), the
+    /// socket would block, the budget is spent or something must be told.
+    fn read_body(&mut self, io: &mut Io, budget: &mut usize) -> Option<Step> {
+        if self.handle.is_some() && super::pump::parallel_worth_it(&self.body) {
+            return super::pump::receive_parallel(self, io, budget);
+        }
+        super::pump::receive_serial(self, io, budget)
+    }
+
+    /// Feeds body bytes; returns how many belonged to the body (it stops
+    /// at the body's end) and a failure to tell, if one happened.
+    pub(super) fn feed(&mut self, data: &[u8]) -> (usize, Option<Reply>) {
+        let mut used = 0;
+        let mut say = None;
+        while used < data.len() && !self.body.is_done() {
+            let (piece, n) = self.body.next(&data[used..]);
+            used += n;
+            let failed = match piece {
+                Piece::Data(bytes) => self.write(bytes),
+                Piece::Chunk(len) => self.grow(len),
+                Piece::Nothing => None,
+            };
+            say = say.or(failed);
+        }
+        (used, say)
+    }
+
+    /// The body's framing state, for the pumps.
+    pub(super) fn body_mut(&mut self) -> &mut Body {
+        &mut self.body
+    }
+
+    /// Writes payload bytes to the partial (or drops them after a failure).
+    pub(super) fn write(&mut self, bytes: &[u8]) -> Option<Reply> {
+        self.received += bytes.len() as u64;
+        let handle = self.handle.as_mut()?;
+        self.hasher.update(bytes);
+        let e = handle.write_all(bytes).err()?;
+        Some(self.fail(fs_reply(FsError::from_io(e, &self.path))))
+    }
+
+    /// Writes bytes that someone else hashed (the parallel pump).
+    pub(super) fn write_unhashed(&mut self, bytes: &[u8]) -> Option<Reply> {
+        self.received += bytes.len() as u64;
+        let handle = self.handle.as_mut()?;
+        let e = handle.write_all(bytes).err()?;
+        Some(self.fail(fs_reply(FsError::from_io(e, &self.path))))
+    }
+
+    pub(super) fn hasher_mut(&mut self) -> &mut Sha256 {
+        &mut self.hasher
+    }
+
+    pub(super) fn failed(&self) -> bool {
+        self.handle.is_none()
+    }
+
+    /// Reserves the next chunk of a body of unknown size.
+    fn grow(&mut self, len: u64) -> Option<Reply> {
+        self.handle.as_ref()?;
+        let e = self.reservation.as_mut()?.grow(len).err()?;
+        let msg = format!("{}: {e}", self.path);
+        Some(self.fail(Reply::new(Status::QuotaExceeded, msg)))
+    }
+
+    /// Gives up the partial after a failure mid-body; returns the reply.
+    fn fail(&mut self, reply: Reply) -> Reply {
+        self.failure = reply.status();
+        self.discard();
+        reply
+    }
+
+    /// Waits for the `done` trailer (or whatever comes instead).
+    fn await_trailer(&mut self, io: &mut Io, fsync: bool, gate: &mut Gate) -> Step {
+        let (decoded, fill) = match io.decode(true) {
+            Ok(x) => x,
+            Err(_) => return Step::Closed,
+        };
+        let failed = self.failure.is_some();
+        let ended = |end, next| Step::Ended { end, next };
+        match decoded {
+            Decoded::Incomplete => match fill {
+                Some(Fill::Eof) => Step::Closed,
+                _ => Step::WouldBlock,
+            },
+            Decoded::Request(crate::proto::Request::Done { .. }) if failed => {
+                ended(End::Drained, None)
+            }
+            Decoded::Request(crate::proto::Request::Done { sha256 }) => {
+                self.finish_gated(Some(&sha256), fsync, gate)
+            }
+            // Input after which the stream can't be read: the connection
+            // ends, and a live upload is kept for a resume.
+            fatal @ Decoded::Invalid { fatal: true, .. } => {
+                let end = if failed {
+                    End::Drained
+                } else {
+                    self.keep();
+                    End::Kept(None)
+                };
+                ended(end, Some(fatal))
+            }
+            // No op to go by, or a bad `done`: its error, and the trailer
+            // is still awaited.
+            Decoded::Invalid { reply, op, .. } if op.as_deref().is_none_or(|o| o == "done") => {
+                Step::Say(reply)
+            }
+            // A failed upload is over: what follows is a new request.
+            other if failed => ended(End::Drained, Some(other)),
+            // Another request ends a live upload; the 503 is its answer.
+            Decoded::Request(req) => ended(self.keep_for(req.op()), None),
+            Decoded::Invalid { op, .. } => ended(self.keep_for(op.as_deref().unwrap_or("?")), None),
+        }
+    }
+
+    /// Ends a live upload because `op` came instead of its trailer: `503`,
+    /// the partial kept for a resume.
+    fn keep_for(&mut self, op: &str) -> End {
+        self.keep();
+        End::Kept(Some(Reply::new(
+            Status::BadSequence,
+            format!(
+                "expected the done trailer after the body, got {op}; \
+                 the upload was kept for resuming"
+            ),
+        )))
+    }
+
+    /// [`Upload::finish`], once the session's grant is checked again.
+    fn finish_gated(&mut self, client_sha256: Option<&str>, fsync: bool, gate: &mut Gate) -> Step {
+        if self.handle.is_some() {
+            if let Some(end) = gate.check() {
+                self.keep();
+                return Step::Revoked(end);
+            }
+        }
+        let end = self.finish(client_sha256, fsync);
+        Step::Ended { end, next: None }
+    }
+
+    /// Checks the digest (the client's, when it sent one) and makes the
+    /// upload visible.
+    pub fn finish(&mut self, client_sha256: Option<&str>, fsync: bool) -> End {
+        let Some(handle) = self.handle.take() else {
+            return End::Drained;
+        };
+        let digest: [u8; 32] = self.hasher.clone().finalize().into();
+        let hex_digest = hex::encode(digest);
+        if let Some(theirs) = client_sha256.filter(|c| !c.eq_ignore_ascii_case(&hex_digest)) {
+            self.handle = Some(handle);
+            self.discard();
+            let mut r = Reply::new(
+                Status::IntegrityFailure,
+                format!(
+                    "{}: SHA-256 mismatch (received {hex_digest}, sender said {theirs}); \
+                     the upload was discarded and any previous version is untouched",
+                    self.path
+                ),
+            );
+            r.sha256 = Some(hex_digest);
+            return End::Refused(r);
+        }
+        self.commit(handle, &digest, fsync)
+    }
+
+    fn commit(&mut self, handle: Box<dyn UploadHandle>, digest: &[u8; 32], fsync: bool) -> End {
+        let account = Arc::clone(&self.account);
+        let size = self.offset + self.received;
+        // The new bytes are stored already (in the partial): count them
+        // before the commit makes them visible, so a racing session that
+        // replaces or removes this file right after can never subtract
+        // them first.
+        match self.reservation.take() {
+            Some(r) => r.commit(self.received),
+            None => account.add_used(self.received),
+        }
+        let result = handle.commit(digest, fsync);
+        self.release_claim();
+        match result {
+            Ok(Committed { replaced, later }) => {
+                account.sub_used(replaced);
+                let mut r = Reply::new(
+                    Status::TransferComplete,
+                    format!("{}: stored {size} bytes, SHA-256 verified", self.path),
+                );
+                r.size = Some(size);
+                r.sha256 = Some(hex::encode(digest));
+                End::Committed { reply: r, later }
+            }
+            Err(e) => {
+                // The backend removed the partial, counted in full above.
+                account.sub_used(size);
+                End::Refused(Reply::new(fs_status(&e), e.to_string()))
+            }
+        }
+    }
+
+    /// Removes the partial and gives back what it held (quota, claim).
+    pub fn discard(&mut self) {
         if let Some(handle) = self.handle.take() {
-            let left = self.account.storage.abort_upload(handle, true);
+            handle.abort(false);
+            self.account.sub_used(self.offset);
+        }
+        self.reservation = None;
+        self.release_claim();
+    }
+
+    /// Keeps a resumable partial for a later `put` with an offset (client
+    /// gone, server shutting down, another request came); a private
+    /// partial is removed.
+    pub fn keep(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let left = handle.abort(true);
             if left >= self.offset {
                 self.account.add_used(left - self.offset);
             } else {
@@ -221,269 +438,17 @@ impl Upload {
             self.claimed = false;
         }
         if !self.ended {
-            self.account.end_upload(&self.path);
+            self.account.upload_ended(&self.path);
             self.ended = true;
         }
     }
-
-    pub fn body_done(&self) -> bool {
-        matches!(self.body, Body::Done)
-    }
-
-    /// Moves body bytes from the socket (and any already buffered in
-    /// `io.rbuf`) into the partial.
-    pub fn pump(&mut self, io: &mut Io) -> PumpStatus {
-        if !io.rbuf.is_empty() {
-            let buffered = std::mem::take(&mut io.rbuf);
-            let used = self.feed(&buffered, io);
-            io.rbuf = buffered[used..].to_vec();
-        }
-        // A helper thread only pays when a core would otherwise idle: with
-        // other transfers pumping, the pool keeps both cores busy already.
-        let pumping = Pumping::start();
-        let parallel = pumping.alone
-            && self.handle.is_some()
-            && matches!(self.body, Body::Sized { remaining } if remaining >= PARALLEL_MIN);
-        if parallel {
-            self.pump_parallel(io)
-        } else {
-            self.pump_serial(io)
-        }
-    }
-
-    fn pump_serial(&mut self, io: &mut Io) -> PumpStatus {
-        let mut moved = 0usize;
-        with_scratch(|buf| loop {
-            if self.body_done() {
-                return PumpStatus::Done;
-            }
-            if moved >= PUMP_BUDGET {
-                return PumpStatus::Yield;
-            }
-            let want = self.want(buf.len());
-            match io.transport.read(&mut buf[..want]) {
-                Ok(0) => return PumpStatus::Closed,
-                Ok(n) => {
-                    moved += n;
-                    self.feed(&buf[..n], io);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return PumpStatus::WouldBlock,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return PumpStatus::Closed,
-            }
-        })
-    }
 }
 
-impl Upload {
-    /// The pump for a large body: this worker receives and writes while a
-    /// helper thread hashes the previous buffer, so hashing (the costliest
-    /// step, ~0.6 s per GiB) overlaps the copy instead of adding to it.
-    fn pump_parallel(&mut self, io: &mut Io) -> PumpStatus {
-        let mut hasher = std::mem::take(&mut self.hasher);
-        let mut free = take_buffers();
-        let (status, hasher, free) = std::thread::scope(|s| {
-            let (full_tx, full_rx) = crossbeam_channel::bounded::<(Vec<u8>, usize)>(PIPE_BUFS);
-            let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
-            let helper = s.spawn(move || {
-                for (buf, n) in full_rx {
-                    hasher.update(&buf[..n]);
-                    let _ = free_tx.send(buf);
-                }
-                hasher
-            });
-            let mut moved = 0usize;
-            let status = loop {
-                let Body::Sized { remaining } = self.body else {
-                    break PumpStatus::Done;
-                };
-                if self.handle.is_none() {
-                    // Failed mid-body: the rest is drained by the plain pump.
-                    break PumpStatus::Yield;
-                }
-                if moved >= PUMP_BUDGET {
-                    break PumpStatus::Yield;
-                }
-                let mut buf = match free.pop() {
-                    Some(b) => b,
-                    None => match free_rx.recv() {
-                        Ok(b) => b,
-                        Err(_) => break PumpStatus::Closed,
-                    },
-                };
-                // Fill the buffer as far as the socket allows: a read may
-                // return a single TLS record, and handing the hasher 16 KiB
-                // at a time costs more in wake-ups than it saves.
-                let want = buf.len().min(remaining as usize);
-                let mut n = 0;
-                let mut stop = None;
-                while n < want {
-                    match io.transport.read(&mut buf[n..want]) {
-                        Ok(0) => {
-                            stop = Some(PumpStatus::Closed);
-                            break;
-                        }
-                        Ok(k) => n += k,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            stop = Some(PumpStatus::WouldBlock);
-                            break;
-                        }
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(_) => {
-                            stop = Some(PumpStatus::Closed);
-                            break;
-                        }
-                    }
-                }
-                if n == 0 {
-                    free.push(buf);
-                    break stop.unwrap_or(PumpStatus::Yield);
-                }
-                moved += n;
-                self.received += n as u64;
-                self.body = if remaining == n as u64 {
-                    Body::Done
-                } else {
-                    Body::Sized {
-                        remaining: remaining - n as u64,
-                    }
-                };
-                let handle = self.handle.as_mut().expect("checked above");
-                if let Err(e) = handle.write_all(&buf[..n]) {
-                    let e = FsError::from_io(e, &self.path);
-                    self.fail(Reply::new(e.status(), e.to_string()), io);
-                    free.push(buf);
-                } else if full_tx.send((buf, n)).is_err() {
-                    break PumpStatus::Closed;
-                }
-                if let Some(status) = stop {
-                    // A short body ending at EOF still counts what came.
-                    break if self.body_done() {
-                        PumpStatus::Done
-                    } else {
-                        status
-                    };
-                }
-            };
-            drop(full_tx);
-            let hasher = helper.join().unwrap_or_default();
-            free.extend(free_rx.try_iter());
-            (status, hasher, free)
-        });
-        self.hasher = hasher;
-        give_back_buffers(free);
-        status
-    }
-}
-
-/// Bodies at least this big are hashed on a helper thread.
-const PARALLEL_MIN: u64 = 2 << 20;
-/// Upload pump jobs running right now, over all connections.
-static PUMPING: AtomicUsize = AtomicUsize::new(0);
-
-/// One running pump job in [`PUMPING`], counted out on drop, so a pump
-/// that panics (caught per connection) doesn't leave the count high and
-/// the helper thread off for good.
-struct Pumping {
-    /// No other upload pump was running when this one started.
-    alone: bool,
-}
-
-impl Pumping {
-    fn start() -> Pumping {
-        Pumping {
-            alone: PUMPING.fetch_add(1, Ordering::Relaxed) == 0,
-        }
-    }
-}
-
-impl Drop for Pumping {
-    fn drop(&mut self) {
-        PUMPING.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-/// Buffers in flight between the receiving and the hashing thread.
-const PIPE_BUFS: usize = 3;
-
-thread_local! {
-    /// Each worker's buffers for parallel pumps, kept between jobs.
-    static PIPE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn take_buffers() -> Vec<Vec<u8>> {
-    let mut bufs = PIPE.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    while bufs.len() < PIPE_BUFS + 1 {
-        bufs.push(vec![0u8; crate::limits::PUMP_BUF]);
-    }
-    bufs
-}
-
-fn give_back_buffers(bufs: Vec<Vec<u8>>) {
-    PIPE.with(|p| *p.borrow_mut() = bufs);
-}
-
-/// Checks the client's digest and makes the upload visible. Runs on a
-/// worker (fsync and rename may take milliseconds). Also returns a replaced
-/// old version whose removal the caller does after replying.
-pub fn finish(mut up: Box<Upload>, client_sha256: &str, fsync: bool) -> (Reply, Option<Leftover>) {
-    let Some(handle) = up.handle.take() else {
-        return (
-            Reply::new(Status::BadSequence, "upload already failed"),
-            None,
-        );
-    };
-    let digest: [u8; 32] = up.hasher.clone().finalize().into();
-    let hex_digest = hex::encode(digest);
-    let size = up.offset + up.received;
-    if !client_sha256.eq_ignore_ascii_case(&hex_digest) {
-        up.handle = Some(handle);
-        up.discard();
-        let mut r = Reply::new(
-            Status::IntegrityFailure,
-            format!(
-                "{}: SHA-256 mismatch (received {hex_digest}, sender said {client_sha256}); \
-                 the upload was discarded and any previous version is untouched",
-                up.path
-            ),
-        );
-        r.sha256 = Some(hex_digest);
-        return (r, None);
-    }
-    let account = Arc::clone(&up.account);
-    // The new bytes are on disk already (in the partial): count them before
-    // the rename makes them visible, so a racing session that replaces or
-    // removes this file right after can never subtract them first.
-    if let Some(r) = up.reservation.take() {
-        r.commit(up.received);
-    } else {
-        account.add_used(up.received);
-    }
-    match account.storage.commit_upload(handle, &digest, fsync) {
-        Ok(Committed { replaced, leftover }) => {
-            account.sub_used(replaced);
-            up.release_claim();
-            let mut r = Reply::new(
-                Status::TransferComplete,
-                format!("{}: stored {size} bytes, SHA-256 verified", up.path),
-            );
-            r.size = Some(size);
-            r.sha256 = Some(hex_digest);
-            (r, leftover)
-        }
-        Err(e) => {
-            // commit_upload removed the partial, counted in full above.
-            account.sub_used(up.offset + up.received);
-            up.release_claim();
-            (Reply::new(e.status(), e.to_string()), None)
-        }
-    }
-}
-
-/// Safety net: an upload dropped without an explicit end (a panic, a path
-/// nobody foresaw) still gives back its claim and quota and keeps its
-/// partial resumable. The normal paths call `abandon`/`discard` on a worker.
+/// Safety net: an upload dropped without an end (a panic, a path nobody
+/// foresaw) still gives back its claim and quota and keeps its partial
+/// resumable. The normal paths end it on a worker.
 impl Drop for Upload {
     fn drop(&mut self) {
-        self.abandon();
+        self.keep();
     }
 }

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -104,20 +104,6 @@ pub fn op(w: &mut Wire, op: &str, path: &str) -> Value {
     w.call(json!({"op": op, "path": path}))
 }
 
-/// Polls `f` until it holds or `secs` pass.
-pub fn wait_for(secs: f64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Hidden partial files (`.NAME.miniftp-part...`) anywhere under `dir`.
 pub fn partials(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -152,7 +138,7 @@ pub fn upload_partly(srv: &TestServer, path: &str, body: &[u8], sent: usize) -> 
     };
     let part = dir.join(format!(".{name}.miniftp-part"));
     assert!(
-        wait_for(10.0, || std::fs::metadata(&part)
+        eventually(Duration::from_secs_f64(10.0), || std::fs::metadata(&part)
             .map(|m| m.len() == sent as u64)
             .unwrap_or(false)),
         "{path}: the server never stored the {sent} bytes sent"
@@ -165,7 +151,7 @@ pub fn upload_partly(srv: &TestServer, path: &str, body: &[u8], sent: usize) -> 
 pub fn wait_partial(srv: &TestServer, path: &str, size: usize) -> Value {
     let mut w = srv.login("alice", PW);
     let mut last = Value::Null;
-    let ok = wait_for(10.0, || {
+    let ok = eventually(Duration::from_secs_f64(10.0), || {
         last = op(&mut w, "partial", path);
         last["code"] == 200 && last["size"] == size
     });

@@ -554,7 +554,9 @@ fn retries_a_full_server() {
         .spawn()
         .unwrap();
     assert!(
-        wait_for(10.0, || srv.log().contains("refused connection from")),
+        eventually(std::time::Duration::from_secs_f64(10.0), || srv
+            .log()
+            .contains("refused connection from")),
         "{}",
         srv.log()
     );

@@ -471,7 +471,8 @@ fn a_lost_connection_offers_to_reconnect() {
             .count()
     };
     assert!(
-        wait_for(10.0, || idle_closes() == 1),
+        eventually(std::time::Duration::from_secs_f64(10.0), || idle_closes()
+            == 1),
         "no idle timeout: {}",
         srv.log()
     );
@@ -486,7 +487,12 @@ fn a_lost_connection_offers_to_reconnect() {
     assert!(out.contains("\r\na.txt\r\n"), "{out:?}");
 
     // Answering n leaves the shell.
-    assert!(wait_for(10.0, || idle_closes() == 2), "{}", srv.log());
+    assert!(
+        eventually(std::time::Duration::from_secs_f64(10.0), || idle_closes()
+            == 2),
+        "{}",
+        srv.log()
+    );
     t.send("pwd\r");
     at_prompt(&mut t, "connection lost; reconnect? [Y/n] ");
     t.send("n\r");

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -199,26 +199,12 @@ pub fn partial_size_on_disk(dir: &Path, name: &str) -> Option<u64> {
         .map(|m| m.len())
 }
 
-/// Polls `f` until it is true or `secs` have passed; returns the last value.
-pub fn wait_for(secs: f64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs_f64(secs);
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Waits until the server's used figure equals the bytes on disk (work
 /// after a dropped connection runs in the background), then asserts it.
 #[track_caller]
 pub fn assert_used_matches_disk(w: &mut Wire, home: &Path) {
     let mut last = (0, 0);
-    let ok = wait_for(5.0, || {
+    let ok = eventually(Duration::from_secs_f64(5.0), || {
         last = (used(w), disk_usage(home));
         last.0 == last.1
     });
@@ -232,7 +218,7 @@ pub fn assert_used_matches_disk(w: &mut Wire, home: &Path) {
 /// `partial PATH`, retried while a finishing transfer still holds it (450).
 pub fn partial_settled(w: &mut Wire, path: &str) -> Value {
     let mut r = Value::Null;
-    wait_for(5.0, || {
+    eventually(Duration::from_secs_f64(5.0), || {
         r = w.call(json!({"op": "partial", "path": path}));
         r["code"] != 450
     });

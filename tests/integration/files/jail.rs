@@ -451,7 +451,10 @@ fn reserved_partial_names_are_refused() {
     let mut up = alice(&s);
     code(&begin_put(&mut up, "victim", Some(100), 0, false), 150);
     up.send_raw(&[7u8; 40]);
-    assert!(wait_for(5.0, || partial_size_on_disk(&home, "victim") == Some(40)));
+    assert!(eventually(
+        Duration::from_secs_f64(5.0),
+        || partial_size_on_disk(&home, "victim") == Some(40)
+    ));
     drop(up);
     code(&partial_settled(&mut w, "victim"), 200);
     for p in [

@@ -215,7 +215,10 @@ fn used_space_is_exact_after_every_operation() {
     let mut w2 = alice(&s);
     code(&begin_put(&mut w2, "i", Some(16_000), 0, false), 150);
     w2.send_raw(&body[..8_000]);
-    assert!(wait_for(5.0, || partial_size_on_disk(&home, "i") == Some(8_000)));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || partial_size_on_disk(&home, "i") == Some(8_000)
+    ));
     drop(w2);
     assert_used_matches_disk(&mut obs, &home);
     assert_eq!(used(&mut obs), 30_000 + 8_000);
@@ -230,7 +233,10 @@ fn used_space_is_exact_after_every_operation() {
     let mut w3 = alice(&s);
     code(&begin_put(&mut w3, "j", Some(9_000), 0, false), 150);
     w3.send_raw(&body[..3_000]);
-    assert!(wait_for(5.0, || partial_size_on_disk(&home, "j") == Some(3_000)));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || partial_size_on_disk(&home, "j") == Some(3_000)
+    ));
     drop(w3);
     assert_used_matches_disk(&mut obs, &home);
     code(&partial_settled(&mut w, "j"), 200);
@@ -256,9 +262,15 @@ fn partial_uploads_count_against_the_quota() {
         150,
     );
     w.send_raw(&body[..600 * 1024]);
-    assert!(wait_for(5.0, || partial_size_on_disk(&home, "p") == Some(600 * 1024)));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || partial_size_on_disk(&home, "p") == Some(600 * 1024)
+    ));
     drop(w);
-    assert!(wait_for(5.0, || used(&mut obs) == 600 * 1024));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || used(&mut obs) == 600 * 1024
+    ));
     let free = QUOTA_1M - 600 * 1024;
     assert_eq!(quota(&mut obs), (600 * 1024, QUOTA_1M, free));
     let r = begin_put(&mut obs, "other", Some(500 * 1024), 0, false);
@@ -296,9 +308,15 @@ fn restarting_an_upload_reuses_its_partials_space() {
         150,
     );
     w.send_raw(&body[..600 * 1024]);
-    assert!(wait_for(5.0, || partial_size_on_disk(&home, "p") == Some(600 * 1024)));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || partial_size_on_disk(&home, "p") == Some(600 * 1024)
+    ));
     drop(w);
-    assert!(wait_for(5.0, || used(&mut obs) == 600 * 1024));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || used(&mut obs) == 600 * 1024
+    ));
     code(&partial_settled(&mut obs, "p"), 200);
     let r = obs.put("p", &body);
     code(&r, 226);
@@ -321,8 +339,10 @@ fn rm_recursive_during_an_upload_keeps_the_books() {
     let mut w = alice(&s);
     code(&begin_put(&mut w, "d/x", Some(200_000), 0, false), 150);
     w.send_raw(&body[..100_000]);
-    assert!(wait_for(5.0, || partial_size_on_disk(&home.join("d"), "x")
-        == Some(100_000)));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || partial_size_on_disk(&home.join("d"), "x") == Some(100_000)
+    ));
     // Either refused while the upload runs (450, nothing removed, the
     // upload completes), or done: the books must hold either way.
     let r = rm(&mut obs, "d", true);

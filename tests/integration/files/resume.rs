@@ -24,8 +24,9 @@ fn put_partly(s: &TestServer, path: &str, body: &[u8], sent: usize, chunked: boo
         None => (s.home("alice"), path.to_string()),
     };
     assert!(
-        wait_for(5.0, || partial_size_on_disk(&dir, &name)
-            == Some(sent as u64)),
+        eventually(Duration::from_secs_f64(5.0), || partial_size_on_disk(
+            &dir, &name
+        ) == Some(sent as u64)),
         "{path}: the server never stored the {sent} bytes sent"
     );
     w
@@ -243,7 +244,8 @@ fn stale_partials_are_swept() {
     assert_eq!(used(&mut obs), 160_000);
     // ...gone within a few sweeps.
     assert!(
-        wait_for(10.0, || partials_on_disk(&home).is_empty()),
+        eventually(Duration::from_secs_f64(10.0), || partials_on_disk(&home)
+            .is_empty()),
         "stale partials still on disk: {:?}",
         partials_on_disk(&home)
     );
@@ -268,7 +270,8 @@ fn stale_partials_are_swept_after_a_restart_without_login() {
     let _w = put_partly(&s, "x.bin", &data(300_000, 1), 120_000, false);
     s.kill_and_restart();
     assert!(
-        wait_for(10.0, || partials_on_disk(&home).is_empty()),
+        eventually(Duration::from_secs_f64(10.0), || partials_on_disk(&home)
+            .is_empty()),
         "stale partial still on disk"
     );
     let mut w = alice(&s);

@@ -233,7 +233,10 @@ fn put_announcing_5gib_reserves_exactly() {
     w.send_raw(&head);
     let sent = head.len() as u64;
     // Wait until the server has stored what was sent, then drop the body.
-    assert!(wait_for(5.0, || partial_size_on_disk(&home, "big.bin") == Some(sent)));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || partial_size_on_disk(&home, "big.bin") == Some(sent)
+    ));
     drop(w);
     assert_used_matches_disk(&mut obs, &home);
     assert_eq!(quota(&mut obs), (sent, total, total - sent));
@@ -249,7 +252,10 @@ fn put_announcing_5gib_reserves_exactly() {
     assert_eq!(r["offset"], sent);
     assert_eq!(quota(&mut obs), (sent, total, total - big));
     drop(w);
-    assert!(wait_for(5.0, || quota(&mut obs) == (sent, total, total - sent)));
+    assert!(eventually(
+        std::time::Duration::from_secs_f64(5.0),
+        || quota(&mut obs) == (sent, total, total - sent)
+    ));
     assert_eq!(partial_settled(&mut obs, "big.bin")["size"], sent);
 }
 

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use crate::util::eventually;
 use serde_json::{json, Value};
 
 pub use crate::util::tcp_from;
@@ -262,20 +263,6 @@ pub fn drain_to_eof(w: &mut Wire, limit: u64) -> (u64, bool) {
     }
 }
 
-/// Polls `f` every 20 ms until it is true or `timeout` has passed.
-pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 pub fn sha(d: &[u8]) -> String {
     sha256_hex(d)
 }
@@ -308,6 +295,27 @@ pub fn assert_books_balance(w: &mut Wire, home: &Path) {
         ok,
         "quota says used {} free {} of {}, the home holds {} bytes",
         last.0, last.3, last.2, last.1
+    );
+}
+
+/// Quits `w` (a session of `user`) and waits until the server has ended
+/// it: the next login of a user with no other session then opens the
+/// account afresh, walking the home (a session lingers briefly after its
+/// `221`, holding the account).
+#[track_caller]
+pub fn quit_and_wait(s: &crate::util::TestServer, mut w: Wire, user: &str) {
+    let ended = |s: &crate::util::TestServer| {
+        s.log()
+            .matches(&format!("session end user={user} "))
+            .count()
+    };
+    let before = ended(s);
+    want(&w.call(json!({"op": "quit"})), 221);
+    assert!(w.closed());
+    drop(w);
+    assert!(
+        eventually(Duration::from_secs(10), || ended(s) > before),
+        "the session of {user} did not end"
     );
 }
 

@@ -9,14 +9,18 @@
 
 mod hx;
 
+mod accounts;
 mod barrage;
 mod bounded;
 mod closing;
 mod crash;
+mod depth;
 mod faults;
 mod floods;
 mod guessing;
 mod load;
 mod malformed;
+mod modes;
+mod planted;
 mod races;
 mod slow;

@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub use crate::util::eventually;
 use serde_json::{json, Value};
 
 pub use crate::util::tcp_from;
@@ -20,20 +21,6 @@ pub fn opts(toml: &str) -> Opts {
     Opts {
         toml: toml.to_string(),
         ..Opts::default()
-    }
-}
-
-/// Polls `f` every 50 ms until it is true or `timeout` has passed.
-pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -152,7 +152,7 @@ fn quota_request_reports_used_total_and_free() {
     let total = 100u64 << 20;
     assert_eq!(
         q["quota"],
-        json!({"used": 0, "total": total, "free": total}),
+        json!({"used": 0, "total": total, "free": total, "entries": 0, "max_entries": 100_000}),
         "{q}"
     );
     let r = w.put("f.bin", &vec![7u8; 1000]);
@@ -160,7 +160,13 @@ fn quota_request_reports_used_total_and_free() {
     let q = w.call(json!({"op": "quota"}));
     assert_eq!(
         q["quota"],
-        json!({"used": 1000, "total": total, "free": total - 1000}),
+        json!({
+            "used": 1000,
+            "total": total,
+            "free": total - 1000,
+            "entries": 1,
+            "max_entries": 100_000
+        }),
         "{q}"
     );
     // A second session of the same user sees the same numbers.

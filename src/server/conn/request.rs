@@ -1,0 +1,226 @@
+//! What a request does first, on the loop: answered at once (the few that
+//! touch no storage), or handed to a worker job. Before login only `login`,
+//! `register`, `noop` and `quit` exist, and they are listed here in one
+//! place ([`Conn::before_login`]).
+
+use std::sync::Arc;
+
+use super::{Action, Conn, Env, PoolKind, State};
+use crate::config::RegistrationPolicy;
+use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
+use crate::server::cmd::{self, put};
+use crate::server::session;
+use crate::server::transfer::pump::UploadPump;
+use crate::server::Outcome;
+
+impl Conn {
+    pub(super) fn on_request(&mut self, req: Request, env: &mut Env, out: &mut Vec<Action>) {
+        // An account taken back on the server: nothing more is done.
+        if let Some(end) = self
+            .session
+            .as_mut()
+            .and_then(|s| s.check(env.shared, self.peer))
+        {
+            self.say(&end);
+            self.state = State::Closing(session::REVOKED);
+            return;
+        }
+        match req {
+            Request::Quit => {
+                self.say(&Reply::new(Status::Bye, "goodbye"));
+                self.state = State::Closing("quit");
+            }
+            Request::Noop => self.say(&Reply::new(Status::Ok, "ok")),
+            req if self.session.is_none() => self.before_login(req, env, out),
+            req => self.after_login(req, env, out),
+        }
+    }
+
+    /// Queues a reply.
+    pub(super) fn say(&mut self, reply: &Reply) {
+        if let Some(io) = self.io.as_mut() {
+            io.send(reply);
+        }
+    }
+
+    /// Runs `job` on `pool`; the connection waits for it.
+    fn submit(
+        &mut self,
+        pool: PoolKind,
+        job: impl FnOnce() -> Outcome + Send + 'static,
+        out: &mut Vec<Action>,
+    ) {
+        self.state = State::Working { close: None };
+        out.push(Action::Submit(pool, Box::new(job)));
+    }
+
+    fn before_login(&mut self, req: Request, env: &mut Env, out: &mut Vec<Action>) {
+        let ip = self.peer.ip();
+        match req {
+            Request::Login {
+                protocol: Some(v), ..
+            }
+            | Request::Register {
+                protocol: Some(v), ..
+            } if v != PROTOCOL_VERSION => self.say(&Reply::new(
+                Status::VersionMismatch,
+                format!(
+                    "this server speaks protocol {PROTOCOL_VERSION}, the client {v}; \
+                     use a matching miniftp release"
+                ),
+            )),
+            Request::Login { user, password, .. } => {
+                if let Err(locked) = env.limiter.gate(ip, env.now) {
+                    return self.say(&locked);
+                }
+                self.trying = Some(user.clone());
+                let shared = Arc::clone(env.shared);
+                self.submit(
+                    PoolKind::Auth,
+                    move || cmd::login::run(&shared, &user, &password),
+                    out,
+                );
+            }
+            Request::Register { user, password, .. } => {
+                if env.shared.config.registration == RegistrationPolicy::Closed {
+                    return self.say(&Reply::new(
+                        Status::RegistrationRefused,
+                        "registration is closed on this server; ask the operator for an account",
+                    ));
+                }
+                // Each request costs an argon2 hash: registrations count
+                // toward the per-address failure limit like failed logins.
+                if let Err(locked) = env.limiter.gate(ip, env.now) {
+                    return self.say(&locked);
+                }
+                env.limiter
+                    .record_failure(ip, env.now, &env.shared.config.limits);
+                let shared = Arc::clone(env.shared);
+                let peer = self.peer;
+                self.submit(
+                    PoolKind::Auth,
+                    move || cmd::register::run(&shared, &user, &password, peer),
+                    out,
+                );
+            }
+            Request::Put { eager: true, .. } => {
+                // Its body is already on the way and can't be told apart
+                // from requests: the stream is lost.
+                self.say(&Reply::new(
+                    Status::BadSequence,
+                    "log in first (an eager put before login ends the connection)",
+                ));
+                self.state = State::Closing("eager put before login");
+            }
+            _ => self.say(&Reply::new(Status::BadSequence, "log in first")),
+        }
+    }
+
+    fn after_login(&mut self, req: Request, env: &mut Env, out: &mut Vec<Action>) {
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        let ctx = session.ctx();
+        match req {
+            Request::Login { .. } | Request::Register { .. } => {
+                self.say(&Reply::new(Status::BadSequence, "already logged in"))
+            }
+            Request::Done { .. } => {
+                self.say(&Reply::new(Status::BadSequence, "no upload in progress"))
+            }
+            Request::Pwd => {
+                let mut r = Reply::new(Status::Ok, ctx.cwd.to_string());
+                r.cwd = Some(ctx.cwd.to_string());
+                self.say(&r);
+            }
+            Request::Quota => self.say(&quota_reply(&ctx.account)),
+            req @ Request::Put { eager: true, .. } => self.start_eager(ctx, req, env, out),
+            Request::Put {
+                path,
+                size,
+                offset,
+                mkdirs,
+                ..
+            } => {
+                let Some(io) = self.io.as_ref() else {
+                    return;
+                };
+                let body = io.codec.body(size, offset);
+                let trailer = io.codec.client_digest();
+                let job = move || {
+                    let args = put::PutArgs {
+                        path: &path,
+                        size,
+                        offset,
+                        mkdirs,
+                    };
+                    Outcome::UploadBegun(put::begin(&ctx, &args, body, trailer))
+                };
+                self.submit(PoolKind::Io, job, out);
+            }
+            Request::Get { path, offset } => self.submit(
+                PoolKind::Io,
+                move || Outcome::DownloadBegun(cmd::get::begin(&ctx, &path, offset)),
+                out,
+            ),
+            other => self.submit(PoolKind::Io, move || cmd::run(ctx, other), out),
+        }
+    }
+
+    /// Small files in a row: one job opens each, takes its body and
+    /// trailer, and goes on with the next while they are on the wire.
+    fn start_eager(&mut self, ctx: cmd::Ctx, req: Request, env: &Env, out: &mut Vec<Action>) {
+        let Request::Put {
+            path,
+            size,
+            offset,
+            mkdirs,
+            ..
+        } = req
+        else {
+            return;
+        };
+        let Some(gate) = self.session.as_ref().map(|s| s.gate(env.shared, self.peer)) else {
+            return;
+        };
+        let Some(io) = self.io.take() else {
+            return;
+        };
+        self.state = State::Pumping { close: None };
+        let fsync = env.shared.config.storage.fsync;
+        let cancel = Arc::clone(&self.cancel);
+        let job = move || {
+            let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs);
+            let mut pump = UploadPump {
+                io,
+                up,
+                ctx,
+                gate,
+                fsync,
+                cancel,
+                logs: Vec::new(),
+                files: 0,
+                moved: false,
+            };
+            pump.io.send(&reply);
+            pump.run()
+        };
+        out.push(Action::Submit(PoolKind::Io, Box::new(job)));
+    }
+}
+
+fn quota_reply(account: &crate::server::quota::Account) -> Reply {
+    let info = account.info();
+    let human = crate::size::human;
+    let mut r = Reply::new(
+        Status::Ok,
+        format!(
+            "{} used of {}, {} free",
+            human(info.used),
+            human(info.total),
+            human(info.free)
+        ),
+    );
+    r.quota = Some(info);
+    r
+}
