@@ -8,6 +8,8 @@ use std::sync::Arc;
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::error::Error;
+use crate::server::front::ftp::FtpShared;
+use crate::server::front::Front;
 use crate::server::{self, housekeeping, Shared};
 use crate::storage::local::create_private_dir_all;
 use crate::users::UserDb;
@@ -21,6 +23,9 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     }
     if let Some(root) = args.root {
         config.root = root;
+    }
+    if args.plaintext {
+        config.tls.enabled = false;
     }
     config.validate()?;
     create_private_dir_all(&config.homes_dir()).map_err(|e| Error::local(config.homes_dir(), e))?;
@@ -44,9 +49,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
-    if args.plaintext {
-        config.tls.enabled = false;
-    }
+    let ftp_listeners = bind_ftp(&config.ftp)?;
     let tls = if config.tls.enabled {
         let tls = crate::tls::server::load(&config)?;
         if let Some(dir) = &tls.generated {
@@ -63,25 +66,63 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         None
     };
     let backend = crate::storage::open(&config).map_err(|e| Error::Other(e.to_string()))?;
-    let shared = Arc::new(Shared::new(config, users, backend, tls));
+    let mut shared = Shared::new(config, users, backend, tls);
+    if !ftp_listeners.is_empty() {
+        let native = shared.tls.as_deref();
+        let ftp = FtpShared::new(native).map_err(|e| Error::Other(format!("FTP TLS: {e}")))?;
+        shared.ftp = Some(ftp);
+    }
+    let shared = Arc::new(shared);
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
+    let mut listeners = vec![server::Listener {
+        socket: listener,
+        front: Front::Native,
+    }];
+    for l in ftp_listeners {
+        // After the native line: scripts that read it first keep working.
+        match (l.front, l.socket.local_addr()) {
+            (Front::Ftp { implicit_tls: true }, Ok(a)) => println!("ftps listening on {a}"),
+            (_, Ok(a)) => println!("ftp listening on {a}"),
+            (_, Err(e)) => return Err(Error::Other(e.to_string())),
+        }
+        listeners.push(l);
+    }
     let _ = std::io::stdout().flush();
     log::info!(
         "serving {} (registration: {:?})",
         shared.config.root.display(),
         shared.config.registration
     );
-    let listeners = vec![server::Listener {
-        socket: listener,
-        front: server::front::Front::Native,
-    }];
     server::run(listeners, shared, Some(signals))
         .map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
     Ok(())
+}
+
+/// Binds the `[ftp]` listeners that are configured (none by default).
+fn bind_ftp(ftp: &crate::config::Ftp) -> Result<Vec<server::Listener>, Error> {
+    let wanted = [
+        (&ftp.listen, Front::Ftp { implicit_tls: false }),
+        (&ftp.implicit_tls_listen, Front::Ftp { implicit_tls: true }),
+    ];
+    let mut bound = Vec::new();
+    for (addr, front) in wanted {
+        let Some(addr) = addr.as_deref() else {
+            continue;
+        };
+        let addr: std::net::SocketAddr = addr
+            .parse()
+            .map_err(|_| Error::Other(format!("bad FTP address {addr}")))?;
+        let socket = bind(addr).map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            source: e,
+        })?;
+        bound.push(server::Listener { socket, front });
+    }
+    Ok(bound)
 }
 
 /// Warns when other local accounts may write into the data directory: they

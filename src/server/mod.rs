@@ -287,7 +287,9 @@ impl Server {
     fn remove(&mut self, token: Token, why: &'static str) {
         let mut conn = self.conns.remove(token.0);
         if conn.admitted {
-            self.limiter.release(conn.peer.ip());
+            for _ in 0..=conn.extra_slots() {
+                self.limiter.release(conn.peer.ip());
+            }
         } else {
             self.refusing -= 1;
         }
@@ -381,7 +383,7 @@ impl Server {
         if let Err(why) = self.limiter.admit(peer.ip(), &self.shared.config.limits) {
             log::warn!("refused connection from {peer}: {why}");
             let reply = Reply::new(Status::Unavailable, why);
-            if self.shared.tls.is_none() {
+            if front.tls_at_start(&self.shared).is_none() {
                 let mut buf = Vec::new();
                 front.codec().encode(&reply, &mut buf);
                 // Best effort on a fresh socket: its buffer is empty, so
@@ -419,9 +421,9 @@ impl Server {
             Token(entry.key() * CHANNELS),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let transport = match &self.shared.tls {
+        let transport = match front.tls_at_start(&self.shared) {
             None => Transport::Plain(stream),
-            Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+            Some(config) => match rustls::ServerConnection::new(config) {
                 Ok(tls) => Transport::tls(stream, tls),
                 Err(e) => {
                     let _ = self.poll.registry().deregister(&mut stream);
@@ -432,7 +434,7 @@ impl Server {
         let io = Box::new(Io::new(transport, front.codec()));
         let id = self.next_id;
         self.next_id += 1;
-        entry.insert(Conn::open(id, peer, front, io, refusal));
+        entry.insert(Conn::open(id, peer, front, io, refusal, &self.shared));
         log::debug!("{} connection from {peer}", front.name());
         self.dispatch(
             token,

@@ -2,6 +2,7 @@
 //! session or the transfer moves on, a failed login is held back by its
 //! delay (the lockout rule itself is the limiter's, in one place).
 
+use super::ftp::Work;
 use super::{log_transfer, Action, Conn, Env, State};
 use crate::proto::Reply;
 use crate::server::limiter::Judgement;
@@ -33,6 +34,10 @@ impl Conn {
 
     /// A transfer job handed the socket back.
     fn on_pumped(&mut self, p: Pumped, env: &mut Env, out: &mut Vec<Action>) {
+        if self.ftp.is_some() {
+            // An FTP connection's pumps all run on its data channel.
+            return self.on_data_pumped(p, env, out);
+        }
         self.io = Some(p.io);
         if p.moved {
             self.last_active = env.now;
@@ -78,13 +83,19 @@ impl Conn {
                 self.say(&reply);
             }
             Outcome::Login(result) => self.on_login(result, env, out),
+            // A front-end with a data channel (FTP) takes the transfer
+            // there; the connection itself stays free for commands.
             Outcome::UploadBegun(Ok((up, reply))) => {
+                if let Err(Work::Upload(up)) = self.ftp_stage(Work::Upload(up)) {
+                    self.state = State::Upload(up);
+                }
                 self.say(&reply);
-                self.state = State::Upload(up);
             }
             Outcome::DownloadBegun(Ok((down, reply))) => {
+                if let Err(Work::Download(down)) = self.ftp_stage(Work::Download(down)) {
+                    self.state = State::Download(down);
+                }
                 self.say(&reply);
-                self.state = State::Download(down);
             }
             Outcome::UploadBegun(Err(r)) | Outcome::DownloadBegun(Err(r)) => self.say(&r),
             Outcome::Pumped(_) | Outcome::Again(_) | Outcome::Nothing | Outcome::Panicked => {}
@@ -104,6 +115,7 @@ impl Conn {
                 if let Ok((session, reply)) = result {
                     log::info!("login user={} peer={}", session.user, self.peer);
                     self.session = Some(*session);
+                    self.ftp_logged_in(env);
                     self.say(&reply);
                 }
             }

@@ -9,7 +9,7 @@ use crate::limits::{LINGER, MAX_PENDING_REPLY_BYTES};
 use crate::proto::{Reply, Status};
 use crate::server::front::Decoded;
 use crate::server::io::Fill;
-use crate::server::transfer::pump::{DownloadPump, UploadPump};
+use crate::server::transfer::pump::{DownloadPump, Route, UploadPump};
 
 impl Conn {
     /// Makes all the progress the connection can make without blocking.
@@ -39,7 +39,9 @@ impl Conn {
                 State::Upload(_) => return self.start_upload_pump(env, out),
                 State::Download(_) => return self.start_download_pump(out),
             }
-            if env.shutting_down {
+            // An FTP transfer's reply goes on this connection: it stays up
+            // while the transfer finishes.
+            if env.shutting_down && !self.ftp.as_ref().is_some_and(|f| f.transferring()) {
                 io.send(&Reply::new(
                     Status::Unavailable,
                     "server shutting down, closing",
@@ -49,7 +51,10 @@ impl Conn {
             }
             // Backpressure: a client that doesn't read its replies gets no
             // more requests served.
-            if io.wbuf.len() > MAX_PENDING_REPLY_BYTES || !self.next_request(env, out) {
+            if io.wbuf.len() > MAX_PENDING_REPLY_BYTES
+                || !self.ftp_may_read(env, out)
+                || !self.next_request(env, out)
+            {
                 return;
             }
         }
@@ -103,6 +108,7 @@ impl Conn {
                 }
                 io.send(&reply);
             }
+            Decoded::Ftp(input) => self.ftp_input(input, env, out),
             Decoded::Incomplete => {}
         }
     }
@@ -198,6 +204,8 @@ impl Conn {
             logs: Vec::new(),
             files: 0,
             moved: false,
+            route: Route::Inline,
+            said: Vec::new(),
         };
         out.push(Action::Submit(PoolKind::Io, Box::new(move || pump.run())));
     }
@@ -221,6 +229,7 @@ impl Conn {
             down,
             cancel: std::sync::Arc::clone(&self.cancel),
             moved: false,
+            route: Route::Inline,
         };
         out.push(Action::Submit(PoolKind::Io, Box::new(move || pump.run())));
     }

@@ -28,6 +28,7 @@
 
 mod done;
 mod drive;
+mod ftp;
 mod request;
 
 use std::net::SocketAddr;
@@ -43,6 +44,7 @@ use super::transfer::{Download, Upload};
 use super::workers::Job;
 use super::{Outcome, Shared};
 use crate::proto::{Reply, Status};
+use ftp::FtpState;
 
 /// Where a connection stands.
 pub enum State {
@@ -161,6 +163,9 @@ pub struct Conn {
     pub admitted: bool,
     /// Tells a transfer job to hand the socket back at its next stop.
     cancel: Arc<AtomicBool>,
+    /// The FTP front-end's state (session, data channel), on an FTP
+    /// connection; the native front-end keeps none.
+    ftp: Option<Box<FtpState>>,
 }
 
 impl Conn {
@@ -172,14 +177,32 @@ impl Conn {
         front: Front,
         mut io: Box<Io>,
         refusal: Option<Reply>,
+        shared: &Shared,
     ) -> Conn {
         let now = Instant::now();
-        let (state, admitted) = match refusal {
-            None => {
+        let mut ftp = None;
+        let (state, admitted) = match (refusal, front) {
+            (None, Front::Native) => {
                 io.send(&greeting());
                 (State::Ready, true)
             }
-            Some(reply) => {
+            (None, Front::Ftp { implicit_tls }) => {
+                let (mut state, greeting) = FtpState::new(shared, peer, implicit_tls);
+                if implicit_tls {
+                    // Validated at start: implicit FTPS needs TLS on.
+                    if let Some(tls) = state.control_tls(shared) {
+                        io = io.start_tls(tls);
+                    }
+                }
+                for o in greeting {
+                    if let crate::server::front::ftp::session::Output::Reply(r) = o {
+                        r.encode(&mut io.wbuf);
+                    }
+                }
+                ftp = Some(Box::new(state));
+                (State::Ready, true)
+            }
+            (Some(reply), _) => {
                 io.send(&reply);
                 (State::Closing("refused"), false)
             }
@@ -199,6 +222,7 @@ impl Conn {
             trying: None,
             admitted,
             cancel: Arc::new(AtomicBool::new(false)),
+            ftp,
         }
     }
 
@@ -215,18 +239,29 @@ impl Conn {
                 self.readable |= readable;
                 self.writable |= writable;
             }
-            // The native front-end registers no other sockets.
-            Event::Ready { .. } => {}
+            // Sockets a front-end registered (FTP's data channel).
+            Event::Ready {
+                readable, writable, ..
+            } => self.ftp_ready(readable, writable),
             Event::Done(outcome) => self.on_done(outcome, env, &mut out),
             Event::Timer => self.on_timer(),
             Event::Tick => self.on_tick(env, &mut out),
             Event::Shutdown => {}
             Event::ForceClose => self.force_close(&mut out),
         }
+        if self.ftp.is_some() && !matches!(out.last(), Some(Action::Close(_))) {
+            self.ftp_run(env, &mut out);
+        }
         if !matches!(out.last(), Some(Action::Close(_))) {
             self.drive(env, &mut out);
         }
         out
+    }
+
+    /// Connection-limit places the connection holds besides its own (an
+    /// FTP data channel): the loop gives them back when it removes it.
+    pub fn extra_slots(&self) -> usize {
+        self.ftp.as_ref().map_or(0, |f| f.slots())
     }
 
     /// The transport, when the loop holds it (for deregistering).
@@ -240,12 +275,16 @@ impl Conn {
     pub fn finish(
         &mut self,
         why: &str,
-        _registry: &mio::Registry,
+        registry: &mio::Registry,
     ) -> Option<Box<dyn FnOnce() + Send>> {
         let cleanup = match std::mem::replace(&mut self.state, State::Closing("closed")) {
             State::Upload(mut up) => Some(Box::new(move || up.keep()) as Box<dyn FnOnce() + Send>),
             _ => None,
         };
+        // Its data channel's sockets (a pump holding one drops it on its
+        // return), and an FTP upload the loop held.
+        self.cancel.store(true, Ordering::Relaxed);
+        let cleanup = cleanup.or_else(|| self.ftp.as_mut()?.finish(registry));
         match &self.session {
             Some(s) => log::info!(
                 "session end user={} peer={} secs={:.1} ({why})",
@@ -280,9 +319,7 @@ impl Conn {
 
     fn on_timer(&mut self) {
         if let State::Held(reply) = std::mem::replace(&mut self.state, State::Ready) {
-            if let Some(io) = self.io.as_mut() {
-                io.send(&reply);
-            }
+            self.say(&reply);
         }
     }
 

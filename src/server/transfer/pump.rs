@@ -9,6 +9,11 @@
 //! behind their requests) is handled by one upload pump: after a file ends,
 //! it decodes the next request with the connection's codec and, while that
 //! is another eager put, goes on with it.
+//!
+//! Where a pump's replies go is its [`Route`]: on the socket it pumps (the
+//! native protocol, whose bodies and replies share a connection), or back
+//! to the loop (FTP, whose bodies are on a data connection and whose
+//! replies go on the control connection through the FTP session).
 
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +22,7 @@ use std::sync::Arc;
 use super::download::{DStep, Download};
 use super::upload::{End, Step, Upload};
 use crate::limits::{EAGER_BATCH, PARALLEL_HASH_MIN, PIPE_BUFS, PUMP_BUDGET, PUMP_BUF};
-use crate::proto::Request;
+use crate::proto::{Reply, Request};
 use crate::server::cmd::{put, Ctx};
 use crate::server::front::body::Body;
 use crate::server::front::Decoded;
@@ -47,6 +52,17 @@ pub struct Logged {
     pub result: String,
 }
 
+/// Where a pump's replies go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Written on the socket being pumped, in line with the body.
+    Inline,
+    /// Handed back to the loop in [`Pumped::said`]. The pump then moves
+    /// one transfer and stops at its first reply (a failure midway ends
+    /// it: the rest of the data connection is not read).
+    Back,
+}
+
 /// The job's report to the loop.
 pub struct Pumped {
     pub io: Box<Io>,
@@ -56,6 +72,10 @@ pub struct Pumped {
     /// Bytes moved (a step that moved nothing is not activity).
     pub moved: bool,
     pub logs: Vec<Logged>,
+    /// Replies for the loop to deliver ([`Route::Back`]).
+    pub said: Vec<Reply>,
+    /// Body bytes the transfer has moved so far, in all its jobs.
+    pub bytes: u64,
 }
 
 /// An upload (or a run of eager ones) in a job.
@@ -72,6 +92,9 @@ pub struct UploadPump {
     pub files: usize,
     /// Whether this job moved any bytes.
     pub moved: bool,
+    pub route: Route,
+    /// Replies kept for the loop ([`Route::Back`]).
+    pub said: Vec<Reply>,
 }
 
 /// Why an upload pump hands the connection back.
@@ -95,6 +118,15 @@ impl UploadPump {
                 .advance(&mut self.io, &mut budget, self.fsync, &mut self.gate);
             self.moved |= budget < PUMP_BUDGET;
             let stop = match step {
+                Step::Say(reply) if self.route == Route::Back => {
+                    // The upload failed (and discarded its partial).
+                    self.logs.push(Logged {
+                        log: self.up.log(),
+                        result: format!("failed ({})", reply.code),
+                    });
+                    self.said.push(reply);
+                    Stop::Ready(None)
+                }
                 Step::Say(reply) => {
                     self.io.send(&reply);
                     let _ = self.io.flush();
@@ -111,7 +143,7 @@ impl UploadPump {
                     Stop::Lost
                 }
                 Step::Revoked(reply) => {
-                    self.io.send(&reply);
+                    self.say(reply);
                     self.note(&End::Kept(None));
                     Stop::Close(REVOKED)
                 }
@@ -131,9 +163,8 @@ impl UploadPump {
     /// buffered (None), or says how to hand the connection back.
     fn ended(&mut self, end: End, next: Option<Decoded>) -> Option<Stop> {
         if let Some(reply) = end.reply() {
-            self.io.send(reply);
+            self.say(reply.clone());
         }
-        let _ = self.io.flush();
         self.note(&end);
         if let End::Committed {
             later: Some(cleanup),
@@ -144,6 +175,9 @@ impl UploadPump {
             cleanup();
         }
         self.files += 1;
+        if self.route == Route::Back {
+            return Some(Stop::Ready(None));
+        }
         let next = match next {
             Some(n) => Some(n),
             None if self.files < EAGER_BATCH => self.io.decode(true).ok().map(|(d, _)| d),
@@ -167,6 +201,17 @@ impl UploadPump {
         }
     }
 
+    /// Delivers a reply by the pump's route.
+    fn say(&mut self, reply: Reply) {
+        match self.route {
+            Route::Inline => {
+                self.io.send(&reply);
+                let _ = self.io.flush();
+            }
+            Route::Back => self.said.push(reply),
+        }
+    }
+
     fn note(&mut self, end: &End) {
         if !matches!(end, End::Drained) {
             self.logs.push(Logged {
@@ -177,6 +222,7 @@ impl UploadPump {
     }
 
     fn back(self, stop: Stop) -> Outcome {
+        let bytes = self.up.received;
         let (after, drained) = match stop {
             Stop::Waiting { drained } => (After::Upload(self.up), drained),
             Stop::Ready(next) => (After::Ready(next), false),
@@ -185,10 +231,12 @@ impl UploadPump {
         };
         Outcome::Pumped(Box::new(Pumped {
             io: self.io,
+            bytes,
             after,
             drained,
             moved: self.moved || self.files > 0,
             logs: self.logs,
+            said: self.said,
         }))
     }
 }
@@ -200,6 +248,7 @@ pub struct DownloadPump {
     pub cancel: Arc<AtomicBool>,
     /// Whether this job moved any bytes.
     pub moved: bool,
+    pub route: Route,
 }
 
 impl DownloadPump {
@@ -207,12 +256,17 @@ impl DownloadPump {
         let mut budget = PUMP_BUDGET;
         let step = self.down.advance(&mut self.io, &mut budget);
         self.moved |= budget < PUMP_BUDGET;
+        let mut said = Vec::new();
         let (after, drained, result) = match step {
             DStep::Yield if !self.cancel.load(Ordering::Relaxed) => {
                 return Outcome::Again(Box::new(move || self.run()))
             }
             DStep::Yield => (None, false, None),
             DStep::WouldBlock => (None, true, None),
+            DStep::Done(reply) if self.route == Route::Back => {
+                said.push(reply);
+                (Some(After::Ready(None)), false, Some("ok"))
+            }
             DStep::Done(reply) => {
                 self.io.send(&reply);
                 let _ = self.io.flush();
@@ -228,6 +282,7 @@ impl DownloadPump {
             .into_iter()
             .collect();
         let moved = self.moved || result.is_some();
+        let bytes = self.down.sent();
         let after = after.unwrap_or(After::Download(self.down));
         Outcome::Pumped(Box::new(Pumped {
             io: self.io,
@@ -235,6 +290,8 @@ impl DownloadPump {
             drained,
             moved,
             logs,
+            said,
+            bytes,
         }))
     }
 }
