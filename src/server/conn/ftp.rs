@@ -29,10 +29,11 @@ use crate::server::front::ftp::data::{DataChannel, Happened, Link, LISTENER, STR
 use crate::server::front::ftp::session::{
     DataAction, DataEnd, FtpOp, FtpSession, Input, Output, SessionConfig,
 };
-use crate::server::front::ftp::tls::{new_token, Owner, SessionTls, SessionToken};
+use crate::server::front::ftp::tls::{new_token, Owner, SessionTls, SessionToken, Verdict};
 use crate::server::front::ftp::ops;
 use crate::server::transfer::pump::{After, DownloadPump, Pumped, Route, UploadPump};
 use crate::server::transfer::{Download, Upload};
+use crate::limits::FTP_DATA_TIMEOUT;
 use crate::server::Shared;
 
 /// An FTP connection's front-end state.
@@ -47,6 +48,11 @@ pub struct FtpState {
     start_tls: bool,
     /// This session's TLS configs, made when it first needs TLS.
     tls: Option<SessionTls>,
+    /// The control connection's client.
+    peer: std::net::IpAddr,
+    /// Whose TLS session the data connection resumed, once its handshake
+    /// is done; how long its verdict may wait for that session's login.
+    resumed: Option<(Option<SessionToken>, std::time::Instant)>,
     data: DataChannel,
     /// A transfer the core accepted (its `150` on the way to the session).
     staged: Option<Work>,
@@ -106,6 +112,8 @@ impl FtpState {
             token: new_token(),
             start_tls: false,
             tls: None,
+            peer: peer.ip(),
+            resumed: None,
             data: DataChannel::default(),
             staged: None,
             work: Work::None,
@@ -130,10 +138,17 @@ impl FtpState {
         Some(conn)
     }
 
-    /// This session's TLS configs (made on first use).
+    /// This session's TLS configs (made on first use, when its token is
+    /// recorded as this client's).
     fn session_tls(&mut self, shared: &Shared) -> Option<&SessionTls> {
         if self.tls.is_none() {
-            self.tls = Some(shared.ftp.as_ref()?.tls.as_ref()?.session(self.token));
+            let tls = shared.ftp.as_ref()?.tls.as_ref()?;
+            let owner = Owner {
+                ip: self.peer,
+                user: None,
+            };
+            tls.set_owner(self.token, owner);
+            self.tls = Some(tls.session(self.token));
         }
         self.tls.as_ref()
     }
@@ -279,10 +294,10 @@ impl Conn {
         };
         if let Some(tls) = env.shared.ftp.as_ref().and_then(|f| f.tls.as_ref()) {
             let owner = Owner {
-                user: session.user.clone(),
                 ip: self.peer.ip(),
+                user: Some(session.user.clone()),
             };
-            tls.logged_in(ftp.token, owner);
+            tls.set_owner(ftp.token, owner);
         }
     }
 
@@ -497,7 +512,7 @@ impl Conn {
             };
             match happened {
                 Happened::Nothing => break,
-                Happened::Connected => continue,
+                Happened::Connected => ftp.resumed = None,
                 other => self.data_happened(other, env, out),
             }
         }
@@ -541,32 +556,76 @@ impl Conn {
         let Some(ftp) = self.ftp.as_mut() else {
             return;
         };
-        let tls = match ftp.protected {
-            true => ftp.session_tls(env.shared).map(|t| Arc::clone(&t.data)),
-            false => None,
-        };
-        let reuse = env.shared.config.ftp.require_tls_session_reuse;
-        let owner = self.session.as_ref().map(|s| Owner {
-            user: s.user.clone(),
-            ip: self.peer.ip(),
-        });
-        let (ftp_tls, session_tls) = (env.shared.ftp.as_ref().and_then(|f| f.tls.as_ref()), ftp.tls.as_ref());
-        let token = ftp.token;
-        let resumed = |conn: &rustls::ServerConnection| match (ftp_tls, session_tls, &owner) {
-            (Some(t), Some(s), Some(o)) => t.owns(s, conn, &token, o),
-            _ => false,
-        };
-        match ftp.data.secure(tls.as_ref(), resumed, reuse) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(h) => return self.data_happened(h, env, out),
+        if !ftp.data.is_secured() {
+            match self.secure_data(env) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(h) => return self.data_happened(h, env, out),
+            }
         }
+        let Some(ftp) = self.ftp.as_mut() else {
+            return;
+        };
         match &ftp.work {
             Work::Upload(_) if ftp.data.readable => self.start_pump(env, out),
             Work::Download(_) if ftp.data.writable => self.start_pump(env, out),
             Work::Listing { .. } => self.write_listing(env, out),
             _ => {}
         }
+    }
+
+    /// Under PROT P: the data connection's TLS handshake, then whether it
+    /// resumed a session it may use (`require_tls_session_reuse`).
+    fn secure_data(&mut self, env: &mut Env) -> Result<bool, Happened> {
+        let user = self.session.as_ref().map(|s| s.user.clone());
+        let Some(ftp) = self.ftp.as_mut() else {
+            return Ok(false);
+        };
+        let tls = match ftp.protected {
+            true => ftp.session_tls(env.shared).map(|t| Arc::clone(&t.data)),
+            false => None,
+        };
+        if !ftp.data.handshake(tls.as_ref())? {
+            return Ok(false);
+        }
+        let ftp_tls = env.shared.ftp.as_ref().and_then(|f| f.tls.as_ref());
+        let (Some(ftp_tls), Some(_)) = (ftp_tls, &tls) else {
+            ftp.data.secured();
+            return Ok(true);
+        };
+        if !env.shared.config.ftp.require_tls_session_reuse {
+            ftp.data.secured();
+            return Ok(true);
+        }
+        let (resumed, until) = match ftp.resumed {
+            Some(r) => r,
+            None => {
+                let conn = ftp.data.tls_state();
+                let session = ftp.tls.as_ref();
+                let token = conn.zip(session).and_then(|(c, s)| ftp_tls.resumed(s, c));
+                let r = (token, env.now + FTP_DATA_TIMEOUT);
+                ftp.resumed = Some(r);
+                r
+            }
+        };
+        let owner = Owner { ip: ftp.peer, user };
+        let why = match ftp_tls.verdict(resumed, &ftp.token, &owner) {
+            Verdict::Accept => {
+                ftp.resumed = None;
+                ftp.data.secured();
+                return Ok(true);
+            }
+            Verdict::Wait if env.now < until => return Ok(false),
+            Verdict::Wait => "its session's control connection never logged in",
+            Verdict::Reject(why) => why,
+        };
+        ftp.resumed = None;
+        log::info!(
+            "ftp: refused a data connection of {}: it did not resume its control \
+             connection's TLS session ({why})",
+            self.peer
+        );
+        Err(Happened::NotResumed)
     }
 
     /// Hands the data connection and the transfer to a pump job.

@@ -221,23 +221,15 @@ impl DataChannel {
         Happened::Connected
     }
 
-    /// Whether the data connection is up and ready for the transfer: with
-    /// `tls`, its handshake done and, with `require_reuse`, `resumed` by
-    /// the session it should resume. Starts TLS on first call.
-    pub fn secure(
-        &mut self,
-        tls: Option<&Arc<rustls::ServerConfig>>,
-        resumed: impl FnOnce(&rustls::ServerConnection) -> bool,
-        require_reuse: bool,
-    ) -> Result<bool, Happened> {
+    /// Moves the data connection's TLS handshake on (starting TLS with
+    /// `tls` on the first call): Ok(true) once it is done, at once without
+    /// TLS. Whether it may serve the transfer is the caller's to decide
+    /// (then [`DataChannel::secured`]).
+    pub fn handshake(&mut self, tls: Option<&Arc<rustls::ServerConfig>>) -> Result<bool, Happened> {
         let Link::Open(io) = &mut self.link else {
             return Ok(false);
         };
-        if self.secured {
-            return Ok(true);
-        }
         let Some(config) = tls else {
-            self.secured = true;
             return Ok(true);
         };
         if io.transport.tls_state().is_none() {
@@ -255,22 +247,33 @@ impl DataChannel {
             unreachable!("set above")
         };
         match io.transport.handshake() {
-            Ok(false) => {
-                self.readable = false;
-                Ok(false)
-            }
-            Ok(true) => {
-                let resumed = io.transport.tls_state().is_some_and(resumed);
-                if require_reuse && !resumed {
-                    return Err(Happened::NotResumed);
-                }
-                self.secured = true;
-                // Data may have come with the handshake's last flight.
-                self.readable = true;
-                Ok(true)
+            Ok(done) => {
+                // Data may have come with the handshake's last flight; if
+                // not done, the socket is drained.
+                self.readable = done;
+                Ok(done)
             }
             Err(e) => Err(Happened::TlsFailed(e.to_string())),
         }
+    }
+
+    /// The data connection's TLS, once it has some.
+    pub fn tls_state(&self) -> Option<&rustls::ServerConnection> {
+        match &self.link {
+            Link::Open(io) => io.transport.tls_state(),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection was found fit for the transfer.
+    pub fn is_secured(&self) -> bool {
+        self.secured
+    }
+
+    /// The connection may serve the transfer (its TLS, if any, checked).
+    pub fn secured(&mut self) {
+        self.secured = true;
+        self.readable = true;
     }
 
     /// Takes the connection for a pump job (only when it is up).

@@ -6,11 +6,14 @@
 //!
 //! Each control connection has a random token. Its TLS sessions carry it
 //! twice: rustls embeds it (`set_resumption_data`; a TLS 1.3 resumption
-//! brings it back, `received_resumption_data`), and the server's session
-//! store tags each session it keeps with it ([`Tagging`]), which works for
-//! TLS 1.2 too. When a data connection's handshake was a resumption
-//! (`handshake_kind() == Resumed`), the store says whose session it
-//! resumed ([`Resuming`]), and the data connection is accepted only if that
+//! brings it back, `received_resumption_data`), and the server tags each
+//! session it issues with it, which works for TLS 1.2 too: a session
+//! ticket (TLS 1.3, and TLS 1.2 for clients that use tickets, such as
+//! Go's) is encrypted with the token inside ([`TaggingTickets`]), a TLS
+//! 1.2 session id is stored with it ([`Tagging`]). When a data
+//! connection's handshake was a resumption (`handshake_kind() ==
+//! Resumed`), the tag says whose session it resumed ([`Resuming`],
+//! [`ResumingTickets`]), and the data connection is accepted only if that
 //! session belongs to this control connection, or to another control
 //! connection of the same user from the same address ([`FtpTls::owns`]).
 //! The second case is for clients that keep a pool of control connections
@@ -27,7 +30,7 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rustls::server::StoresServerSessions;
+use rustls::server::{ProducesTickets, StoresServerSessions};
 use rustls::ServerConfig;
 
 use crate::limits::{MAX_TLS_OWNERS, MAX_TLS_SESSIONS};
@@ -40,11 +43,22 @@ pub fn new_token() -> SessionToken {
     rand::random()
 }
 
-/// Who logged in on the control connection a token belongs to.
+/// The control connection a token belongs to: its client's address, and
+/// who logged in on it (None: not yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Owner {
-    pub user: String,
     pub ip: IpAddr,
+    pub user: Option<String>,
+}
+
+/// Whether a data connection resumed a session it may use.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    /// The session's control connection, from the same address, has not
+    /// logged in yet: ask again later.
+    Wait,
+    Reject(&'static str),
 }
 
 /// The FTP listener's TLS: TLS 1.2 and 1.3 with the native certificate,
@@ -52,6 +66,8 @@ pub struct Owner {
 pub struct FtpTls {
     base: ServerConfig,
     sessions: Arc<SessionStore>,
+    /// Encrypts session tickets (keys rotated by rustls).
+    tickets: Arc<dyn ProducesTickets>,
     owners: Mutex<Bounded<SessionToken, Owner>>,
 }
 
@@ -74,6 +90,7 @@ impl FtpTls {
             .with_cert_resolver(Arc::clone(&native.cert_resolver));
         Ok(FtpTls {
             base,
+            tickets: rustls::crypto::ring::Ticketer::new()?,
             sessions: Arc::new(SessionStore::default()),
             owners: Mutex::new(Bounded::new(MAX_TLS_OWNERS)),
         })
@@ -86,6 +103,10 @@ impl FtpTls {
             store: Arc::clone(&self.sessions),
             token,
         });
+        control.ticketer = Arc::new(TaggingTickets {
+            inner: Arc::clone(&self.tickets),
+            token,
+        });
         // One ticket is all a client needs: every data connection resumes
         // from it (the store keeps it).
         control.send_tls13_tickets = 1;
@@ -93,6 +114,11 @@ impl FtpTls {
         let mut data = self.base.clone();
         data.session_storage = Arc::new(Resuming {
             store: Arc::clone(&self.sessions),
+            found: Arc::clone(&resumed),
+        });
+        data.ticketer = Arc::new(ResumingTickets {
+            inner: Arc::clone(&self.tickets),
+            token,
             found: Arc::clone(&resumed),
         });
         data.send_tls13_tickets = 0;
@@ -103,35 +129,43 @@ impl FtpTls {
         }
     }
 
-    /// Records who logged in on the control connection holding `token`.
-    pub fn logged_in(&self, token: SessionToken, owner: Owner) {
+    /// Records who is on the control connection holding `token` (at its
+    /// TLS handshake, and again at its login).
+    pub fn set_owner(&self, token: SessionToken, owner: Owner) {
         lock(&self.owners).insert(token, owner);
     }
 
-    /// Whether a data connection's finished handshake resumed a session
-    /// of `own` (the token of its control connection, where `owner` is
-    /// logged in) or of another control connection of the same owner.
-    pub fn owns(
-        &self,
-        session: &SessionTls,
-        tls: &rustls::ServerConnection,
-        own: &SessionToken,
-        owner: &Owner,
-    ) -> bool {
+    /// Whose session a data connection's finished handshake resumed: the
+    /// token of its control connection, or None after a full handshake.
+    pub fn resumed(&self, session: &SessionTls, tls: &rustls::ServerConnection) -> Option<SessionToken> {
         let found = lock(&session.resumed).take();
         if tls.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
-            return false;
+            return None;
         }
-        let Some(token) = found else {
-            return false;
-        };
+        let token = found?;
         // TLS 1.3 says it too, under rustls' integrity check.
-        if let Some(data) = tls.received_resumption_data() {
-            if data != &token[..] {
-                return false;
-            }
+        match tls.received_resumption_data() {
+            Some(data) if data != &token[..] => None,
+            _ => Some(token),
         }
-        token == *own || lock(&self.owners).get(&token) == Some(owner)
+    }
+
+    /// May a data connection whose handshake resumed `resumed` serve the
+    /// control connection holding `own`, where `owner` is logged in?
+    pub fn verdict(&self, resumed: Option<SessionToken>, own: &SessionToken, owner: &Owner) -> Verdict {
+        let Some(token) = resumed else {
+            return Verdict::Reject("no resumed session");
+        };
+        if token == *own {
+            return Verdict::Accept;
+        }
+        match lock(&self.owners).get(&token) {
+            Some(o) if o.ip != owner.ip => Verdict::Reject("a session of another address"),
+            Some(o) if o.user.is_none() => Verdict::Wait,
+            Some(o) if o.user == owner.user => Verdict::Accept,
+            Some(_) => Verdict::Reject("another user's session"),
+            None => Verdict::Reject("a session the server no longer knows"),
+        }
     }
 }
 
@@ -253,6 +287,71 @@ impl StoresServerSessions for Resuming {
     }
 }
 
+/// A control connection's session tickets: the token, then the session,
+/// encrypted together.
+#[derive(Debug)]
+struct TaggingTickets {
+    inner: Arc<dyn ProducesTickets>,
+    token: SessionToken,
+}
+
+impl ProducesTickets for TaggingTickets {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.inner.lifetime()
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.inner.encrypt(&[&self.token[..], plain].concat())
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        untag(&self.inner.decrypt(cipher)?).map(|(_, plain)| plain.to_vec())
+    }
+}
+
+/// A data connection's view of the tickets: it resumes from one (and
+/// notes whose). A TLS 1.2 resumption is answered with a fresh ticket,
+/// tagged as its control connection's: an empty one (rustls' answer when
+/// none can be made) would replace the good one in a client's cache (Go's
+/// does that), and its next data connection could not resume.
+#[derive(Debug)]
+struct ResumingTickets {
+    inner: Arc<dyn ProducesTickets>,
+    token: SessionToken,
+    found: Arc<Mutex<Option<SessionToken>>>,
+}
+
+impl ProducesTickets for ResumingTickets {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.inner.lifetime()
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.inner.encrypt(&[&self.token[..], plain].concat())
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let tagged = self.inner.decrypt(cipher)?;
+        let (token, plain) = untag(&tagged)?;
+        *lock(&self.found) = Some(token);
+        Some(plain.to_vec())
+    }
+}
+
+/// A decrypted ticket's token and session.
+fn untag(tagged: &[u8]) -> Option<(SessionToken, &[u8])> {
+    let token = tagged.get(..16)?.try_into().ok()?;
+    Some((token, &tagged[16..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +374,30 @@ mod tests {
         assert_eq!(*found.lock().unwrap(), Some([1; 16]));
         assert!(!data.put(b"x".to_vec(), b"y".to_vec()));
         assert_eq!(data.get(b"x"), None);
+    }
+
+    #[test]
+    fn tickets_carry_their_token() {
+        let inner = rustls::crypto::ring::Ticketer::new().unwrap();
+        let control = TaggingTickets {
+            inner: Arc::clone(&inner),
+            token: [7; 16],
+        };
+        let found = Arc::new(Mutex::new(None));
+        let data = ResumingTickets {
+            inner,
+            token: [8; 16],
+            found: Arc::clone(&found),
+        };
+        let ticket = control.encrypt(b"session").unwrap();
+        assert_eq!(control.decrypt(&ticket), Some(b"session".to_vec()));
+        assert_eq!(data.decrypt(&ticket), Some(b"session".to_vec()));
+        assert_eq!(*found.lock().unwrap(), Some([7; 16]));
+        let again = data.encrypt(b"x").unwrap();
+        assert_eq!(control.decrypt(&again), Some(b"x".to_vec()));
+        assert_eq!(*found.lock().unwrap(), Some([7; 16]));
+        data.decrypt(&again);
+        assert_eq!(*found.lock().unwrap(), Some([8; 16]), "tagged as its own");
     }
 
     #[test]
