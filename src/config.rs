@@ -184,24 +184,58 @@ impl Ftp {
 
     fn validate(&self, tls: bool) -> Result<(), ConfigError> {
         let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
-        let addr = |a: &Option<String>| a.as_deref().is_some_and(|a| a.parse::<SocketAddr>().is_err());
+        let addr = |a: &Option<String>| {
+            a.as_deref()
+                .is_some_and(|a| a.parse::<SocketAddr>().is_err())
+        };
         if addr(&self.listen) {
-            return invalid("ftp.listen", format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:2121)", self.listen.as_deref().unwrap_or_default()));
+            return invalid(
+                "ftp.listen",
+                format!(
+                    "{:?} is not HOST:PORT (e.g. 127.0.0.1:2121)",
+                    self.listen.as_deref().unwrap_or_default()
+                ),
+            );
         }
         if addr(&self.implicit_tls_listen) {
-            return invalid("ftp.implicit_tls_listen", format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:990)", self.implicit_tls_listen.as_deref().unwrap_or_default()));
+            return invalid(
+                "ftp.implicit_tls_listen",
+                format!(
+                    "{:?} is not HOST:PORT (e.g. 127.0.0.1:990)",
+                    self.implicit_tls_listen.as_deref().unwrap_or_default()
+                ),
+            );
         }
-        if self.passive_ports.is_some() && !self.passive_range().is_some_and(|(lo, hi)| 0 < lo && lo <= hi) {
-            return invalid("ftp.passive_ports", format!("{:?} is not LOW-HIGH with 1 <= LOW <= HIGH <= 65535 (e.g. \"50000-50999\")", self.passive_ports.as_deref().unwrap_or_default()));
+        if self.passive_ports.is_some()
+            && !self
+                .passive_range()
+                .is_some_and(|(lo, hi)| 0 < lo && lo <= hi)
+        {
+            return invalid(
+                "ftp.passive_ports",
+                format!(
+                    "{:?} is not LOW-HIGH with 1 <= LOW <= HIGH <= 65535 (e.g. \"50000-50999\")",
+                    self.passive_ports.as_deref().unwrap_or_default()
+                ),
+            );
         }
         if self.passive_address.is_some() && self.passive_ip().is_none() {
-            return invalid("ftp.passive_address", format!("{:?} is not an IPv4 address (PASV can only show IPv4)", self.passive_address.as_deref().unwrap_or_default()));
+            return invalid(
+                "ftp.passive_address",
+                format!(
+                    "{:?} is not an IPv4 address (PASV can only show IPv4)",
+                    self.passive_address.as_deref().unwrap_or_default()
+                ),
+            );
         }
         if self.enabled() && !tls && self.require_tls {
             return invalid("ftp.require_tls", "TLS is off ([tls] enabled = false or --plaintext): set ftp.require_tls = false to serve FTP in clear, or turn TLS on".into());
         }
         if self.implicit_tls_listen.is_some() && !tls {
-            return invalid("ftp.implicit_tls_listen", "implicit FTPS needs TLS: [tls] enabled = true".into());
+            return invalid(
+                "ftp.implicit_tls_listen",
+                "implicit FTPS needs TLS: [tls] enabled = true".into(),
+            );
         }
         Ok(())
     }

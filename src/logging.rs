@@ -2,7 +2,8 @@
 //! overrides the default level.
 
 fn builder(default: &str) -> env_logger::Builder {
-    let mut b = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    let mut b =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
     b.format_timestamp_millis();
     b
 }

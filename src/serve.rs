@@ -105,7 +105,12 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
 /// Binds the `[ftp]` listeners that are configured (none by default).
 fn bind_ftp(ftp: &crate::config::Ftp) -> Result<Vec<server::Listener>, Error> {
     let wanted = [
-        (&ftp.listen, Front::Ftp { implicit_tls: false }),
+        (
+            &ftp.listen,
+            Front::Ftp {
+                implicit_tls: false,
+            },
+        ),
         (&ftp.implicit_tls_listen, Front::Ftp { implicit_tls: true }),
     ];
     let mut bound = Vec::new();

@@ -26,9 +26,12 @@ pub struct TestServer {
     pub config: PathBuf,
     /// `SHA256:...` when the server runs TLS.
     pub fingerprint: Option<String>,
-    /// The FTP listener's `HOST:PORT`, when the config has an `[ftp]`
-    /// section (its `ftp listening on` line comes after the native one).
+    /// The FTP listener's `HOST:PORT`, when the config sets `[ftp] listen`
+    /// (its `ftp listening on` line comes after the native one).
     pub ftp_addr: Option<String>,
+    /// The implicit-FTPS listener's, with `[ftp] implicit_tls_listen`
+    /// (`ftps listening on`).
+    pub ftps_addr: Option<String>,
     stderr_path: PathBuf,
 }
 
@@ -82,12 +85,14 @@ impl TestServer {
             addr: String::new(),
             fingerprint: None,
             ftp_addr: None,
+            ftps_addr: None,
             stderr_path: dir.path().join("stderr.log"),
             dir,
             config,
         };
-        let ftp = opts.toml.contains("[ftp]");
-        (s.addr, s.fingerprint, s.ftp_addr) = read_listen_line(&mut s.child, ftp);
+        let ftp = ftp_listeners(&opts.toml);
+        let lines = read_listen_line(&mut s.child, ftp);
+        (s.addr, s.fingerprint, s.ftp_addr, s.ftps_addr) = lines;
         s
     }
 
@@ -180,8 +185,9 @@ impl TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = spawn_server(&self.config, &self.stderr_path, &[], None);
-        let ftp = self.ftp_addr.is_some();
-        (self.addr, self.fingerprint, self.ftp_addr) = read_listen_line(&mut self.child, ftp);
+        let ftp = (self.ftp_addr.is_some(), self.ftps_addr.is_some());
+        let lines = read_listen_line(&mut self.child, ftp);
+        (self.addr, self.fingerprint, self.ftp_addr, self.ftps_addr) = lines;
     }
 }
 
@@ -305,35 +311,49 @@ fn spawn_server(
     cmd.spawn().expect("spawn server")
 }
 
-/// Reads stdout up to the `listening on HOST:PORT` line (and, with `ftp`,
-/// the `ftp listening on HOST:PORT` line after it); also returns the
-/// `fingerprint SHA256:...` line's value when TLS is on.
-fn read_listen_line(child: &mut Child, ftp: bool) -> (String, Option<String>, Option<String>) {
+/// Which FTP listeners a test's TOML turns on: (`listen`,
+/// `implicit_tls_listen`).
+fn ftp_listeners(toml: &str) -> (bool, bool) {
+    let table: toml::Table = toml::from_str(&sections(toml)).unwrap_or_default();
+    let ftp = table.get("ftp").and_then(|f| f.as_table());
+    let has = |k| ftp.is_some_and(|f| f.contains_key(k));
+    (has("listen"), has("implicit_tls_listen"))
+}
+
+/// The addresses a starting server prints.
+type Listening = (String, Option<String>, Option<String>, Option<String>);
+
+/// Reads stdout up to the `listening on HOST:PORT` line and, as `ftp`
+/// says, the `ftp listening on` and `ftps listening on` lines after it;
+/// also returns the `fingerprint SHA256:...` line's value when TLS is on.
+fn read_listen_line(child: &mut Child, ftp: (bool, bool)) -> Listening {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
     let mut fingerprint = None;
-    let mut addr = None;
-    let mut ftp_addr = None;
+    let (mut addr, mut ftp_addr, mut ftps_addr) = (None, None, None);
     loop {
         line.clear();
         let n = reader.read_line(&mut line).unwrap();
         assert!(n > 0, "server exited before listening");
-        if let Some(fp) = line.trim().strip_prefix("fingerprint ") {
+        let l = line.trim();
+        if let Some(fp) = l.strip_prefix("fingerprint ") {
             fingerprint = Some(fp.to_string());
-        }
-        if let Some(a) = line.trim().strip_prefix("ftp listening on ") {
+        } else if let Some(a) = l.strip_prefix("ftp listening on ") {
             ftp_addr = Some(a.to_string());
-        } else if let Some(i) = line.find("listening on ") {
-            addr = Some(line[i + "listening on ".len()..].trim().to_string());
+        } else if let Some(a) = l.strip_prefix("ftps listening on ") {
+            ftps_addr = Some(a.to_string());
+        } else if let Some(i) = l.find("listening on ") {
+            addr = Some(l[i + "listening on ".len()..].to_string());
         }
-        if let Some(addr) = addr.clone().filter(|_| !ftp || ftp_addr.is_some()) {
+        let done = addr.is_some() && ftp_addr.is_some() == ftp.0 && ftps_addr.is_some() == ftp.1;
+        if let (true, Some(addr)) = (done, addr.clone()) {
             // Keep draining stdout so the server never blocks on it.
             std::thread::spawn(move || {
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink);
             });
-            return (addr, fingerprint, ftp_addr);
+            return (addr, fingerprint, ftp_addr, ftps_addr);
         }
     }
 }

@@ -24,16 +24,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{Action, Conn, Env, PoolKind, State};
+use crate::limits::FTP_DATA_TIMEOUT;
 use crate::proto::{Reply, Status};
 use crate::server::front::ftp::data::{DataChannel, Happened, Link, LISTENER, STREAM};
+use crate::server::front::ftp::ops;
 use crate::server::front::ftp::session::{
     DataAction, DataEnd, FtpOp, FtpSession, Input, Output, SessionConfig,
 };
 use crate::server::front::ftp::tls::{new_token, Owner, SessionTls, SessionToken, Verdict};
-use crate::server::front::ftp::ops;
 use crate::server::transfer::pump::{After, DownloadPump, Pumped, Route, UploadPump};
 use crate::server::transfer::{Download, Upload};
-use crate::limits::FTP_DATA_TIMEOUT;
 use crate::server::Shared;
 
 /// An FTP connection's front-end state.
@@ -221,7 +221,6 @@ impl Conn {
         }
     }
 
-
     /// Carries out one of the session's outputs.
     fn ftp_output(&mut self, o: Output, env: &mut Env, out: &mut Vec<Action>) {
         match o {
@@ -254,7 +253,10 @@ impl Conn {
             return self.say(&Reply::new(Status::BadSequence, "log in first"));
         };
         self.state = State::Working { close: None };
-        out.push(Action::Submit(PoolKind::Io, Box::new(move || ops::run(ctx, op))));
+        out.push(Action::Submit(
+            PoolKind::Io,
+            Box::new(move || ops::run(ctx, op)),
+        ));
     }
 
     /// Whether the control connection may read the next command line; the
@@ -500,7 +502,8 @@ impl Conn {
                 Link::Listening { .. } if ftp.data.expired(env.now) => Happened::NoConnection,
                 Link::Listening { .. } if ftp.data.readable => {
                     ftp.data.readable = false;
-                    ftp.data.accept(self.peer.ip(), env.registry, env.token(STREAM))
+                    ftp.data
+                        .accept(self.peer.ip(), env.registry, env.token(STREAM))
                 }
                 Link::Connecting { .. } if ftp.data.expired(env.now) => Happened::NoConnection,
                 Link::Connecting { .. } => ftp.data.connected(),
@@ -638,8 +641,7 @@ impl Conn {
         };
         self.cancel.store(false, Ordering::Relaxed);
         let cancel = Arc::clone(&self.cancel);
-        let job: crate::server::workers::Job = match std::mem::replace(&mut ftp.work, Work::None)
-        {
+        let job: crate::server::workers::Job = match std::mem::replace(&mut ftp.work, Work::None) {
             Work::Upload(up) => {
                 ftp.data.readable = false;
                 ftp.pumping = Some(Moving::Upload);

@@ -9,9 +9,9 @@ use super::{Action, Conn, Env, PoolKind, State};
 use crate::config::RegistrationPolicy;
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
 use crate::server::cmd::{self, put};
+use crate::server::front::ftp::session::Input;
 use crate::server::session;
 use crate::server::transfer::pump::{Route, UploadPump};
-use crate::server::front::ftp::session::Input;
 use crate::server::Outcome;
 
 impl Conn {

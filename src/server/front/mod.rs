@@ -42,7 +42,9 @@ impl Front {
     pub fn name(self) -> &'static str {
         match self {
             Front::Native => "miniftp",
-            Front::Ftp { implicit_tls: false } => "ftp",
+            Front::Ftp {
+                implicit_tls: false,
+            } => "ftp",
             Front::Ftp { implicit_tls: true } => "ftps",
         }
     }

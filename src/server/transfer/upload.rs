@@ -230,9 +230,9 @@ impl Upload {
             let (piece, n) = self.body.next(&data[used..]);
             used += n;
             let failed = match piece {
-                Piece::Data(bytes) if self.reserve_as_read => self
-                    .grow(bytes.len() as u64)
-                    .or_else(|| self.write(bytes)),
+                Piece::Data(bytes) if self.reserve_as_read => {
+                    self.grow(bytes.len() as u64).or_else(|| self.write(bytes))
+                }
                 Piece::Data(bytes) => self.write(bytes),
                 Piece::Chunk(len) => self.grow(len),
                 Piece::Nothing => None,

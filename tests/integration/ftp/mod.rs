@@ -3,11 +3,11 @@
 //! Python's ftplib and a replay of FileZilla's command sequence
 //! (tests/ftp/clients.py, checked against pyftpdlib by
 //! tests/ftp/validate-reference.sh), in plaintext and over explicit FTPS
-//! with TLS 1.2 and TLS 1.3. Every file is compared by SHA-256.
-//!
-//! Ignored until the front-end is wired into the event loop: the session,
-//! parser and formatting it needs are in src/server/front/ftp/ and tested
-//! there; the listener, data connections and TLS on them are not yet.
+//! with TLS 1.2 and TLS 1.3 (session reuse required). Every file is
+//! compared by SHA-256.
+
+mod through;
+mod wire;
 
 use std::path::Path;
 use std::process::Command;
@@ -73,7 +73,6 @@ macro_rules! matrix {
     ($($name:ident: $client:literal, $mode:literal;)*) => {
         $(
             #[test]
-            #[ignore = "FTP front-end not wired yet"]
             fn $name() {
                 run_client($client, $mode);
             }

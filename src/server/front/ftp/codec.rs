@@ -61,9 +61,15 @@ mod tests {
         assert_eq!(used, 6);
         assert!(matches!(c.decode(b"NOO").0, Decoded::Incomplete));
         let long = vec![b'a'; MAX_FTP_LINE];
-        assert!(matches!(c.decode(&long).0, Decoded::Ftp(Input::LineTooLong)));
+        assert!(matches!(
+            c.decode(&long).0,
+            Decoded::Ftp(Input::LineTooLong)
+        ));
         let mut out = Vec::new();
-        c.encode(&Reply::new(Status::Unavailable, "idle timeout, closing"), &mut out);
+        c.encode(
+            &Reply::new(Status::Unavailable, "idle timeout, closing"),
+            &mut out,
+        );
         assert_eq!(out, b"421 idle timeout, closing\r\n");
     }
 }

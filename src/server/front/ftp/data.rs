@@ -32,9 +32,15 @@ pub const STREAM: usize = 2;
 pub enum Link {
     None,
     /// A passive listener waits for the client until `until`.
-    Listening { sock: TcpListener, until: Instant },
+    Listening {
+        sock: TcpListener,
+        until: Instant,
+    },
     /// Active mode: connecting to the client until `until`.
-    Connecting { sock: TcpStream, until: Instant },
+    Connecting {
+        sock: TcpStream,
+        until: Instant,
+    },
     /// Connected (TLS, if any, may still be shaking hands).
     Open(Box<Io>),
     /// A pump job holds the connection.
@@ -176,7 +182,8 @@ impl DataChannel {
             let _ = registry.deregister(&mut sock);
         }
         let _ = stream.set_nodelay(true);
-        if let Err(e) = registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+        if let Err(e) =
+            registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
         {
             log::warn!("ftp: cannot register a data connection: {e}");
             return Happened::Broken;
@@ -217,7 +224,10 @@ impl DataChannel {
         let _ = sock.set_nodelay(true);
         self.readable = true;
         self.secured = false;
-        self.link = Link::Open(Box::new(Io::new(Transport::Plain(sock), Box::new(FtpCodec))));
+        self.link = Link::Open(Box::new(Io::new(
+            Transport::Plain(sock),
+            Box::new(FtpCodec),
+        )));
         Happened::Connected
     }
 

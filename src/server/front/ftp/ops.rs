@@ -36,7 +36,11 @@ pub fn run(ctx: Ctx, op: FtpOp) -> Outcome {
 
 fn set_mtime(ctx: &Ctx, path: &str, mtime: i64) -> Reply {
     let target = try_reply!(ctx.resolve(path));
-    try_reply!(ctx.account.storage.set_mtime(&target, mtime).map_err(fs_reply));
+    try_reply!(ctx
+        .account
+        .storage
+        .set_mtime(&target, mtime)
+        .map_err(fs_reply));
     Reply::new(Status::Ok, format!("{target}: modification time set"))
 }
 

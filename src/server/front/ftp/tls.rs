@@ -137,7 +137,11 @@ impl FtpTls {
 
     /// Whose session a data connection's finished handshake resumed: the
     /// token of its control connection, or None after a full handshake.
-    pub fn resumed(&self, session: &SessionTls, tls: &rustls::ServerConnection) -> Option<SessionToken> {
+    pub fn resumed(
+        &self,
+        session: &SessionTls,
+        tls: &rustls::ServerConnection,
+    ) -> Option<SessionToken> {
         let found = lock(&session.resumed).take();
         if tls.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
             return None;
@@ -152,7 +156,12 @@ impl FtpTls {
 
     /// May a data connection whose handshake resumed `resumed` serve the
     /// control connection holding `own`, where `owner` is logged in?
-    pub fn verdict(&self, resumed: Option<SessionToken>, own: &SessionToken, owner: &Owner) -> Verdict {
+    pub fn verdict(
+        &self,
+        resumed: Option<SessionToken>,
+        own: &SessionToken,
+        owner: &Owner,
+    ) -> Verdict {
         let Some(token) = resumed else {
             return Verdict::Reject("no resumed session");
         };
