@@ -6,6 +6,8 @@
 //! with TLS 1.2 and TLS 1.3 (session reuse required). Every file is
 //! compared by SHA-256.
 
+mod commands;
+mod features;
 mod through;
 mod wire;
 
