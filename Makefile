@@ -45,8 +45,8 @@ fuzz: ## run the four cargo-fuzz targets (docs/FUZZING.md); needs cargo-fuzz
 	mkdir -p fuzz/corpus/ftp_command
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O ftp_command corpus/ftp_command ../tests/integration/fuzz_regressions/ftp_command -- -max_total_time=600 -max_len=10000
 
-ftp-clients: ## install lftp and rclone (Debian) for the FTP client matrix (tests/ftp); quick when present
-	@missing=""; for t in lftp rclone; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+ftp-clients: ## install lftp, rclone, curl and python3 (Debian) for the FTP client matrix (tests/ftp); quick when present
+	@missing=""; for t in lftp rclone curl python3; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
