@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN      = target/release/miniftp
 
 .PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench \
-        bench-peers stress fuzz ftp-clients completions clean
+        bench-ftp bench-peers stress fuzz ftp-clients completions clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ bench-smoke: ## seconds-long bench run that checks digests and counts (part of m
 
 bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
 	bash bench/run.sh
+
+bench-ftp: build ## the FTP listener against vsftpd and pure-ftpd with their clients (docs/BENCHMARKS.ftp.md; needs root and make bench-peers)
+	bash bench/ftp-peers.sh
 
 bench-peers: ## install vsftpd, curl, lftp (and the other peers) for make bench
 	bash ../shared/bench/install-peers.sh || { apt-get update -q && apt-get install -y -q vsftpd lftp curl hyperfine; }
