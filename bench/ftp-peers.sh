@@ -16,7 +16,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PASSES=${1:-2}
 BIN=${MINIFTP_BIN:-$ROOT/target/release/miniftp}
-PEER_BENCH=${PEER_BENCH:-$ROOT/../shared/bench}
+# ../shared/bench beside the checkout (or beside its worktree directory).
+if [[ -z ${PEER_BENCH:-} ]]; then
+  PEER_BENCH=$ROOT/../shared/bench
+  [[ -d $PEER_BENCH ]] || PEER_BENCH=$ROOT/../../shared/bench
+fi
 OUT=${FTP_BENCH_OUT:-$ROOT/target/bench-ftp/$(date -u +%Y%m%d-%H%M%S)}
 DOC=${FTP_BENCH_DOC:-$ROOT/docs/BENCHMARKS.ftp.md}
 log() { printf '[bench-ftp %s] %s\n' "$(date +%T)" "$*" >&2; }
