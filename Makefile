@@ -4,7 +4,7 @@ DESTDIR ?=
 CARGO   ?= cargo
 BIN      = target/release/miniftp
 
-.PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench \
+.PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench bench-ab \
         bench-ftp bench-peers stress fuzz ftp-clients completions clean
 
 help: ## this list
@@ -13,12 +13,12 @@ help: ## this list
 build: ## release build of the one binary
 	$(CARGO) build --release --locked
 
-test: lint unit-and-integration bench-smoke ## everything CI runs: fmt, clippy (warnings denied), all tests, smoke bench
+test: lint unit-and-integration bench-smoke ## everything CI runs: fmt, clippy (warnings denied, functions of at most 80 lines), all tests, smoke bench
 	@echo "make test: all passed"
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets -- -D warnings -W clippy::too_many_lines
 
 unit-and-integration:
 	$(CARGO) test --locked -- --test-threads=$${TEST_THREADS:-4}
@@ -29,6 +29,10 @@ bench-smoke: ## seconds-long bench run that checks digests and counts (part of m
 
 bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
 	bash bench/run.sh
+
+bench-ab: build ## OLD=PATH: rows 1, 2, 5, 7 of make bench for an older binary beside this one (bench/ab.sh)
+	@test -x "$(OLD)" || { echo "make bench-ab OLD=path/to/older/miniftp"; exit 2; }
+	bash bench/ab.sh "$(OLD)" $(BIN)
 
 bench-ftp: build ## the FTP listener against vsftpd and pure-ftpd with their clients (docs/BENCHMARKS.ftp.md; needs root and make bench-peers)
 	bash bench/ftp-peers.sh

@@ -5,6 +5,7 @@
 #   bench/run.sh            full run (~5-10 min), writes docs/BENCHMARKS.md
 #   bench/run.sh --smoke    seconds-long version for `make test`: tiny sizes,
 #                           checks digests and counts, never a time
+#   bench/run.sh --sync-only  only the sync rows (needs root for its sshd)
 #
 # Every figure is the median of several runs with [min-max]. Files live on
 # tmpfs (/dev/shm) so the disk is not what is measured; one row repeats the
@@ -19,18 +20,18 @@ BIN=${MINIFTP_BIN:-$ROOT/target/release/miniftp}
 PEER_BENCH=${PEER_BENCH:-$ROOT/../shared/bench}
 if ((SMOKE)); then
   : "${RUNS:=1}" "${BIG_MB:=4}" "${CLIENTS:=8}" "${CSIZE:=262144}" "${SMALL_N:=40}"
-  : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=50}" "${GRP_RUNS:=1}"
+  : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=50}" "${GRP_RUNS:=1}" "${SYNC_N:=200}" "${SYNC_MB:=4}"
   DIR=$(mktemp -d /dev/shm/miniftp-smoke.XXXXXX 2>/dev/null || mktemp -d)
   DISK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/miniftp-smoke-disk.XXXXXX")
   OUT=$DIR/BENCHMARKS.md
 else
   : "${RUNS:=5}" "${BIG_MB:=1024}" "${CLIENTS:=200}" "${CSIZE:=10485760}" "${SMALL_N:=1000}"
-  : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=10000}" "${GRP_RUNS:=3}"
+  : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=10000}" "${GRP_RUNS:=3}" "${SYNC_N:=10000}" "${SYNC_MB:=1024}"
   DIR=${BENCH_DIR:-/dev/shm/miniftp-bench}
   DISK_DIR=${BENCH_DISK_DIR:-$ROOT/target/bench-disk}
   OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
 fi
-PASSWORD=bench-$RANDOM$RANDOM
+PASSWORD=bench-password-$RANDOM$RANDOM
 export MINIFTP_PASSWORD=$PASSWORD MINIFTP_USER=bench
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -111,6 +112,19 @@ EOF
   printf -v "PID_$name" %s "$pid"
   printf -v "FP_$name" %s "$(sed -n 's/^fingerprint //p' "$DIR/$name.out")"
 }
+
+# `bench/run.sh --sync-only`: just the sync rows, printed (the table in
+# docs/BENCHMARKS.md is left alone).
+ratio() { # ratio OURS THEIRS -> "x.xx" or "-"
+  if [[ -z ${2:-} ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; fi
+}
+# shellcheck source=bench/sync.sh
+source "$ROOT/bench/sync.sh"
+if [[ ${1:-} == --sync-only ]]; then
+  sync_rows
+  printf '%s\n' "${SYNC_ROWS[@]}"
+  exit 0
+fi
 
 # The main rows run in plaintext, like the FTP peers; the TLS rows below
 # repeat the big transfers over TLS.
@@ -227,6 +241,9 @@ for ((r = 0; r < GRP_RUNS; r++)); do TLS_GET+=("$(secs tls_cli get -q /up.bin "$
 kill "$PID_tls" 2>/dev/null || true
 log "TLS: put $(stats "${TLS_PUT[@]}") s, get $(stats "${TLS_GET[@]}") s"
 
+# ------------------------------------------------------------- sync rows
+if [[ ${SKIP_SYNC:-0} != 1 ]]; then sync_rows; else SYNC_ROWS=(); fi
+
 # ---------------------------------------------------------------- peers
 PEER=none
 PEER_PUT=() PEER_GET=() PEER_MPUT=()
@@ -264,9 +281,6 @@ if ((!SMOKE)) && command -v vsftpd >/dev/null && command -v curl >/dev/null && c
 fi
 
 # ---------------------------------------------------------------- table
-ratio() { # ratio OURS THEIRS -> "x.xx" or "-"
-  if [[ -z ${2:-} ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; fi
-}
 m() { median "$@"; }
 pm() { if (($#)); then stats "$@"; else echo "-"; fi; }
 pmed() { if (($#)); then median "$@"; fi; }
@@ -298,6 +312,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo "| 9 | \`pwd\` p50 / p99 (ms) during rows 4 and 5 | ${P4_50:-0} / $(m "${P4[@]}") and ${P5_50:-0} / $(m "${P5[@]}") | - | - | p99 ≤ 10 ms |"
   echo "| tls | \`miniftp put\` / \`get\` ${BIG_MB} MiB over TLS 1.3 (AES-GCM) | $(pm "${TLS_PUT[@]}") / $(pm "${TLS_GET[@]}") | - | $(ratio "$(m "${ROW1[@]}")" "$(m "${TLS_PUT[@]}")") / $(ratio "$(m "${ROW2[@]}")" "$(m "${TLS_GET[@]}")") of plaintext speed | ≥ 0.7 |"
   echo "| disk | \`miniftp put\` ${BIG_MB} MiB to a real disk ($(df --output=fstype "$DISK_DIR" | tail -1)) | $(pm "${DISK_T[@]}") | - | - | - |"
+  for row in "${SYNC_ROWS[@]}"; do echo "$row"; done
   if [[ -f $ROOT/docs/BENCHMARKS.ftp.md ]] && ((!SMOKE)); then
     echo; echo "## The FTP listener against FTP peers (make bench-ftp)"; echo
     cat "$ROOT/docs/BENCHMARKS.ftp.md"

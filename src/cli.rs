@@ -20,16 +20,42 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The environment every client subcommand reads, for `--help`.
+const CLIENT_ENV: &str = "Environment (an empty variable counts as unset):
+  MINIFTP_SERVER       HOST:PORT, as --server
+  MINIFTP_USER         user name, as --user
+  MINIFTP_PASSWORD     the password (never on the command line)
+  MINIFTP_FINGERPRINT  SHA256:HEX of the server certificate, as --fingerprint
+  MINIFTP_CA_FILE      CA bundle, as --ca-file
+  MINIFTP_PLAINTEXT    1: plain TCP, as --plaintext
+Also ~/.netrc (NETRC) for the user and password. See miniftp(1).";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
     /// Interactive client session: log in, register, then type commands.
+    #[command(after_help = CLIENT_ENV)]
     Shell(ShellArgs),
     /// Upload files: miniftp put [OPTIONS] LOCAL... REMOTE
+    #[command(after_help = CLIENT_ENV, override_usage = "miniftp put [OPTIONS] LOCAL... REMOTE")]
     Put(PutArgs),
     /// Download files: miniftp get [OPTIONS] REMOTE... LOCAL
+    #[command(after_help = CLIENT_ENV, override_usage = "miniftp get [OPTIONS] REMOTE... LOCAL")]
     Get(GetArgs),
+    /// List remote files: miniftp ls [-l] [--json] [REMOTE...]
+    #[command(after_help = CLIENT_ENV)]
+    Ls(LsArgs),
+    /// Remove remote files: miniftp rm [-r] [-f] REMOTE...
+    #[command(after_help = CLIENT_ENV)]
+    Rm(RmArgs),
+    /// Print the server's SHA-256 of remote files as sha256sum does
+    #[command(after_help = CLIENT_ENV)]
+    Sum(SumArgs),
+    /// Mirror a directory, moving only files whose SHA-256 differs:
+    /// miniftp sync up LOCAL_DIR REMOTE_DIR | sync down REMOTE_DIR LOCAL_DIR
+    #[command(after_help = CLIENT_ENV)]
+    Sync(SyncArgs),
     /// Add, list, change and remove users; approve registrations (offline).
     Useradd(UseraddArgs),
     /// Generate shell completions or the flag list (used by the Makefile).
@@ -112,6 +138,26 @@ pub struct ConnectArgs {
     pub plaintext: bool,
 }
 
+impl ConnectArgs {
+    /// The client library's options from these flags.
+    pub fn opts(&self) -> crate::client::ConnectOpts {
+        crate::client::ConnectOpts {
+            server: self.server.clone(),
+            user: self.user.clone(),
+            password_file: self.password_file.clone(),
+            timeouts: crate::client::Timeouts {
+                connect: std::time::Duration::from_secs(self.connect_timeout.max(1)),
+                io: std::time::Duration::from_secs(self.timeout.max(1)),
+            },
+            retries: self.retries,
+            fingerprint: self.fingerprint.clone(),
+            ca_file: self.ca_file.clone(),
+            plaintext: self.plaintext,
+            throttle: None,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ShellArgs {
     #[command(flatten)]
@@ -136,6 +182,9 @@ pub struct TransferOpts {
     /// A line per file transferred, with size, rate and digest.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Most bytes per second, over all connections (e.g. 500K, 5M).
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -149,7 +198,7 @@ pub struct PutArgs {
     pub parents: bool,
     /// Local files (globs allowed; `-` is standard input), then the remote
     /// destination (a directory when several files are given).
-    #[arg(value_name = "LOCAL... REMOTE", num_args = 2.., required = true)]
+    #[arg(value_name = "PATH", num_args = 2.., required = true)]
     pub paths: Vec<String>,
 }
 
@@ -161,8 +210,107 @@ pub struct GetArgs {
     pub opts: TransferOpts,
     /// Remote files (globs allowed), then the local destination (`-` is
     /// standard output; a directory when several files are given).
-    #[arg(value_name = "REMOTE... LOCAL", num_args = 2.., required = true)]
+    #[arg(value_name = "PATH", num_args = 2.., required = true)]
     pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Long listing: type, exact size in bytes, modification time (UTC).
+    #[arg(short = 'l', long)]
+    pub long: bool,
+    /// One JSON array of entries (path, type, size, mtime, sha256).
+    #[arg(long)]
+    pub json: bool,
+    /// Remote directories or files (default: the home directory).
+    #[arg(value_name = "REMOTE")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Also remove directories and everything in them.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// A path that does not exist (or a glob that matches nothing) is not
+    /// an error.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// A line per path removed.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Remote paths (globs allowed).
+    #[arg(value_name = "REMOTE", required = true)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SumArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Every file below the named directories.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Remote files (globs allowed).
+    #[arg(value_name = "REMOTE", required = true)]
+    pub paths: Vec<String>,
+}
+
+/// Which way a sync goes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// From a local directory to the server.
+    Up,
+    /// From the server to a local directory.
+    Down,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    override_usage = "miniftp sync [OPTIONS] up LOCAL_DIR REMOTE_DIR\n       \
+                            miniftp sync [OPTIONS] down REMOTE_DIR LOCAL_DIR"
+)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// up (local to server) or down (server to local).
+    #[arg(value_enum, value_name = "up|down")]
+    pub direction: Direction,
+    /// The directory to copy from.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// The directory to make like it.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+    /// Also remove files in DEST that are not in SOURCE (left-out paths are
+    /// kept).
+    #[arg(long)]
+    pub delete: bool,
+    /// Print what would be done, change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Leave out paths matching GLOB (a name, or a path with /); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Keep paths matching GLOB even when an --exclude matches; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Most bytes per second, over all connections (e.g. 500K, 5M).
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
+    /// Transfers at once, each on its own connection.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// No summary line.
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// A line per file sent, received, deleted or re-timed.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[derive(Args, Debug)]

@@ -37,6 +37,17 @@ pub enum RegistrationPolicy {
     Open,
 }
 
+impl RegistrationPolicy {
+    /// The name in the config file, also sent in the greeting.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistrationPolicy::Closed => "closed",
+            RegistrationPolicy::Approval => "approval",
+            RegistrationPolicy::Open => "open",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -94,6 +105,8 @@ pub struct Auth {
     pub argon2_iterations: u32,
     /// argon2id lanes.
     pub argon2_parallelism: u32,
+    /// Shortest password `register` and `useradd` accept (characters).
+    pub min_password_len: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -293,6 +306,7 @@ impl Default for Auth {
             argon2_memory_kib: 12 * 1024,
             argon2_iterations: 3,
             argon2_parallelism: 1,
+            min_password_len: 12,
         }
     }
 }

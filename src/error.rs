@@ -103,18 +103,18 @@ pub enum Error {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Users(#[from] crate::users::UsersError),
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}: {}", plain_connect(source))]
     Connect {
         addr: String,
         source: std::io::Error,
     },
-    #[error("connection to the server lost: {0}")]
+    #[error("connection to the server lost: {}", plain(.0))]
     ConnectionLost(std::io::Error),
     #[error("{0}")]
     Protocol(String),
     #[error("{msg}")]
     Remote { code: u16, msg: String },
-    #[error("{path}: {source}")]
+    #[error("{}: {}", path.display(), plain(source))]
     Local {
         path: PathBuf,
         source: std::io::Error,
@@ -130,12 +130,66 @@ pub enum Error {
     Untrusted { server: String, fingerprint: String },
     #[error("{0}")]
     Other(String),
+    /// Ctrl-C in the shell stopped a transfer (its partial is kept).
+    #[error("interrupted")]
+    Interrupted,
     /// Failures already reported one by one; `exit` is the first one's.
     #[error("{msg}")]
     Failed { exit: Exit, msg: String },
 }
 
+/// Set by `--verbose`: `main` then prints an error's underlying cause.
+pub static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// An I/O error in plain words: no `(os error N)`, no library internals
+/// (a TLS library's documentation link, say); `--verbose` shows those.
+pub fn plain(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let words = match e.kind() {
+        K::NotFound => "no such file or directory",
+        K::PermissionDenied => "permission denied",
+        K::ConnectionRefused => "connection refused (is the server running on that port?)",
+        K::ConnectionReset => "the server reset the connection",
+        K::ConnectionAborted => "the connection was aborted",
+        K::BrokenPipe | K::UnexpectedEof => "the server closed the connection",
+        K::TimedOut | K::WouldBlock => "no answer within the time limit (see --timeout)",
+        K::AlreadyExists => "already exists",
+        K::StorageFull => "no space left on the device",
+        K::IsADirectory => "is a directory",
+        K::NotADirectory => "not a directory",
+        K::ReadOnlyFilesystem => "read-only file system",
+        K::NotConnected => "not connected",
+        K::HostUnreachable | K::NetworkUnreachable => "the server's network is unreachable",
+        K::InvalidData => "the data is not valid",
+        _ => {
+            let text = e.to_string();
+            let text = text.split(": https://").next().unwrap_or(&text);
+            let text = text.split(" (os error").next().unwrap_or(text);
+            return text.to_string();
+        }
+    };
+    words.to_string()
+}
+
+/// A failed connect in plain words: a name that does not resolve says so.
+fn plain_connect(e: &std::io::Error) -> String {
+    if e.to_string().contains("lookup address") {
+        return "the server name does not resolve".into();
+    }
+    plain(e)
+}
+
 impl Error {
+    /// What lies under the plain message (for `--verbose`), if anything.
+    pub fn cause(&self) -> Option<String> {
+        match self {
+            Error::Connect { source, .. }
+            | Error::ConnectionLost(source)
+            | Error::Local { source, .. } => Some(format!("{source} ({:?})", source.kind())),
+            _ => None,
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) | Error::Config(_) => Exit::Usage,
@@ -157,7 +211,7 @@ impl Error {
             Error::Local { .. } => Exit::LocalIo,
             Error::Integrity(_) => Exit::Integrity,
             Error::Auth(_) => Exit::Auth,
-            Error::Other(_) => Exit::Failure,
+            Error::Other(_) | Error::Interrupted => Exit::Failure,
             Error::Failed { exit, .. } => *exit,
         }
     }
@@ -195,7 +249,10 @@ impl Error {
     /// Whether the connection is no longer usable after this error (later
     /// transfers on it can't go on).
     pub fn ends_connection(&self) -> bool {
-        matches!(self, Error::ConnectionLost(_) | Error::Protocol(_))
+        matches!(
+            self,
+            Error::ConnectionLost(_) | Error::Protocol(_) | Error::Interrupted
+        )
     }
 
     /// Whether trying again (new connection) may help.

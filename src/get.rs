@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::cli::GetArgs;
 use crate::client::progress::Progress;
 use crate::client::transfer::{get_file, get_stream};
-use crate::client::{open, with_retries, Client, Login};
+use crate::client::{open, with_retries, Client, ConnectOpts, Login};
 use crate::error::{Error, Result};
 use crate::proto::EntryKind;
 use crate::put::{describe, join_remote};
@@ -17,8 +17,11 @@ use crate::put::{describe, join_remote};
 pub fn run(args: GetArgs) -> Result<()> {
     crate::logging::init_client(args.opts.verbose);
     let (local, remotes) = args.paths.split_last().expect("clap requires two paths");
-    let login = Login::resolve(&args.connect, true)?;
-    let mut client = open(&args.connect, &login)?;
+    let mut opts = args.connect.opts();
+    opts.throttle = crate::sync::throttle(args.opts.bwlimit.as_deref())?;
+    crate::client::check_server(&opts)?;
+    let login = Login::resolve(&opts, true)?;
+    let mut client = open(&opts, &login)?;
     let mut sources = Vec::new();
     for r in remotes {
         sources.extend(expand_remote(&mut client, r)?);
@@ -81,7 +84,7 @@ pub fn run(args: GetArgs) -> Result<()> {
             Some(t) if remote.is_empty() => {
                 std::fs::create_dir_all(&t).map_err(|e| Error::local(&t, e))
             }
-            Some(t) => download_with_retry(&args, &login, &mut client, &remote, &t),
+            Some(t) => download_with_retry(&args, &opts, &login, &mut client, &remote, &t),
         };
         if let Err(e) = result {
             eprintln!("miniftp: {e}");
@@ -94,37 +97,32 @@ pub fn run(args: GetArgs) -> Result<()> {
 
 fn download_with_retry(
     args: &GetArgs,
+    opts: &ConnectOpts,
     login: &Login,
     client: &mut Client,
     remote: &str,
     local: &Path,
 ) -> Result<()> {
-    with_retries(
-        &args.connect,
-        login,
-        client,
-        args.opts.resume,
-        |client, resume| {
-            let started = Instant::now();
-            let size = client.stat(remote)?.map(|e| e.size);
-            let progress = Progress::new(!args.opts.quiet, size, remote);
-            let result = get_file(client, remote, local, resume, &progress);
-            progress.finish();
-            let done = result?;
-            if args.opts.verbose {
-                eprintln!(
-                    "{}",
-                    describe("get", remote, &local.display().to_string(), &done, started)
-                );
-            }
-            Ok(())
-        },
-    )
+    with_retries(opts, login, client, args.opts.resume, |client, resume| {
+        let started = Instant::now();
+        let size = client.stat(remote)?.map(|e| e.size);
+        let progress = Progress::new(!args.opts.quiet, size, remote);
+        let result = get_file(client, remote, local, resume, None, &progress);
+        progress.finish();
+        let done = result?;
+        if args.opts.verbose {
+            eprintln!(
+                "{}",
+                describe("get", remote, &local.display().to_string(), &done, started)
+            );
+        }
+        Ok(())
+    })
 }
 
 /// A remote argument as (path, type) pairs: a glob is matched against its
 /// directory's listing; a plain path must exist.
-fn expand_remote(client: &mut Client, pattern: &str) -> Result<Vec<(String, EntryKind)>> {
+pub fn expand_remote(client: &mut Client, pattern: &str) -> Result<Vec<(String, EntryKind)>> {
     if !pattern.contains(['*', '?', '[']) {
         return match client.stat(pattern)? {
             Some(e) => Ok(vec![(pattern.to_string(), e.kind)]),
@@ -174,7 +172,7 @@ fn expand_remote(client: &mut Client, pattern: &str) -> Result<Vec<(String, Entr
 
 /// Plans a recursive download: ("", dir) entries create local
 /// directories, (remote, file) entries download.
-fn walk_remote(
+pub(crate) fn walk_remote(
     client: &mut Client,
     remote: &str,
     local: &Path,

@@ -9,21 +9,28 @@
 // What a connection keeps between events boxes its large parts.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
+pub mod addr;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod get;
 pub mod limits;
 pub mod logging;
+pub mod ls;
+pub mod partial;
 pub mod proto;
 pub mod put;
+pub mod rm;
 pub mod serve;
 pub mod server;
 pub mod shell;
 pub mod size;
 pub mod storage;
+pub mod sum;
+pub mod sync;
 pub mod tls;
 pub mod useradd;
 pub mod users;
@@ -38,6 +45,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Shell(args) => shell::run(args),
         Command::Put(args) => put::run(args),
         Command::Get(args) => get::run(args),
+        Command::Ls(args) => ls::run(args),
+        Command::Rm(args) => rm::run(args),
+        Command::Sum(args) => sum::run(args),
+        Command::Sync(args) => sync::run(args),
         Command::Useradd(args) => useradd::run(args),
         Command::Generate(args) => generate(args),
         Command::Bench(args) => bench::run(args),

@@ -42,6 +42,22 @@ pub const MAX_DIR_ENTRIES: usize = 200_000;
 /// Walks are iterative, so this also bounds their descriptors (one or two
 /// per level), not the stack.
 pub const MAX_DEPTH: usize = 256;
+/// Entries in one `tree` reply; the reply says where to continue.
+pub const MAX_TREE_PAGE: usize = 5000;
+
+/// Bytes of path text in one `tree` reply (paths may be 4 KiB each, and a
+/// reply must stay well inside `MAX_REPLY_FRAME`).
+pub const MAX_TREE_PAGE_BYTES: usize = 1 << 20;
+
+/// Bytes one `tree` request may hash for files that have no stored digest
+/// (~0.2 s of one worker with SHA-NI): the page ends there and the client
+/// asks again, so a tree of large new files never holds a worker for long.
+pub const MAX_TREE_HASH_BYTES: u64 = 256 << 20;
+
+/// Files whose hashing a `tree` request left half done, with their hash
+/// state kept for the next request (~250 bytes each). Beyond this the
+/// oldest are dropped, and their hashing starts over.
+pub const MAX_HASHING_STATES: usize = 64;
 
 /// Bytes a worker moves between a socket and a file in one job before it
 /// yields, so 200 concurrent transfers share the pool fairly.

@@ -20,5 +20,6 @@ pub fn init_server() {
 
 /// Clients only warn, unless --verbose.
 pub fn init_client(verbose: bool) {
+    crate::error::VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
     let _ = builder(if verbose { "info" } else { "warn" }).try_init();
 }

@@ -36,6 +36,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::from(Exit::Ok as u8),
         Err(e) => {
             eprintln!("miniftp: {e}");
+            if miniftp::error::VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(cause) = e.cause() {
+                    eprintln!("miniftp: cause: {cause}");
+                }
+            }
             ExitCode::from(e.exit() as u8)
         }
     }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use crate::cli::PutArgs;
 use crate::client::progress::Progress;
-use crate::client::transfer::{put_file, put_files, put_stream, Done};
-use crate::client::{open, with_retries, Client, Login};
+use crate::client::transfer::{put_file, put_files, put_stream, Done, PutOpts};
+use crate::client::{open, with_retries, Client, ConnectOpts, Login};
 use crate::error::{Error, Result};
 use crate::proto::{EntryKind, Request};
 
@@ -21,150 +21,217 @@ pub fn run(args: PutArgs) -> Result<()> {
             "`-` (standard input) must be the only LOCAL".into(),
         ));
     }
-    let login = Login::resolve(&args.connect, true)?;
-    let mut client = open(&args.connect, &login)?;
+    let mut opts = args.connect.opts();
+    opts.throttle = crate::sync::throttle(args.opts.bwlimit.as_deref())?;
+    crate::client::check_server(&opts)?;
+    let login = Login::resolve(&opts, true)?;
+    let client = open(&opts, &login)?;
+    let mut run = Run {
+        args: &args,
+        opts: &opts,
+        login: &login,
+        client,
+        first_error: None,
+    };
     if stdin {
+        return run.upload_stdin(remote);
+    }
+    let plan = run.plan(locals, remote)?;
+    run.upload(&plan);
+    run.client.quit();
+    Error::after_all(run.first_error, "some transfers failed (see above)")
+}
+
+/// One `miniftp put`: its connection, and the first failure (later ones
+/// are printed, and the run goes on).
+struct Run<'a> {
+    args: &'a PutArgs,
+    opts: &'a ConnectOpts,
+    login: &'a Login,
+    client: Client,
+    first_error: Option<Error>,
+}
+
+impl Run<'_> {
+    fn fail(&mut self, e: Error) {
+        eprintln!("miniftp: {e}");
+        self.first_error.get_or_insert(e);
+    }
+
+    /// `put - REMOTE`: standard input to one file.
+    fn upload_stdin(mut self, remote: &str) -> Result<()> {
         let started = Instant::now();
-        let progress = Progress::new(!args.opts.quiet, None, remote);
+        let progress = Progress::new(!self.args.opts.quiet, None, remote);
+        let stdin = &mut std::io::stdin().lock();
         let done = put_stream(
-            &mut client,
-            &mut std::io::stdin().lock(),
+            &mut self.client,
+            stdin,
             remote,
-            args.parents,
+            self.args.parents,
             &progress,
         );
         progress.finish();
-        report(&args, "-", remote, &done?, started);
-        client.quit();
-        return Ok(());
+        report(self.args, "-", remote, &done?, started);
+        self.client.quit();
+        Ok(())
     }
-    let files = expand_locals(locals)?;
-    let remote_is_dir = files.len() > 1
-        || remote.ends_with('/')
-        || files.iter().any(|f| f.is_dir())
-        || matches!(client.stat(remote)?, Some(e) if e.kind == EntryKind::Dir);
-    let mut plan = Vec::new();
-    for local in &files {
-        let name = base_name(local)?;
-        let target = if remote_is_dir {
-            join_remote(remote, &name)
-        } else {
-            remote.to_string()
-        };
-        if local.is_dir() {
-            if !args.opts.recursive {
-                return Err(Error::Usage(format!(
-                    "{}: is a directory (use -r)",
-                    local.display()
-                )));
+
+    /// What to upload where: directories (to make) and files, in order.
+    fn plan(&mut self, locals: &[String], remote: &str) -> Result<Vec<Item>> {
+        let files = expand_locals(locals)?;
+        let remote_is_dir = files.len() > 1
+            || remote.ends_with('/')
+            || files.iter().any(|f| f.is_dir())
+            || matches!(self.client.stat(remote)?, Some(e) if e.kind == EntryKind::Dir);
+        let mut plan = Vec::new();
+        for local in &files {
+            let name = base_name(local)?;
+            let target = if remote_is_dir {
+                join_remote(remote, &name)
+            } else {
+                remote.to_string()
+            };
+            if !local.is_dir() {
+                plan.push(Item::File(local.clone(), target));
+            } else if self.args.opts.recursive {
+                walk_local(local, &target, &mut plan)?;
+            } else {
+                let shown = local.display();
+                return Err(Error::Usage(format!("{shown}: is a directory (use -r)")));
             }
-            walk_local(local, &target, &mut plan)?;
-        } else {
-            plan.push(Item::File(local.clone(), target));
         }
-    }
-    if remote_is_dir && args.parents {
-        client.call(&Request::Mkdir {
-            path: remote.to_string(),
-            parents: true,
-        })?;
-    }
-    let mut first_error: Option<Error> = None;
-    let mut fail = |e: Error| {
-        eprintln!("miniftp: {e}");
-        first_error.get_or_insert(e);
-    };
-    let mut i = 0;
-    while i < plan.len() {
-        // A run of files goes out pipelined on one connection (fresh
-        // uploads only: resuming asks the server about each file first).
-        let run: Vec<(PathBuf, String)> = plan[i..]
-            .iter()
-            .map_while(|item| match item {
-                Item::File(l, t) => Some((l.clone(), t.clone())),
-                Item::Dir(_) => None,
-            })
-            .collect();
-        if run.len() > 1 && !args.opts.resume {
-            let started = Instant::now();
-            let mut confirmed = 0;
-            let result = put_files(&mut client, &run, args.parents, &mut |k, r| {
-                confirmed = k + 1;
-                match r {
-                    Ok(done) => report(
-                        &args,
-                        &run[k].0.display().to_string(),
-                        &run[k].1,
-                        &done,
-                        started,
-                    ),
-                    Err(e) => fail(e),
-                }
-            });
-            if let Err(e) = result {
-                if !e.is_transient() || args.connect.retries == 0 {
-                    fail(e);
-                    break;
-                }
-                // The connection dropped mid-run: reconnect and finish the
-                // rest one by one, resuming the file that was cut off.
-                eprintln!("miniftp: {e}; reconnecting");
-                client = match open(&args.connect, &login) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        fail(e);
-                        break;
-                    }
-                };
-                for (local, target) in &run[confirmed..] {
-                    if let Err(e) =
-                        upload_with_retry(&args, &login, &mut client, local, target, true)
-                    {
-                        fail(e);
-                    }
-                }
-            }
-            i += run.len();
-            continue;
+        if remote_is_dir && self.args.parents {
+            self.client.call(&Request::Mkdir {
+                path: remote.to_string(),
+                parents: true,
+            })?;
         }
-        let result = match &plan[i] {
-            Item::Dir(target) => client
-                .call(&Request::Mkdir {
-                    path: target.clone(),
-                    parents: true,
+        Ok(plan)
+    }
+
+    /// Carries out the plan: runs of plain files pipelined on one
+    /// connection, the rest one at a time.
+    fn upload(&mut self, plan: &[Item]) {
+        let mut i = 0;
+        while i < plan.len() {
+            // A run of files goes out pipelined on one connection (fresh
+            // uploads only: resuming asks the server about each file first).
+            let run: Vec<(PathBuf, String)> = plan[i..]
+                .iter()
+                .map_while(|item| match item {
+                    Item::File(l, t) => Some((l.clone(), t.clone())),
+                    Item::Dir(_) => None,
                 })
-                .map(|_| ()),
-            Item::File(local, target) => {
-                upload_with_retry(&args, &login, &mut client, local, target, args.opts.resume)
+                .collect();
+            if run.len() > 1 && !self.args.opts.resume {
+                if !self.pipelined(&run) {
+                    return;
+                }
+                i += run.len();
+                continue;
+            }
+            let result = match &plan[i] {
+                Item::Dir(target) => self
+                    .client
+                    .call(&Request::Mkdir {
+                        path: target.clone(),
+                        parents: true,
+                    })
+                    .map(|_| ()),
+                Item::File(local, target) => self.one(local, target, self.args.opts.resume),
+            };
+            if let Err(e) = result {
+                self.fail(e);
+            }
+            i += 1;
+        }
+    }
+
+    /// A run of fresh uploads, pipelined; false when the run must stop.
+    fn pipelined(&mut self, run: &[(PathBuf, String)]) -> bool {
+        let started = Instant::now();
+        let mut confirmed = 0;
+        let put_opts = PutOpts {
+            mkdirs: self.args.parents,
+            ..PutOpts::default()
+        };
+        let args = self.args;
+        let mut errors = Vec::new();
+        let result = put_files(&mut self.client, run, put_opts, &mut |k, r| {
+            confirmed = k + 1;
+            match r {
+                Ok(done) => {
+                    let from = run[k].0.display().to_string();
+                    report(args, &from, &run[k].1, &done, started)
+                }
+                Err(e) => errors.push(e),
+            }
+        });
+        for e in errors {
+            self.fail(e);
+        }
+        let Err(e) = result else {
+            return true;
+        };
+        if !e.is_transient() || self.opts.retries == 0 {
+            self.fail(e);
+            return false;
+        }
+        // The connection dropped mid-run: reconnect and finish the rest one
+        // by one, resuming the file that was cut off.
+        eprintln!("miniftp: {e}; reconnecting");
+        self.client = match open(self.opts, self.login) {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail(e);
+                return false;
             }
         };
-        if let Err(e) = result {
-            fail(e);
+        for (local, target) in &run[confirmed..] {
+            if let Err(e) = self.one(local, target, true) {
+                self.fail(e);
+            }
         }
-        i += 1;
+        true
     }
-    client.quit();
-    Error::after_all(first_error, "some transfers failed (see above)")
+
+    fn one(&mut self, local: &Path, target: &str, resume: bool) -> Result<()> {
+        upload_with_retry(
+            self.args,
+            self.opts,
+            self.login,
+            &mut self.client,
+            local,
+            target,
+            resume,
+        )
+    }
 }
 
-enum Item {
+pub(crate) enum Item {
     Dir(String),
     File(PathBuf, String),
 }
 
 fn upload_with_retry(
     args: &PutArgs,
+    opts: &ConnectOpts,
     login: &Login,
     client: &mut Client,
     local: &Path,
     target: &str,
     resume: bool,
 ) -> Result<()> {
-    with_retries(&args.connect, login, client, resume, |client, resume| {
+    with_retries(opts, login, client, resume, |client, resume| {
         let started = Instant::now();
         let size = std::fs::metadata(local).map(|m| m.len()).ok();
         let progress = Progress::new(!args.opts.quiet, size, target);
-        let result = put_file(client, local, target, args.parents, resume, &progress);
+        let opts = PutOpts {
+            mkdirs: args.parents,
+            resume,
+            keep_mtime: false,
+        };
+        let result = put_file(client, local, target, opts, &progress);
         progress.finish();
         let done = result?;
         report(args, &local.display().to_string(), target, &done, started);
@@ -196,7 +263,7 @@ pub fn describe(op: &str, from: &str, to: &str, done: &Done, started: Instant) -
 
 /// Expands globs (a pattern that matches nothing is an error, as in sh with
 /// failglob); a literal existing path is taken as is.
-fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
+pub(crate) fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for l in locals {
         let p = PathBuf::from(l);
@@ -219,7 +286,7 @@ fn expand_locals(locals: &[String]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn base_name(p: &Path) -> Result<String> {
+pub(crate) fn base_name(p: &Path) -> Result<String> {
     let name = match p.file_name() {
         Some(n) => n.to_owned(),
         None => std::fs::canonicalize(p)
@@ -241,7 +308,7 @@ pub fn join_remote(dir: &str, name: &str) -> String {
 }
 
 /// Plans a recursive upload: directories first, then their files.
-fn walk_local(root: &Path, target: &str, plan: &mut Vec<Item>) -> Result<()> {
+pub(crate) fn walk_local(root: &Path, target: &str, plan: &mut Vec<Item>) -> Result<()> {
     let mut stack = vec![(root.to_path_buf(), target.to_string())];
     while let Some((dir, remote)) = stack.pop() {
         plan.push(Item::Dir(remote.clone()));

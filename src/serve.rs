@@ -81,15 +81,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         socket: listener,
         front: Front::Native,
     }];
-    for l in ftp_listeners {
-        // After the native line: scripts that read it first keep working.
-        match (l.front, l.socket.local_addr()) {
-            (Front::Ftp { implicit_tls: true }, Ok(a)) => println!("ftps listening on {a}"),
-            (_, Ok(a)) => println!("ftp listening on {a}"),
-            (_, Err(e)) => return Err(Error::Other(e.to_string())),
-        }
-        listeners.push(l);
-    }
+    announce_ftp(ftp_listeners, &mut listeners)?;
     let _ = std::io::stdout().flush();
     log::info!(
         "serving {} (registration: {:?})",
@@ -99,6 +91,24 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     server::run(listeners, shared, Some(signals))
         .map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
+    Ok(())
+}
+
+/// Prints `ftp listening on HOST:PORT` (`ftps` for implicit FTPS) for each
+/// FTP listener and adds it to `listeners`. After the native line, so that
+/// scripts that read that one first keep working.
+fn announce_ftp(
+    ftp: Vec<server::Listener>,
+    listeners: &mut Vec<server::Listener>,
+) -> Result<(), Error> {
+    for l in ftp {
+        match (l.front, l.socket.local_addr()) {
+            (Front::Ftp { implicit_tls: true }, Ok(a)) => println!("ftps listening on {a}"),
+            (_, Ok(a)) => println!("ftp listening on {a}"),
+            (_, Err(e)) => return Err(Error::Other(e.to_string())),
+        }
+        listeners.push(l);
+    }
     Ok(())
 }
 

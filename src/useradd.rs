@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::size::{human, parse_size};
 use crate::storage::Backend;
 use crate::users::{
-    default_home, default_home_taken, hash_password, home_path, validate_name, validate_password,
-    PendingDb, User, UserDb, UsersLock,
+    default_home, default_home_taken, hash_password, home_path, validate_new_name,
+    validate_password, PendingDb, User, UserDb, UsersLock,
 };
 
 pub fn run(args: UseraddArgs) -> Result<()> {
@@ -30,7 +30,7 @@ pub fn run(args: UseraddArgs) -> Result<()> {
     }
     if args.passwd {
         let name = need_name()?;
-        let password = read_password(args.password_stdin, name)?;
+        let password = read_password(args.password_stdin, name, &config.auth)?;
         let hash = hash_password(&password, &config.auth);
         return modify(&config, name, |u| {
             u.password = hash;
@@ -82,10 +82,10 @@ fn quota_arg(config: &Config, quota: Option<&str>) -> Result<u64> {
 }
 
 fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
-    validate_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
+    validate_new_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
     let quota = quota_arg(config, args.quota.as_deref())?;
     let home = args.home.clone().unwrap_or_else(|| default_home(name));
-    let password = read_password(args.password_stdin, name)?;
+    let password = read_password(args.password_stdin, name, &config.auth)?;
     let hash = hash_password(&password, &config.auth);
     let _lock = UsersLock::acquire(&config.root)?;
     let mut db = UserDb::load(&config.users_file())?;
@@ -219,6 +219,8 @@ fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Res
         if db.get(name).is_some() {
             return Err(Error::Usage(format!("user {name:?} already exists")));
         }
+        // A request filed before the safe set (see validate_new_name).
+        validate_new_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
         // The requester chose the name, not the files already under it.
         if let Some(home) = default_home_taken(&config.root, &db, name) {
             return Err(Error::Usage(format!(
@@ -248,35 +250,14 @@ fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Res
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC) from Unix seconds, without a date crate.
+/// `YYYY-MM-DD HH:MM` (UTC) from Unix seconds.
 fn format_time(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    crate::ls::utc_minute(secs as i64)
 }
 
 /// The new password: from stdin's first line with `--password-stdin`, else
 /// a prompt without echo (asked twice).
-fn read_password(from_stdin: bool, name: &str) -> Result<String> {
+fn read_password(from_stdin: bool, name: &str, auth: &crate::config::Auth) -> Result<String> {
     let password = if from_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -300,6 +281,7 @@ fn read_password(from_stdin: bool, name: &str) -> Result<String> {
         first
     };
     validate_password(&password).map_err(Error::Usage)?;
+    crate::users::check_password_len(&password, auth).map_err(Error::Usage)?;
     Ok(password)
 }
 

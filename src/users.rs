@@ -174,28 +174,17 @@ fn save_toml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), U
         .map_err(|e| werr(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir_all(dir).map_err(werr)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("users"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode_owner_only()
-            .open(&tmp)?;
-        f.write_all(header.as_bytes())?;
-        f.write_all(body.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(werr)
+    // A temporary beside the file (mode 0600, removed if anything fails),
+    // renamed over it once on disk: readers see the old or the new file.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".users-tmp")
+        .tempfile_in(dir)
+        .map_err(werr)?;
+    tmp.write_all(header.as_bytes()).map_err(werr)?;
+    tmp.write_all(body.as_bytes()).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(werr)
 }
 
 trait OwnerOnly {
@@ -260,6 +249,25 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why `name` can't be given to a new account (`register`, `useradd`), or
+/// Ok. Beyond [`validate_name`], new names come from a small safe set:
+/// 1 to 32 of `a`-`z`, `0`-`9`, `_`, `-` and `.`, starting with a letter,
+/// a digit or `_`. So no two names look alike in a log, a listing or a
+/// home path: no capitals (`Alice` beside `alice`), no other scripts (a
+/// Cyrillic `а`), no invisible or format characters (zero-width space,
+/// soft hyphen, byte-order mark), no combining accents. Names already in
+/// the users file are still loaded with the older, wider rules.
+pub fn validate_new_name(name: &str) -> Result<(), String> {
+    validate_name(name)?;
+    let safe = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(c);
+    if let Some(c) = name.chars().find(|&c| !safe(c)) {
+        return Err(format!(
+            "user name may not contain {c:?} (new names use a-z, 0-9, '_', '-' and '.')"
+        ));
+    }
+    Ok(())
+}
+
 /// Why a password is refused, or Ok.
 pub fn validate_password(password: &str) -> Result<(), String> {
     if password.is_empty() {
@@ -267,6 +275,19 @@ pub fn validate_password(password: &str) -> Result<(), String> {
     }
     if password.len() > MAX_PASSWORD_LEN {
         return Err(format!("password is longer than {MAX_PASSWORD_LEN} bytes"));
+    }
+    Ok(())
+}
+
+/// The length rule for new passwords (`auth.min_password_len`), counted
+/// in characters; existing passwords are never re-checked.
+pub fn check_password_len(password: &str, auth: &Auth) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < auth.min_password_len {
+        return Err(format!(
+            "password too short: {n} characters, at least {} needed",
+            auth.min_password_len
+        ));
     }
     Ok(())
 }
@@ -401,6 +422,7 @@ mod tests {
             argon2_memory_kib: 64,
             argon2_iterations: 1,
             argon2_parallelism: 1,
+            min_password_len: 12,
         }
     }
 
@@ -433,6 +455,29 @@ mod tests {
         for good in ["alice", "bob_2", "émile", "a.b-c"] {
             assert!(validate_name(good).is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn new_names_come_from_the_safe_set() {
+        for bad in [
+            "alice\u{200b}",
+            "al\u{ad}ice",
+            "alice\u{feff}",
+            "\u{430}lice",
+            "Alice",
+            "émile",
+            "ali\u{301}ce",
+            "-x",
+            ".x",
+            "a b",
+        ] {
+            assert!(validate_new_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["alice", "bob_2", "a.b-c", "_svc", "9lives"] {
+            assert!(validate_new_name(good).is_ok(), "{good:?}");
+        }
+        let e = validate_new_name("alice\u{200b}").unwrap_err();
+        assert!(e.contains("\\u{200b}"), "{e}");
     }
 
     #[test]

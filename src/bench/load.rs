@@ -32,7 +32,7 @@ pub enum Mode {
     Idle,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
     #[arg(value_enum)]
     pub mode: Mode,
@@ -110,107 +110,24 @@ pub fn run(args: LoadArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let samples = Arc::new(Mutex::new(Vec::<f64>::new()));
     let probe = if args.probe {
-        let mut c = Client::connect(&args.server, timeouts(), trust.as_ref())?;
-        c.login(&args.user, &password)?;
-        let stop = Arc::clone(&stop);
-        let samples = Arc::clone(&samples);
-        Some(std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                if c.call(&Request::Pwd).is_err() {
-                    break;
-                }
-                samples
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(t.elapsed().as_secs_f64() * 1000.0);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            c.quit();
-        }))
+        Some(probe(&args, &password, trust.as_ref(), &stop, &samples)?)
     } else {
         None
     };
     let barrier = Arc::new(Barrier::new(args.clients + 1));
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut handles = Vec::new();
-    for i in 0..args.clients {
-        let barrier = Arc::clone(&barrier);
-        let errors = Arc::clone(&errors);
-        let server = args.server.clone();
-        let user = args.user.clone();
-        let password = password.clone();
-        let mode = args.mode;
-        let path = args.path.clone();
-        let file = args.file.clone();
-        let trust = trust.clone();
-        handles.push(std::thread::spawn(move || {
-            // Transfers connect and log in before the barrier, so the
-            // timed part is the transfer; `logins` times the login itself.
-            let mut pre = None;
-            if !matches!(mode, Mode::Logins) {
-                match Client::connect(&server, timeouts(), trust.as_ref()).and_then(|mut c| {
-                    c.login(&user, &password)?;
-                    Ok(c)
-                }) {
-                    Ok(c) => pre = Some(c),
-                    Err(e) => errors
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(e.to_string()),
-                }
-            }
-            barrier.wait();
-            let result = (|| -> Result<()> {
-                match mode {
-                    Mode::Logins => {
-                        let mut c = Client::connect(&server, timeouts(), trust.as_ref())?;
-                        c.login(&user, &password)?;
-                        c.quit();
-                    }
-                    Mode::Get => {
-                        let mut c = pre
-                            .take()
-                            .ok_or_else(|| Error::Other("no connection".into()))?;
-                        let path = path.as_deref().unwrap_or("load.bin");
-                        get_stream(
-                            &mut c,
-                            path,
-                            &mut std::io::sink(),
-                            std::path::Path::new("sink"),
-                            &Progress::hidden(),
-                        )?;
-                        c.quit();
-                    }
-                    Mode::Put => {
-                        let mut c = pre
-                            .take()
-                            .ok_or_else(|| Error::Other("no connection".into()))?;
-                        let file = file
-                            .as_deref()
-                            .ok_or_else(|| Error::Usage("--file".into()))?;
-                        put_file(
-                            &mut c,
-                            file,
-                            &format!("load/c{i}"),
-                            true,
-                            false,
-                            &Progress::hidden(),
-                        )?;
-                        c.quit();
-                    }
-                    Mode::Idle => {}
-                }
-                Ok(())
-            })();
-            if let Err(e) = result {
-                errors
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(e.to_string());
-            }
-        }));
-    }
+    let handles: Vec<_> = (0..args.clients)
+        .map(|i| {
+            let one = OneClient {
+                i,
+                args: args.clone(),
+                password: password.clone(),
+                trust: trust.clone(),
+            };
+            let (barrier, errors) = (Arc::clone(&barrier), Arc::clone(&errors));
+            std::thread::spawn(move || one.run(&barrier, &errors))
+        })
+        .collect();
     barrier.wait();
     let start = Instant::now();
     for h in handles {
@@ -221,8 +138,113 @@ pub fn run(args: LoadArgs) -> Result<()> {
     if let Some(p) = probe {
         let _ = p.join();
     }
-    let errors = errors.lock().unwrap_or_else(|p| p.into_inner());
-    let mut s = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let errors = errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let samples = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    summarise(&args, &errors, samples, wall)
+}
+
+/// The idle client that measures `pwd` round trips while the load runs.
+fn probe(
+    args: &LoadArgs,
+    password: &Password,
+    trust: Option<&Trust>,
+    stop: &Arc<AtomicBool>,
+    samples: &Arc<Mutex<Vec<f64>>>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let mut c = Client::connect(&args.server, timeouts(), trust)?;
+    c.login(&args.user, password)?;
+    let (stop, samples) = (Arc::clone(stop), Arc::clone(samples));
+    Ok(std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            if c.call(&Request::Pwd).is_err() {
+                break;
+            }
+            samples
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(t.elapsed().as_secs_f64() * 1000.0);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        c.quit();
+    }))
+}
+
+/// One of the load's clients, on its own thread.
+struct OneClient {
+    i: usize,
+    args: LoadArgs,
+    password: Password,
+    trust: Option<Trust>,
+}
+
+impl OneClient {
+    fn run(self, barrier: &Barrier, errors: &Mutex<Vec<String>>) {
+        let note = |e: Error| {
+            errors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.to_string())
+        };
+        // Transfers connect and log in before the barrier, so the timed
+        // part is the transfer; `logins` times the login itself.
+        let mut pre = None;
+        if !matches!(self.args.mode, Mode::Logins) {
+            match self.connect() {
+                Ok(c) => pre = Some(c),
+                Err(e) => note(e),
+            }
+        }
+        barrier.wait();
+        if let Err(e) = self.work(pre) {
+            note(e);
+        }
+    }
+
+    fn connect(&self) -> Result<Client> {
+        let mut c = Client::connect(&self.args.server, timeouts(), self.trust.as_ref())?;
+        c.login(&self.args.user, &self.password)?;
+        Ok(c)
+    }
+
+    /// The timed part.
+    fn work(&self, pre: Option<Client>) -> Result<()> {
+        let connected = || pre.ok_or_else(|| Error::Other("no connection".into()));
+        match self.args.mode {
+            Mode::Logins => self.connect()?.quit(),
+            Mode::Get => {
+                let mut c = connected()?;
+                let path = self.args.path.as_deref().unwrap_or("load.bin");
+                let sink = std::path::Path::new("sink");
+                get_stream(
+                    &mut c,
+                    path,
+                    &mut std::io::sink(),
+                    sink,
+                    &Progress::hidden(),
+                )?;
+                c.quit();
+            }
+            Mode::Put => {
+                let mut c = connected()?;
+                let file = self.args.file.as_deref();
+                let file = file.ok_or_else(|| Error::Usage("--file".into()))?;
+                let opts = crate::client::transfer::PutOpts {
+                    mkdirs: true,
+                    ..Default::default()
+                };
+                let target = format!("load/c{}", self.i);
+                put_file(&mut c, file, &target, opts, &Progress::hidden())?;
+                c.quit();
+            }
+            Mode::Idle => {}
+        }
+        Ok(())
+    }
+}
+
+/// Prints the result line; an error if any client failed.
+fn summarise(args: &LoadArgs, errors: &[String], mut s: Vec<f64>, wall: f64) -> Result<()> {
     s.sort_by(|a, b| a.total_cmp(b));
     let pct = |q: f64| {
         if s.is_empty() {

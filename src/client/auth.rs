@@ -6,74 +6,38 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::cli::ConnectArgs;
+use super::ConnectOpts;
 use crate::error::{Error, Result};
 use crate::proto::Password;
 
-/// One `machine` (or `default`) entry of a netrc file.
+/// The netrc entry for a host: its `login` and `password`, if set.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct NetrcEntry {
-    pub machine: Option<String>,
     pub login: Option<String>,
     pub password: Option<String>,
 }
 
-/// Parses netrc text: `machine`, `default`, `login`, `password`, `account`
-/// tokens; `macdef` bodies (up to an empty line) are skipped.
-pub fn parse_netrc(text: &str) -> Vec<NetrcEntry> {
-    let mut entries: Vec<NetrcEntry> = Vec::new();
-    let mut lines = text.lines();
-    let mut tokens: Vec<String> = Vec::new();
-    // Tokenise line by line so macdef bodies can be skipped.
-    while let Some(line) = lines.next() {
-        let mut words = line.split_whitespace();
-        while let Some(w) = words.next() {
-            if w == "macdef" {
-                let _ = words.next();
-                for body in lines.by_ref() {
-                    if body.trim().is_empty() {
-                        break;
-                    }
-                }
-                break;
-            }
-            tokens.push(w.to_string());
+/// The entry for `host` in netrc `text` (an exact `machine`, else
+/// `default`), parsed by the `rust-netrc` crate: quoted tokens
+/// (`password "two words"`), comments and `macdef` as ftp and Python's
+/// netrc read them. A file that does not parse is ignored, with a warning.
+pub fn netrc_lookup(text: &str, host: &str) -> Option<NetrcEntry> {
+    let parsed: netrc::Netrc = match text.parse() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("miniftp: warning: ~/.netrc is not used: {e}");
+            return None;
         }
-    }
-    let mut it = tokens.into_iter();
-    while let Some(tok) = it.next() {
-        match tok.as_str() {
-            "machine" => entries.push(NetrcEntry {
-                machine: it.next(),
-                ..Default::default()
-            }),
-            "default" => entries.push(NetrcEntry::default()),
-            "login" => {
-                if let (Some(e), Some(v)) = (entries.last_mut(), it.next()) {
-                    e.login = Some(v);
-                }
-            }
-            "password" => {
-                if let (Some(e), Some(v)) = (entries.last_mut(), it.next()) {
-                    e.password = Some(v);
-                }
-            }
-            "account" => {
-                it.next();
-            }
-            _ => {}
-        }
-    }
-    entries
-}
-
-/// The netrc entry for `host` (an exact `machine`, else `default`).
-pub fn netrc_lookup(entries: &[NetrcEntry], host: &str) -> Option<NetrcEntry> {
-    entries
-        .iter()
-        .find(|e| e.machine.as_deref() == Some(host))
-        .or_else(|| entries.iter().find(|e| e.machine.is_none()))
-        .cloned()
+    };
+    let a = parsed
+        .hosts
+        .get(host)
+        .or_else(|| parsed.hosts.get("default"))?;
+    let some = |s: &String| (!s.is_empty()).then(|| s.clone());
+    Some(NetrcEntry {
+        login: some(&a.login),
+        password: some(&a.password),
+    })
 }
 
 fn netrc_path() -> Option<PathBuf> {
@@ -83,17 +47,8 @@ fn netrc_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".netrc"))
 }
 
-/// The host part of HOST:PORT (brackets of an IPv6 literal removed).
-pub fn host_of(server: &str) -> &str {
-    let host = match server.rfind(':') {
-        Some(i) if !server[..i].contains(':') || server.starts_with('[') => &server[..i],
-        _ => server,
-    };
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
 /// The user name to log in as.
-pub fn user_name(args: &ConnectArgs) -> Result<String> {
+pub fn user_name(args: &ConnectOpts) -> Result<String> {
     if let Some(u) = &args.user {
         return Ok(u.clone());
     }
@@ -108,18 +63,43 @@ pub fn user_name(args: &ConnectArgs) -> Result<String> {
 }
 
 fn netrc_entry(server: &str) -> Option<NetrcEntry> {
-    let text = std::fs::read_to_string(netrc_path()?).ok()?;
-    netrc_lookup(&parse_netrc(&text), host_of(server))
+    let path = netrc_path()?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    warn_if_readable_by_others(&path);
+    netrc_lookup(&text, crate::addr::host_of(server))
+}
+
+/// ftp and curl warn about a netrc that others may read; so do we (once).
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let open = std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0);
+    if open && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "miniftp: warning: {} can be read by other users: its passwords are not secret \
+             (chmod 600 {})",
+            path.display(),
+            path.display()
+        );
+    }
 }
 
 /// The password, from the first source that has one. `prompt` allows
 /// asking on the terminal when nothing else does.
-pub fn password(args: &ConnectArgs, user: &str, prompt: bool) -> Result<Password> {
+pub fn password(args: &ConnectOpts, user: &str, prompt: bool) -> Result<Password> {
     if let Ok(p) = std::env::var("MINIFTP_PASSWORD") {
         return Ok(Password(p));
     }
     if let Some(file) = &args.password_file {
-        let text = std::fs::read_to_string(file).map_err(|e| Error::local(file, e))?;
+        // A password that can't be read is a credentials problem (exit 4),
+        // not a missing remote file.
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::Auth(format!(
+                "--password-file {}: {}",
+                file.display(),
+                crate::error::plain(&e)
+            ))
+        })?;
         let line = text.lines().next().unwrap_or("").to_string();
         return Ok(Password(line));
     }
@@ -146,30 +126,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn netrc_machine_and_default() {
+    fn netrc_machine_default_and_quoted_tokens() {
         let text = "machine files.example.com login alice password s3cret\n\
                     macdef init\ncd /tmp\n\n\
+                    machine q.example login \"bob smith\" password \"pass word \\\"x\\\"\"\n\
                     default login anon password guest\n";
-        let e = parse_netrc(text);
-        assert_eq!(e.len(), 2);
-        let m = netrc_lookup(&e, "files.example.com").unwrap();
+        let m = netrc_lookup(text, "files.example.com").unwrap();
         assert_eq!(m.login.as_deref(), Some("alice"));
         assert_eq!(m.password.as_deref(), Some("s3cret"));
-        let d = netrc_lookup(&e, "other").unwrap();
+        let q = netrc_lookup(text, "q.example").unwrap();
+        assert_eq!(q.login.as_deref(), Some("bob smith"));
+        assert_eq!(q.password.as_deref(), Some("pass word \"x\""));
+        let d = netrc_lookup(text, "other").unwrap();
         assert_eq!(d.login.as_deref(), Some("anon"));
     }
 
     #[test]
     fn netrc_multiline_layout() {
         let text = "machine 127.0.0.1\n  login bob\n  password pw\n";
-        let m = netrc_lookup(&parse_netrc(text), "127.0.0.1").unwrap();
+        let m = netrc_lookup(text, "127.0.0.1").unwrap();
         assert_eq!(m.password.as_deref(), Some("pw"));
-    }
-
-    #[test]
-    fn host_parts() {
-        assert_eq!(host_of("127.0.0.1:9000"), "127.0.0.1");
-        assert_eq!(host_of("[::1]:9000"), "::1");
-        assert_eq!(host_of("example.com"), "example.com");
     }
 }

@@ -4,15 +4,17 @@
 
 pub mod auth;
 pub mod progress;
+pub mod throttle;
 pub mod transfer;
 
 use std::io::{BufReader, ErrorKind, IsTerminal, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::limits::MAX_REPLY_FRAME;
-use crate::proto::{frame, Entry, Password, Reply, Request, Status, PROTOCOL_VERSION};
+use crate::proto::{frame, Entry, Password, Reply, Request, Status, TreeEntry, PROTOCOL_VERSION};
 use crate::tls::client::{Trust, Verdict};
 
 /// Socket buffer asked of the kernel for transfers.
@@ -77,6 +79,32 @@ pub struct Client {
     conn: BufReader<Stream>,
     pub greeting: Reply,
     pub user: Option<String>,
+    /// `--bwlimit`, shared with the command's other connections.
+    pub throttle: Option<std::sync::Arc<throttle::Throttle>>,
+}
+
+/// How a client reaches and authenticates to a server: the library's own
+/// options, which `cli.rs` builds from the command line (the library knows
+/// nothing of clap).
+#[derive(Clone, Debug)]
+pub struct ConnectOpts {
+    /// HOST:PORT.
+    pub server: String,
+    /// The user to log in as (else ~/.netrc's, else $USER).
+    pub user: Option<String>,
+    /// A file whose first line is the password.
+    pub password_file: Option<PathBuf>,
+    pub timeouts: Timeouts,
+    /// Attempts after a transient network error.
+    pub retries: u32,
+    /// `SHA256:HEX`: the only certificate to accept.
+    pub fingerprint: Option<String>,
+    /// The only CAs to accept.
+    pub ca_file: Option<PathBuf>,
+    /// Plain TCP instead of TLS.
+    pub plaintext: bool,
+    /// `--bwlimit`: shared by every connection opened with these options.
+    pub throttle: Option<std::sync::Arc<throttle::Throttle>>,
 }
 
 /// Timeouts for a connection.
@@ -98,10 +126,7 @@ fn tcp_connect(addr: &str, t: Timeouts) -> Result<TcpStream> {
     // A malformed address is the caller's mistake (usage); a well-formed
     // one whose name doesn't resolve is a connection failure, like a
     // refused connect (a DNS outage is not a config error).
-    let well_formed = addr
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if !well_formed {
+    if !crate::addr::well_formed(addr) {
         return Err(Error::Usage(format!(
             "bad server address {addr:?}: expected HOST:PORT"
         )));
@@ -186,6 +211,7 @@ impl Client {
             conn: BufReader::with_capacity(64 * 1024, stream),
             greeting: Reply::default(),
             user: None,
+            throttle: None,
         };
         let greeting = match client.recv() {
             Err(Error::ConnectionLost(e))
@@ -297,6 +323,36 @@ impl Client {
         }
     }
 
+    /// Every entry below `path` (itself, for a file) with the SHA-256 of
+    /// each regular file, following the server's pages. A server without
+    /// the `tree` request is told apart from other failures.
+    pub fn tree(&mut self, path: &str, recursive: bool) -> Result<Vec<TreeEntry>> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let reply = self.request(&Request::Tree {
+                path: Some(path.to_string()),
+                recursive,
+                after: after.take(),
+            })?;
+            if reply.status() == Some(Status::UnknownCommand) {
+                return Err(Error::Protocol(
+                    "the server is too old for this command (it has no `tree` request): \
+                     update the server"
+                        .into(),
+                ));
+            }
+            if !reply.is_success() {
+                return Err(Error::remote(&reply));
+            }
+            all.extend(reply.tree.unwrap_or_default());
+            match reply.after {
+                Some(a) => after = Some(a),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// Metadata of a remote path, or None if it does not exist.
     pub fn stat(&mut self, path: &str) -> Result<Option<Entry>> {
         let reply = self.request(&Request::Stat {
@@ -325,15 +381,6 @@ impl Client {
     }
 }
 
-impl crate::cli::ConnectArgs {
-    pub fn timeouts(&self) -> Timeouts {
-        Timeouts {
-            connect: Duration::from_secs(self.connect_timeout.max(1)),
-            io: Duration::from_secs(self.timeout.max(1)),
-        }
-    }
-}
-
 /// Credentials resolved once, reused for reconnects.
 #[derive(Clone)]
 pub struct Login {
@@ -343,25 +390,20 @@ pub struct Login {
 
 impl Login {
     /// From the flags, environment, ~/.netrc, or (if `prompt`) a prompt.
-    pub fn resolve(args: &crate::cli::ConnectArgs, prompt: bool) -> Result<Login> {
+    pub fn resolve(args: &ConnectOpts, prompt: bool) -> Result<Login> {
         let user = auth::user_name(args)?;
         let password = auth::password(args, &user, prompt)?;
         Ok(Login { user, password })
     }
 }
 
-impl crate::cli::ConnectArgs {
+impl ConnectOpts {
     /// What to trust for TLS, or None with --plaintext (which warns loudly
     /// when the server is not on this machine: the password would cross
     /// the network in clear).
     pub fn trust(&self) -> Result<Option<Trust>> {
         if self.plaintext {
-            let host = auth::host_of(&self.server);
-            let local = host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            if !local {
+            if !crate::addr::is_local(&self.server) {
                 eprintln!(
                     "miniftp: WARNING: --plaintext to {}: your password and files cross the \
                      network UNENCRYPTED",
@@ -387,13 +429,31 @@ impl crate::cli::ConnectArgs {
     }
 }
 
+/// Checks that the server's address is well formed and resolves, so that
+/// a wrong server name is reported before any password is asked for.
+pub fn check_server(opts: &ConnectOpts) -> Result<()> {
+    if !crate::addr::well_formed(&opts.server) {
+        return Err(Error::Usage(format!(
+            "bad server address {:?}: expected HOST:PORT",
+            opts.server
+        )));
+    }
+    opts.server
+        .to_socket_addrs()
+        .map(|_| ())
+        .map_err(|source| Error::Connect {
+            addr: opts.server.clone(),
+            source,
+        })
+}
+
 /// Connects to the server the flags name. A certificate nobody vouches for
 /// is shown and, with a terminal, offered for trust (stored in the
 /// known-servers file, like ssh); without one it is an error that says how
 /// to trust it.
-pub fn connect(args: &crate::cli::ConnectArgs) -> Result<Client> {
+pub fn connect(args: &ConnectOpts) -> Result<Client> {
     let trust = args.trust()?;
-    match Client::connect(&args.server, args.timeouts(), trust.as_ref()) {
+    match Client::connect(&args.server, args.timeouts, trust.as_ref()) {
         Err(Error::Untrusted {
             server,
             fingerprint,
@@ -414,7 +474,7 @@ pub fn connect(args: &crate::cli::ConnectArgs) -> Result<Client> {
                 return Err(Error::Tls(format!("{server}: certificate not trusted")));
             }
             crate::tls::client::remember(&trust.known, &server, &fingerprint)?;
-            Client::connect(&args.server, args.timeouts(), Some(&trust))
+            Client::connect(&args.server, args.timeouts, Some(&trust))
         }
         other => other,
     }
@@ -422,11 +482,12 @@ pub fn connect(args: &crate::cli::ConnectArgs) -> Result<Client> {
 
 /// Connects and logs in, retrying transient network errors (refused,
 /// reset, a server that is full or restarting) with a short back-off.
-pub fn open(args: &crate::cli::ConnectArgs, login: &Login) -> Result<Client> {
+pub fn open(args: &ConnectOpts, login: &Login) -> Result<Client> {
     let mut attempt = 0;
     loop {
         let result = connect(args).and_then(|mut c| {
             c.login(&login.user, &login.password)?;
+            c.throttle = args.throttle.clone();
             Ok(c)
         });
         match result {
@@ -444,7 +505,7 @@ pub fn open(args: &crate::cli::ConnectArgs, login: &Login) -> Result<Client> {
 /// Runs one file transfer, and after a transient network error reconnects
 /// and runs it again with `resume` set, up to `--retries` times.
 pub fn with_retries<T>(
-    args: &crate::cli::ConnectArgs,
+    args: &ConnectOpts,
     login: &Login,
     client: &mut Client,
     resume: bool,

@@ -14,15 +14,32 @@ use sha2::{Digest, Sha256};
 
 use super::progress::Progress;
 use super::Client;
+use crate::digest::HashWriter;
 use crate::error::{Error, Result};
 use crate::limits::FRAME_HEADER_LEN;
+use crate::partial::partial_name;
 use crate::proto::{Request, Status};
-use crate::storage::path::partial_name;
 
 /// Set by a process running many transfers at once (the bench's load
 /// generator): they already keep every core busy, and a hashing thread per
 /// transfer would only add switches.
 pub static INLINE_HASHING: AtomicBool = AtomicBool::new(false);
+
+/// Set by Ctrl-C in the interactive shell: the running transfer stops at
+/// its next chunk (the connection is then out of step and is dropped).
+static INTERRUPT: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
+/// The flag a SIGINT handler sets to stop the running transfer.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    Arc::clone(INTERRUPT.get_or_init(Default::default))
+}
+
+fn interrupted() -> Result<()> {
+    if INTERRUPT.get().is_some_and(|f| f.load(Ordering::Relaxed)) {
+        return Err(Error::Interrupted);
+    }
+    Ok(())
+}
 
 /// Bytes per read/write of a body.
 const CHUNK: usize = 1 << 20;
@@ -216,11 +233,8 @@ fn hash_prefix(file: &mut File, len: u64, path: &Path) -> Result<Sha256> {
     let mut h = Sha256::new();
     file.seek(SeekFrom::Start(0))
         .map_err(|e| Error::local(path, e))?;
-    let copied = io::copy(
-        &mut file.take(len),
-        &mut super::super::storage::local::HashWriter(&mut h),
-    )
-    .map_err(|e| Error::local(path, e))?;
+    let copied = io::copy(&mut file.take(len), &mut HashWriter(&mut h))
+        .map_err(|e| Error::local(path, e))?;
     if copied != len {
         return Err(Error::local(path, io::ErrorKind::UnexpectedEof.into()));
     }
@@ -252,8 +266,26 @@ fn finish(client: &mut Client, ours: &str, what: &str) -> Result<String> {
     }
 }
 
+/// How an upload is asked for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PutOpts {
+    /// Create missing parent directories on the server.
+    pub mkdirs: bool,
+    /// Continue the server's partial upload when it matches.
+    pub resume: bool,
+    /// Give the remote file the local file's modification time.
+    pub keep_mtime: bool,
+}
+
+/// A local file opened for upload: its size and modification time.
+struct Opened {
+    file: File,
+    size: u64,
+    mtime: i64,
+}
+
 /// Opens a local file for upload; directories are refused.
-fn open_local(local: &Path) -> Result<(File, u64)> {
+fn open_local(local: &Path) -> Result<Opened> {
     let file = File::open(local).map_err(|e| Error::local(local, e))?;
     let md = file.metadata().map_err(|e| Error::local(local, e))?;
     if md.is_dir() {
@@ -262,7 +294,11 @@ fn open_local(local: &Path) -> Result<(File, u64)> {
             local.display()
         )));
     }
-    Ok((file, md.len()))
+    Ok(Opened {
+        file,
+        size: md.len(),
+        mtime: std::os::unix::fs::MetadataExt::mtime(&md),
+    })
 }
 
 /// Streams bytes `offset..size` of `file` as a put body; `hasher` has seen
@@ -282,6 +318,7 @@ fn send_body(
     let mut remaining = size - offset;
     let mut sent = offset;
     let mut fill = |buf: &mut [u8]| -> Result<usize> {
+        interrupted()?;
         let want = buf.len().min(remaining as usize);
         if want == 0 {
             return Ok(0);
@@ -298,9 +335,13 @@ fn send_body(
         remaining -= n as u64;
         Ok(n)
     };
+    let throttle = client.throttle.clone();
     let writer = client.writer();
     let mut drain = |chunk: &[u8]| -> Result<()> {
         writer.write_all(chunk).map_err(Error::ConnectionLost)?;
+        if let Some(t) = &throttle {
+            t.take(chunk.len());
+        }
         sent += chunk.len() as u64;
         progress.set(sent);
         Ok(())
@@ -309,48 +350,66 @@ fn send_body(
     Ok((hex::encode(hasher.finalize()), moved))
 }
 
+/// Asks the server what its partial upload of `remote` holds; when that is
+/// the start of `file`, the offset to go on from and the hash state there.
+fn resume_point(
+    client: &mut Client,
+    file: &mut File,
+    local: &Path,
+    size: u64,
+    remote: &str,
+) -> Result<Option<(u64, Sha256)>> {
+    let reply = client.request(&Request::Partial {
+        path: remote.to_string(),
+    })?;
+    match reply.status() {
+        Some(Status::Ok) => {
+            let k = reply.size.unwrap_or(0);
+            if k == 0 || k > size {
+                return Ok(None);
+            }
+            let h = hash_prefix(file, k, local)?;
+            let ours = hex::encode(h.clone().finalize());
+            let same = reply
+                .sha256
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(&ours));
+            Ok(same.then_some((k, h)))
+        }
+        Some(Status::NotFound) => Ok(None),
+        _ => Err(Error::remote(&reply)),
+    }
+}
+
 /// Uploads a local regular file to `remote`. With `resume`, continues the
 /// server's partial upload when its bytes match the start of the local file.
 pub fn put_file(
     client: &mut Client,
     local: &Path,
     remote: &str,
-    mkdirs: bool,
-    resume: bool,
+    opts: PutOpts,
     progress: &Progress,
 ) -> Result<Done> {
-    let (mut file, size) = open_local(local)?;
+    let Opened {
+        mut file,
+        size,
+        mtime,
+    } = open_local(local)?;
     let mut offset = 0;
     let mut hasher = Sha256::new();
-    if resume {
-        let reply = client.request(&Request::Partial {
-            path: remote.to_string(),
-        })?;
-        match reply.status() {
-            Some(Status::Ok) => {
-                let k = reply.size.unwrap_or(0);
-                if k > 0 && k <= size {
-                    let h = hash_prefix(&mut file, k, local)?;
-                    if reply
-                        .sha256
-                        .as_deref()
-                        .is_some_and(|s| s.eq_ignore_ascii_case(&hex::encode(h.clone().finalize())))
-                    {
-                        offset = k;
-                        hasher = h;
-                    }
-                }
-            }
-            Some(Status::NotFound) => {}
-            _ => return Err(Error::remote(&reply)),
+    if opts.resume {
+        if let Some((k, h)) = resume_point(client, &mut file, local, size, remote)? {
+            offset = k;
+            hasher = h;
         }
     }
     let reply = client.request(&Request::Put {
         path: remote.to_string(),
         size: Some(size),
         offset,
-        mkdirs,
+        mkdirs: opts.mkdirs,
         eager: false,
+        mtime: opts.keep_mtime.then_some(mtime),
     })?;
     if reply.status() != Some(Status::Ready) {
         return Err(Error::remote(&reply));
@@ -379,6 +438,89 @@ struct InFlight {
     size: u64,
 }
 
+/// Eager uploads sent and not yet confirmed, oldest first.
+type Window = std::collections::VecDeque<InFlight>;
+
+/// Reads the replies of the oldest eager uploads until at most `keep` are
+/// left unconfirmed, reporting each.
+fn confirm(
+    client: &mut Client,
+    items: &[(PathBuf, String)],
+    inflight: &mut Window,
+    keep: usize,
+    report: &mut dyn FnMut(usize, Result<Done>),
+) -> Result<()> {
+    while inflight.len() > keep {
+        let f = inflight.pop_front().expect("non-empty");
+        let reply = client.recv()?;
+        let result = if reply.status() == Some(Status::Ready) {
+            match finish(client, &f.sha256, &items[f.index].1) {
+                Err(e) if e.ends_connection() => return Err(e),
+                r => r.map(|sha256| Done {
+                    bytes: f.size,
+                    size: f.size,
+                    offset: 0,
+                    sha256,
+                }),
+            }
+        } else {
+            Err(Error::remote(&reply))
+        };
+        report(f.index, result);
+    }
+    Ok(())
+}
+
+/// Reads a small file whole, for an eager upload; None for a large one.
+fn read_small(local: &Path) -> Result<(Opened, Option<Vec<u8>>)> {
+    let mut opened = open_local(local)?;
+    if opened.size > EAGER_MAX {
+        return Ok((opened, None));
+    }
+    let mut body = Vec::with_capacity(opened.size as usize);
+    opened
+        .file
+        .read_to_end(&mut body)
+        .map_err(|e| Error::local(local, e))?;
+    Ok((opened, Some(body)))
+}
+
+/// Sends one eager upload (request, body and `done` in one write) and
+/// returns its digest.
+fn send_eager(
+    client: &mut Client,
+    remote: &str,
+    body: &[u8],
+    opts: PutOpts,
+    mtime: i64,
+    frame: &mut Vec<u8>,
+) -> Result<String> {
+    let sha256 = hex::encode(Sha256::digest(body));
+    let put = Request::Put {
+        path: remote.to_string(),
+        size: Some(body.len() as u64),
+        offset: 0,
+        mkdirs: opts.mkdirs,
+        eager: true,
+        mtime: opts.keep_mtime.then_some(mtime),
+    };
+    frame.clear();
+    crate::proto::frame::encode(put.to_json().as_bytes(), frame);
+    frame.extend_from_slice(body);
+    let done = Request::Done {
+        sha256: sha256.clone(),
+    };
+    crate::proto::frame::encode(done.to_json().as_bytes(), frame);
+    client
+        .writer()
+        .write_all(frame)
+        .map_err(Error::ConnectionLost)?;
+    if let Some(t) = &client.throttle {
+        t.take(frame.len());
+    }
+    Ok(sha256)
+}
+
 /// Uploads many files over one connection without a round trip per file:
 /// small files go `eager` (request, body and `done` in one write, up to
 /// `WINDOW` files ahead of their replies); larger ones go one by one.
@@ -386,90 +528,42 @@ struct InFlight {
 /// the others, a lost connection does.
 pub fn put_files(
     client: &mut Client,
-    items: &[(std::path::PathBuf, String)],
-    mkdirs: bool,
+    items: &[(PathBuf, String)],
+    opts: PutOpts,
     report: &mut dyn FnMut(usize, Result<Done>),
 ) -> Result<()> {
-    let mut inflight: std::collections::VecDeque<InFlight> = Default::default();
-    let confirm = |client: &mut Client,
-                   inflight: &mut std::collections::VecDeque<InFlight>,
-                   keep: usize,
-                   report: &mut dyn FnMut(usize, Result<Done>)|
-     -> Result<()> {
-        while inflight.len() > keep {
-            let f = inflight.pop_front().expect("non-empty");
-            let reply = client.recv()?;
-            let result = if reply.status() == Some(Status::Ready) {
-                match finish(client, &f.sha256, &items[f.index].1) {
-                    Err(e) if e.ends_connection() => return Err(e),
-                    r => r.map(|sha256| Done {
-                        bytes: f.size,
-                        size: f.size,
-                        offset: 0,
-                        sha256,
-                    }),
-                }
-            } else {
-                Err(Error::remote(&reply))
-            };
-            report(f.index, result);
-        }
-        Ok(())
-    };
+    let mut inflight = Window::new();
     let mut frame = Vec::new();
     for (i, (local, remote)) in items.iter().enumerate() {
-        let opened = open_local(local).and_then(|(mut file, size)| {
-            if size > EAGER_MAX {
-                return Ok((file, size, None));
-            }
-            let mut body = Vec::with_capacity(size as usize);
-            file.read_to_end(&mut body)
-                .map_err(|e| Error::local(local, e))?;
-            Ok((file, size, Some(body)))
-        });
-        let (_, size, body) = match opened {
+        let (opened, body) = match read_small(local) {
             Ok(x) => x,
             Err(e) => {
-                confirm(client, &mut inflight, 0, report)?;
+                confirm(client, items, &mut inflight, 0, report)?;
                 report(i, Err(e));
                 continue;
             }
         };
         let Some(body) = body else {
-            confirm(client, &mut inflight, 0, report)?;
-            match put_file(client, local, remote, mkdirs, false, &Progress::hidden()) {
+            confirm(client, items, &mut inflight, 0, report)?;
+            let one = PutOpts {
+                resume: false,
+                ..opts
+            };
+            match put_file(client, local, remote, one, &Progress::hidden()) {
                 Err(e) if e.ends_connection() => return Err(e),
                 r => report(i, r),
             }
             continue;
         };
-        let sha256 = hex::encode(Sha256::digest(&body));
-        let put = Request::Put {
-            path: remote.clone(),
-            size: Some(body.len() as u64),
-            offset: 0,
-            mkdirs,
-            eager: true,
-        };
-        frame.clear();
-        crate::proto::frame::encode(put.to_json().as_bytes(), &mut frame);
-        frame.extend_from_slice(&body);
-        let done = Request::Done {
-            sha256: sha256.clone(),
-        };
-        crate::proto::frame::encode(done.to_json().as_bytes(), &mut frame);
-        client
-            .writer()
-            .write_all(&frame)
-            .map_err(Error::ConnectionLost)?;
+        let sha256 = send_eager(client, remote, &body, opts, opened.mtime, &mut frame)?;
         inflight.push_back(InFlight {
             index: i,
             sha256,
-            size: size.min(body.len() as u64),
+            size: body.len() as u64,
         });
-        confirm(client, &mut inflight, WINDOW - 1, report)?;
+        confirm(client, items, &mut inflight, WINDOW - 1, report)?;
     }
-    confirm(client, &mut inflight, 0, report)
+    confirm(client, items, &mut inflight, 0, report)
 }
 
 /// Uploads a stream of unknown length (standard input) in chunks.
@@ -486,6 +580,7 @@ pub fn put_stream(
         offset: 0,
         mkdirs,
         eager: false,
+        mtime: None,
     })?;
     if reply.status() != Some(Status::Ready) {
         return Err(Error::remote(&reply));
@@ -549,9 +644,11 @@ fn receive(
         .ok_or_else(|| Error::Protocol("the server announced no size".into()))?;
     let mut remaining = size.saturating_sub(offset);
     let mut got = offset;
+    let throttle = client.throttle.clone();
     let (hasher, moved) = {
         let reader = client.reader();
         let mut fill = |buf: &mut [u8]| -> Result<usize> {
+            interrupted()?;
             let want = buf.len().min(remaining as usize);
             if want == 0 {
                 return Ok(0);
@@ -565,6 +662,9 @@ fn receive(
             };
             if n == 0 {
                 return Err(Error::ConnectionLost(io::ErrorKind::UnexpectedEof.into()));
+            }
+            if let Some(t) = &throttle {
+                t.take(n);
             }
             remaining -= n as u64;
             Ok(n)
@@ -620,6 +720,7 @@ pub fn get_file(
     remote: &str,
     local: &Path,
     resume: bool,
+    mtime: Option<i64>,
     progress: &Progress,
 ) -> Result<Done> {
     // A device or FIFO (say /dev/null) is written in place: renaming a file
@@ -635,7 +736,7 @@ pub fn get_file(
     }
     let part = local_partial(local);
     if resume && part.exists() {
-        match fetch_into(client, remote, local, &part, true, progress) {
+        match fetch_into(client, remote, local, &part, (true, mtime), progress) {
             // The partial is not the start of the remote file (it changed,
             // or the partial is longer): start over, once.
             Err(Error::Integrity(_)) => {}
@@ -647,16 +748,17 @@ pub fn get_file(
             part.display()
         );
     }
-    fetch_into(client, remote, local, &part, false, progress)
+    fetch_into(client, remote, local, &part, (false, mtime), progress)
 }
 
-/// One download attempt into `part`, renamed to `local` once verified.
+/// One download attempt into `part`, renamed to `local` once verified
+/// (with its modification time set first, when one is given).
 fn fetch_into(
     client: &mut Client,
     remote: &str,
     local: &Path,
     part: &Path,
-    resume: bool,
+    (resume, mtime): (bool, Option<i64>),
     progress: &Progress,
 ) -> Result<Done> {
     let mut offset = 0;
@@ -679,6 +781,13 @@ fn fetch_into(
         let mut sink = |chunk: &[u8]| file.write_all(chunk).map_err(|e| Error::local(part, e));
         receive(client, remote, offset, prefix, &mut sink, progress)
     };
+    let result = result.and_then(|done| {
+        if let Some(secs) = mtime {
+            file.set_modified(system_time(secs))
+                .map_err(|e| Error::local(part, e))?;
+        }
+        Ok(done)
+    });
     drop(file);
     let result = result.and_then(|done| {
         std::fs::rename(part, local).map_err(|e| Error::local(local, e))?;
@@ -687,9 +796,19 @@ fn fetch_into(
     if let Err(e) = &result {
         // Keep what arrived for `-c` when the connection broke; anything
         // else means these bytes are of no use.
-        if !matches!(e, Error::ConnectionLost(_)) {
+        if !matches!(e, Error::ConnectionLost(_) | Error::Interrupted) {
             let _ = std::fs::remove_file(part);
         }
     }
     result
+}
+
+/// Seconds since the epoch (possibly before it) as a `SystemTime`.
+pub fn system_time(secs: i64) -> std::time::SystemTime {
+    let d = std::time::Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        std::time::UNIX_EPOCH + d
+    } else {
+        std::time::UNIX_EPOCH - d
+    }
 }

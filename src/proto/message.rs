@@ -69,10 +69,13 @@ pub enum Request {
     /// Remove an empty directory.
     Rmdir { path: String },
     /// Remove a file; with `recursive`, also a directory and its contents.
+    /// With `force`, a path that does not exist is not an error.
     Rm {
         path: String,
         #[serde(default)]
         recursive: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
     },
     /// Rename or move within the home.
     Mv { from: String, to: String },
@@ -95,6 +98,10 @@ pub enum Request {
         mkdirs: bool,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         eager: bool,
+        /// Modification time (seconds since the epoch) the file gets when
+        /// the upload is committed, so it never shows another.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mtime: Option<i64>,
     },
     /// The trailer after a put body: the SHA-256 of the whole file, in hex.
     Done { sha256: String },
@@ -106,6 +113,20 @@ pub enum Request {
         #[serde(default)]
         offset: u64,
     },
+    /// Entries below a directory with their SHA-256, a page at a time:
+    /// the bulk listing that `sync`, `sum` and `ls --json` need. `after`
+    /// continues after that relative path (the previous reply's `after`).
+    Tree {
+        #[serde(default)]
+        path: Option<String>,
+        #[serde(default)]
+        recursive: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+    },
+    /// Sets a file's or directory's modification time (seconds since the
+    /// epoch).
+    SetMtime { path: String, mtime: i64 },
 }
 
 impl Request {
@@ -130,6 +151,8 @@ impl Request {
             Request::Done { .. } => "done",
             Request::Partial { .. } => "partial",
             Request::Get { .. } => "get",
+            Request::Tree { .. } => "tree",
+            Request::SetMtime { .. } => "set_mtime",
         }
     }
 
@@ -162,8 +185,26 @@ impl DecodeError {
 }
 
 const KNOWN_OPS: &[&str] = &[
-    "login", "register", "quit", "noop", "pwd", "cd", "ls", "stat", "mkdir", "rmdir", "rm", "mv",
-    "cp", "quota", "put", "done", "partial", "get",
+    "login",
+    "register",
+    "quit",
+    "noop",
+    "pwd",
+    "cd",
+    "ls",
+    "stat",
+    "mkdir",
+    "rmdir",
+    "rm",
+    "mv",
+    "cp",
+    "quota",
+    "put",
+    "done",
+    "partial",
+    "get",
+    "tree",
+    "set_mtime",
 ];
 
 /// Decodes a request, telling apart garbage, an unknown op and bad fields,
@@ -212,6 +253,23 @@ pub struct Entry {
     pub escaped: bool,
 }
 
+/// One entry of a `tree` reply: its path relative to the listed directory
+/// (`a/b.txt`), and for a regular file its SHA-256.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub mtime: i64,
+    /// 64 lowercase hex digits; regular files only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escaped: bool,
+}
+
 /// Used, total and free bytes of a user's quota, and the entries (files,
 /// directories, partial uploads) the home holds against their limit.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -255,6 +313,14 @@ pub struct Reply {
     pub sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The greeting: `open`, `approval` or `closed` (what `register` meets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<Vec<TreeEntry>>,
+    /// `tree`: more entries follow; send this as the next request's `after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 impl Reply {
@@ -296,6 +362,7 @@ mod tests {
             offset: 0,
             mkdirs: true,
             eager: false,
+            mtime: Some(-5),
         };
         let text = r.to_json();
         assert!(text.contains("\"op\":\"put\""));
@@ -372,6 +439,6 @@ mod tests {
         ] {
             assert!(KNOWN_OPS.contains(&r.op()));
         }
-        assert_eq!(KNOWN_OPS.len(), 18);
+        assert_eq!(KNOWN_OPS.len(), 20);
     }
 }

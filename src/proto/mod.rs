@@ -5,5 +5,7 @@ pub mod frame;
 pub mod message;
 pub mod status;
 
-pub use message::{Entry, EntryKind, Password, QuotaInfo, Reply, Request, PROTOCOL_VERSION};
+pub use message::{
+    Entry, EntryKind, Password, QuotaInfo, Reply, Request, TreeEntry, PROTOCOL_VERSION,
+};
 pub use status::Status;

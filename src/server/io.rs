@@ -46,20 +46,19 @@ impl Io {
     /// TLS from now on over what was a plain connection (FTP's `AUTH TLS`,
     /// a protected data connection). Input already buffered is the start
     /// of the handshake.
-    pub fn start_tls(mut self: Box<Self>, tls: rustls::ServerConnection) -> Box<Io> {
-        let early = std::mem::take(&mut self.rbuf);
+    pub fn start_tls(self, tls: rustls::ServerConnection) -> Io {
         let Io {
             transport,
             rbuf,
             wbuf,
             codec,
-        } = *self;
-        Box::new(Io {
-            transport: transport.into_tls(tls, early),
-            rbuf,
+        } = self;
+        Io {
+            transport: transport.into_tls(tls, rbuf),
+            rbuf: Vec::new(),
             wbuf,
             codec,
-        })
+        }
     }
 
     /// Whether anything waits to be written (replies, or TLS records).

@@ -1,12 +1,18 @@
 //! Per-address limits kept on the loop: open connections per IP, and failed
 //! logins per IP with a growing delay and then a lockout (vsftpd's
-//! `delay_failed_login`, unFTP's failed-logins policy). Both tables are
+//! `delay_failed_login`, unFTP's failed-logins policy). The tables are
 //! bounded: connections by `max_connections`, failures by
-//! `MAX_FAILED_LOGIN_ENTRIES` (the oldest entry is evicted).
+//! `MAX_FAILED_LOGIN_ENTRIES` (the oldest entry is evicted), logins
+//! waiting for a password check by the connections (see `logins.rs`).
 //!
 //! The lockout rule lives here and nowhere else: [`Limiter::gate`] before
-//! a login or registration is tried, [`Limiter::judge`] when its result is
-//! in.
+//! a registration is tried, [`Limiter::admit_login`] before a login's
+//! password is checked (a check in flight counts against its address, so
+//! an address can't buy more hashes than the limit by sending its logins
+//! all at once), [`Limiter::judge`] when a login's result is in, and
+//! [`Limiter::job_done`] / [`Limiter::next_turn`] when a check ends.
+
+mod logins;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::config::Limits;
 use crate::limits::MAX_FAILED_LOGIN_ENTRIES;
 use crate::proto::{Reply, Status};
+pub use logins::Admission;
 
 struct Failures {
     count: u32,
@@ -49,6 +56,8 @@ pub struct Limiter {
     open: HashMap<IpAddr, usize>,
     total: usize,
     failures: HashMap<IpAddr, Failures>,
+    /// Password checks in flight and logins waiting for one.
+    logins: logins::Logins,
 }
 
 impl Limiter {
@@ -131,8 +140,8 @@ impl Limiter {
         self.failures.remove(&ip);
     }
 
-    /// May `ip` try a login (or registration) now? Else the reply that
-    /// says how long it is locked out.
+    /// May `ip` try a registration now? Else the reply that says how long
+    /// it is locked out. (A login asks [`Limiter::admit_login`].)
     pub fn gate(&mut self, ip: IpAddr, now: Instant) -> Result<(), Reply> {
         match self.locked(ip, now) {
             Some(left) => Err(locked_out(left)),

@@ -8,6 +8,7 @@
 
 pub mod cmd;
 mod conn;
+mod fair;
 pub mod front;
 pub mod housekeeping;
 pub mod io;
@@ -44,7 +45,7 @@ pub use shared::Shared;
 use transfer::pump::Pumped;
 use transfer::{Download, Upload};
 use transport::Transport;
-use workers::{Completion, Job, Pool};
+use workers::{Completion, Job, Lane, Pool};
 
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
@@ -239,9 +240,31 @@ impl Server {
             self.orphans -= 1;
             return;
         }
-        match self.conns.get(c.token.0) {
-            Some(conn) if conn.id == c.conn_id => self.dispatch(c.token, Event::Done(c.outcome)),
-            _ => self.dispose(c.outcome),
+        let alive = self
+            .conns
+            .get(c.token.0)
+            .is_some_and(|conn| conn.id == c.conn_id);
+        let limits = &self.shared.config.limits;
+        self.limiter
+            .job_done(c.conn_id, alive, &c.outcome, Instant::now(), limits);
+        if alive {
+            self.dispatch(c.token, Event::Done(c.outcome));
+        } else {
+            self.dispose(c.outcome);
+        }
+        self.wake_logins();
+    }
+
+    /// Sends [`Event::Turn`] to the waiting logins that the limiter says
+    /// may try for their password check again.
+    fn wake_logins(&mut self) {
+        while let Some((slot, id)) = self
+            .limiter
+            .next_turn(Instant::now(), &self.shared.config.limits)
+        {
+            if self.conns.get(slot).is_some_and(|c| c.id == id) {
+                self.dispatch(Token(slot), Event::Turn);
+            }
         }
     }
 
@@ -273,8 +296,14 @@ impl Server {
         let id = self.conns[token.0].id;
         for action in actions {
             match action {
-                Action::Submit(PoolKind::Auth, job) => self.auth_pool.submit(token, id, job),
-                Action::Submit(PoolKind::Io, job) => self.io_pool.submit(token, id, job),
+                Action::Submit(kind, job) => {
+                    let lane = self.conns[token.0].lane(kind);
+                    let pool = match kind {
+                        PoolKind::Auth => &self.auth_pool,
+                        PoolKind::Io => &self.io_pool,
+                    };
+                    pool.submit(lane, token, id, job);
+                }
                 Action::Cleanup(job) => self.cleanup(job),
                 Action::Arm(at) => self.timers.push(Reverse((at, token.0, id))),
                 Action::Close(why) => return self.remove(token, why),
@@ -293,6 +322,7 @@ impl Server {
         } else {
             self.refusing -= 1;
         }
+        self.limiter.forget_login(conn.peer.ip(), conn.id);
         if let Some(io) = conn.io_mut() {
             let _ = self.poll.registry().deregister(io.transport.stream_mut());
         }
@@ -305,6 +335,7 @@ impl Server {
     fn cleanup(&mut self, job: Box<dyn FnOnce() + Send>) {
         self.orphans += 1;
         self.io_pool.submit(
+            Lane::Cleanup,
             ORPHAN,
             0,
             Box::new(move || {
@@ -434,7 +465,16 @@ impl Server {
         let io = Box::new(Io::new(transport, front.codec()));
         let id = self.next_id;
         self.next_id += 1;
-        entry.insert(Conn::open(id, peer, front, io, refusal, &self.shared));
+        let registration = self.shared.config.registration.name();
+        entry.insert(Conn::open(
+            id,
+            peer,
+            front,
+            io,
+            registration,
+            refusal,
+            &self.shared,
+        ));
         log::debug!("{} connection from {peer}", front.name());
         self.dispatch(
             token,

@@ -2,22 +2,28 @@
 //! (the auth pool) and file operations and transfers (the io pool). Two
 //! pools, so a burst of logins never delays a `cd` or a download. A job's
 //! result goes back to the loop through a channel and a mio `Waker`; a job
-//! that answers [`Outcome::Again`] is put at the back of its own pool's
-//! queue instead (a transfer that spent its byte budget lets others run
-//! without a trip through the loop).
+//! that answers [`Outcome::Again`] is put at the back of its lane instead
+//! (a transfer that spent its byte budget lets others run without a trip
+//! through the loop).
 //!
-//! Queue bound: each connection has at most one job in flight, so a queue
-//! never holds more than `limits.max_connections` jobs (plus cleanups). A
-//! panic inside a job is caught and reported as [`Outcome::Panicked`]: it
-//! ends that connection, never the server.
+//! Each pool serves its queue round-robin across lanes ([`FairQueue`]):
+//! password checks by client address, file work by user, cleanups in a
+//! lane of their own, so no address or user can make the others wait
+//! behind everything it queued. Queue bound: each connection has at most
+//! one job in flight, so a queue never holds more than
+//! `limits.max_connections` jobs (plus cleanups). A panic inside a job is
+//! caught and reported as [`Outcome::Panicked`]: it ends that connection,
+//! never the server.
 
 use std::cell::RefCell;
+use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use mio::{Token, Waker};
 
+use super::fair::FairQueue;
 use super::Outcome;
 use crate::limits::PUMP_BUF;
 
@@ -31,10 +37,28 @@ pub struct Completion {
     pub outcome: Outcome,
 }
 
-type Queued = (Token, u64, Job);
+/// Whose turn a job waits for (see [`FairQueue`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// A client address: password checks (and anything before login), so
+    /// a flood from some addresses can't starve a login from another.
+    Addr(IpAddr),
+    /// A user, all of their sessions together.
+    User(String),
+    /// Cleanup for connections that are gone.
+    Cleanup,
+}
+
+/// A job waiting in a pool, with whom it answers to.
+struct Queued {
+    lane: Lane,
+    token: Token,
+    conn_id: u64,
+    job: Job,
+}
 
 pub struct Pool {
-    tx: Sender<Queued>,
+    queue: Arc<FairQueue<Lane, Queued>>,
 }
 
 impl Pool {
@@ -44,11 +68,10 @@ impl Pool {
         done: Sender<Completion>,
         waker: Arc<Waker>,
     ) -> std::io::Result<Pool> {
-        let (tx, rx) = crossbeam_channel::unbounded::<Queued>();
+        let queue = Arc::new(FairQueue::default());
         for i in 0..threads.max(1) {
             let worker = Worker {
-                rx: rx.clone(),
-                again: tx.clone(),
+                queue: Arc::clone(&queue),
                 done: done.clone(),
                 waker: Arc::clone(&waker),
             };
@@ -56,35 +79,49 @@ impl Pool {
                 .name(format!("{name}-{i}"))
                 .spawn(move || worker.run())?;
         }
-        Ok(Pool { tx })
+        Ok(Pool { queue })
     }
 
-    pub fn submit(&self, token: Token, conn_id: u64, job: Job) {
-        // The receivers live as long as the process; a send can't fail
-        // while the loop runs.
-        let _ = self.tx.send((token, conn_id, job));
+    /// Queues `job` of connection `conn_id` at the back of `lane`.
+    pub fn submit(&self, lane: Lane, token: Token, conn_id: u64, job: Job) {
+        self.queue.push(
+            lane.clone(),
+            Queued {
+                lane,
+                token,
+                conn_id,
+                job,
+            },
+        );
+    }
+}
+
+impl Drop for Pool {
+    /// The threads finish what is queued, then end.
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
 struct Worker {
-    rx: Receiver<Queued>,
-    /// This pool's own queue, for jobs that go again.
-    again: Sender<Queued>,
+    /// This pool's queue: where jobs come from, and where a job that goes
+    /// again returns (at the back of its lane).
+    queue: Arc<FairQueue<Lane, Queued>>,
     done: Sender<Completion>,
     waker: Arc<Waker>,
 }
 
 impl Worker {
     fn run(self) {
-        for (token, conn_id, job) in &self.rx {
-            let outcome = catch_unwind(AssertUnwindSafe(job)).unwrap_or(Outcome::Panicked);
+        while let Some(q) = self.queue.pop() {
+            let outcome = catch_unwind(AssertUnwindSafe(q.job)).unwrap_or(Outcome::Panicked);
             if let Outcome::Again(job) = outcome {
-                let _ = self.again.send((token, conn_id, job));
+                self.queue.push(q.lane.clone(), Queued { job, ..q });
                 continue;
             }
             let done = Completion {
-                token,
-                conn_id,
+                token: q.token,
+                conn_id: q.conn_id,
                 outcome,
             };
             if self.done.send(done).is_err() {

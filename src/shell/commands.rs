@@ -2,17 +2,14 @@
 //! printed. Shared by the terminal session and scripted runs.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use crate::cli::ShellArgs;
-use crate::client::progress::Progress;
-use crate::client::transfer::{get_file, put_file};
-use crate::client::{open, Client, Login};
+use crate::client::{open, Client, ConnectOpts, Login};
 use crate::error::{Error, Result};
 use crate::proto::{Entry, EntryKind, Request};
 use crate::size::human;
 
-use super::Conn;
+use super::{flags, Conn};
 
 const BUILTIN_HELP: &str = include_str!("../../share/help.txt");
 
@@ -25,6 +22,7 @@ pub(crate) enum Flow {
 pub(crate) struct Shell {
     pub(crate) conn: Conn,
     pub(crate) args: ShellArgs,
+    pub(crate) connect: ConnectOpts,
     pub(crate) login: Option<Login>,
     pub(crate) cwd: String,
 }
@@ -49,10 +47,8 @@ impl Shell {
         let Some((cmd, rest)) = words.split_first() else {
             return Ok(Flow::Continue);
         };
-        let (flags, args): (Vec<&String>, Vec<&String>) =
-            rest.iter().partition(|w| w.starts_with('-') && w.len() > 1);
-        let flag = |f: &str| flags.iter().any(|x| x.as_str() == f);
-        let arg = |i: usize| args.get(i).map(|s| s.as_str());
+        let p = flags::parse(cmd, rest, spec(cmd))?;
+        let arg = |i: usize| p.args.get(i).map(|s| s.as_str());
         let need = |i: usize, what: &str| -> Result<&str> {
             arg(i).ok_or_else(|| Error::Usage(format!("{cmd}: missing {what} (see `help {cmd}`)")))
         };
@@ -71,12 +67,14 @@ impl Shell {
                     self.cwd = cwd;
                 }
             }
+            "ls" | "dir" if p.has("json") => self.ls_json(arg(0).unwrap_or("."))?,
             "ls" | "dir" => {
                 let entries = self.client()?.list(arg(0))?;
                 for e in entries {
-                    println!("{}", format_entry(&e, flag("-l")));
+                    println!("{}", format_entry(&e, p.has("long")));
                 }
             }
+            "stat" if p.has("json") => self.stat_json(need(0, "PATH")?)?,
             "stat" => {
                 let r = self.client()?.call(&Request::Stat {
                     path: need(0, "PATH")?.to_string(),
@@ -87,14 +85,15 @@ impl Shell {
             }
             "mkdir" => self.simple(Request::Mkdir {
                 path: need(0, "PATH")?.to_string(),
-                parents: flag("-p"),
+                parents: p.has("parents"),
             })?,
             "rmdir" => self.simple(Request::Rmdir {
                 path: need(0, "PATH")?.to_string(),
             })?,
             "rm" => self.simple(Request::Rm {
                 path: need(0, "PATH")?.to_string(),
-                recursive: flag("-r") || flag("-rf"),
+                recursive: p.has("recursive"),
+                force: p.has("force"),
             })?,
             "mv" => self.simple(Request::Mv {
                 from: need(0, "FROM")?.to_string(),
@@ -104,115 +103,15 @@ impl Shell {
                 from: need(0, "FROM")?.to_string(),
                 to: need(1, "TO")?.to_string(),
             })?,
-            "quota" => {
-                let r = self.client()?.call(&Request::Quota)?;
-                match r.quota {
-                    Some(q) => {
-                        let entries = match (q.entries, q.max_entries) {
-                            (Some(n), Some(max)) => {
-                                format!("; {n} of {max} files and directories")
-                            }
-                            _ => String::new(),
-                        };
-                        println!(
-                            "used {} of {} ({} free){entries}",
-                            human(q.used),
-                            human(q.total),
-                            human(q.free)
-                        )
-                    }
-                    None => println!("{}", r.msg),
-                }
-            }
-            "put" => {
-                let local = PathBuf::from(need(0, "LOCAL")?);
-                let name = local
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .ok_or_else(|| Error::Usage(format!("{}: no file name", local.display())))?
-                    .to_string();
-                let mut remote = arg(1).map_or(name.clone(), str::to_string);
-                let started = Instant::now();
-                let mut client = self.client()?;
-                // `DIR/` always names a directory (as for `miniftp put`):
-                // the file goes inside it, and a missing one is an error
-                // from the server, never a file called DIR.
-                if remote.ends_with('/')
-                    || matches!(client.stat(&remote)?, Some(e) if e.kind == EntryKind::Dir)
-                {
-                    remote = crate::put::join_remote(&remote, &name);
-                }
-                let size = std::fs::metadata(&local).map(|m| m.len()).ok();
-                let progress = Progress::new(true, size, &name);
-                let done = put_file(&mut client, &local, &remote, false, flag("-c"), &progress);
-                progress.finish();
-                let done = done?;
-                println!(
-                    "{}",
-                    crate::put::describe(
-                        "put",
-                        &local.display().to_string(),
-                        &remote,
-                        &done,
-                        started
-                    )
-                );
-            }
-            "get" => {
-                let remote = need(0, "REMOTE")?.to_string();
-                let name = remote
-                    .rsplit('/')
-                    .find(|s| !s.is_empty())
-                    .unwrap_or("download");
-                let mut local = PathBuf::from(arg(1).unwrap_or(name));
-                if local.is_dir() {
-                    local = local.join(name);
-                }
-                let started = Instant::now();
-                let mut client = self.client()?;
-                let size = client.stat(&remote)?.map(|e| e.size);
-                let progress = Progress::new(true, size, name);
-                let done = get_file(&mut client, &remote, &local, flag("-c"), &progress);
-                progress.finish();
-                let done = done?;
-                println!(
-                    "{}",
-                    crate::put::describe(
-                        "get",
-                        &remote,
-                        &local.display().to_string(),
-                        &done,
-                        started
-                    )
-                );
-            }
-            "lcd" => {
-                let dir = arg(0).map(PathBuf::from).unwrap_or_else(home_dir);
-                std::env::set_current_dir(&dir).map_err(|e| Error::local(&dir, e))?;
-                println!("{}", std::env::current_dir().unwrap_or(dir).display());
-            }
+            "quota" => self.quota()?,
+            "put" | "mput" => super::transfer::put(self, &p, cmd == "mput")?,
+            "get" | "mget" => super::transfer::get(self, &p, cmd == "mget")?,
+            "lcd" => lcd(arg(0))?,
             "lpwd" => {
                 let cwd = std::env::current_dir().map_err(|e| Error::local(".", e))?;
                 println!("{}", cwd.display());
             }
-            "lls" => {
-                let dir = PathBuf::from(arg(0).unwrap_or("."));
-                let mut names: Vec<String> = std::fs::read_dir(&dir)
-                    .map_err(|e| Error::local(&dir, e))?
-                    .filter_map(|e| e.ok())
-                    .map(|e| {
-                        let mut n = e.file_name().to_string_lossy().into_owned();
-                        if e.file_type().is_ok_and(|t| t.is_dir()) {
-                            n.push('/');
-                        }
-                        n
-                    })
-                    .collect();
-                names.sort();
-                for n in names {
-                    println!("{n}");
-                }
-            }
+            "lls" => lls(arg(0).unwrap_or("."))?,
             other => {
                 return Err(Error::Usage(format!(
                     "unknown command {other:?}; type `help` for the list"
@@ -220,6 +119,62 @@ impl Shell {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// `ls --json`: one JSON array of the entries, digests included.
+    fn ls_json(&mut self, path: &str) -> Result<()> {
+        let entries = self.client()?.tree(path, false)?;
+        let items: Vec<_> = entries
+            .iter()
+            .map(|e| crate::ls::entry_json(&e.path, e))
+            .collect();
+        println!("{}", serde_json::Value::Array(items));
+        Ok(())
+    }
+
+    /// `stat --json`: one JSON object, with the file's digest where there
+    /// is one (from the bulk request).
+    fn stat_json(&mut self, path: &str) -> Result<()> {
+        let mut client = self.client()?;
+        let e = client.stat(path)?.ok_or_else(|| Error::Remote {
+            code: crate::proto::Status::NotFound.code(),
+            msg: format!("{path}: no such file or directory"),
+        })?;
+        let sha256 = match e.kind {
+            EntryKind::File => client.tree(path, false)?.pop().and_then(|t| t.sha256),
+            _ => None,
+        };
+        let t = crate::proto::TreeEntry {
+            path: e.name.clone(),
+            kind: e.kind,
+            size: e.size,
+            mtime: e.mtime,
+            sha256,
+            escaped: e.escaped,
+        };
+        let mut v = crate::ls::entry_json(path, &t);
+        v["name"] = serde_json::json!(e.name);
+        println!("{v}");
+        Ok(())
+    }
+
+    fn quota(&mut self) -> Result<()> {
+        let r = self.client()?.call(&Request::Quota)?;
+        let Some(q) = r.quota else {
+            println!("{}", r.msg);
+            return Ok(());
+        };
+        let entries = match (q.entries, q.max_entries) {
+            (Some(n), Some(max)) => format!("; {n} of {max} files and directories"),
+            _ => String::new(),
+        };
+        println!(
+            "used {} of {} ({} free){entries}",
+            human(q.used),
+            human(q.total),
+            human(q.free)
+        );
+        Ok(())
     }
 
     fn simple(&mut self, req: Request) -> Result<()> {
@@ -235,7 +190,7 @@ impl Shell {
             .login
             .clone()
             .ok_or_else(|| Error::Auth("not logged in".into()))?;
-        let mut client = open(&self.args.connect, &login)?;
+        let mut client = open(&self.connect, &login)?;
         if self.cwd != "/" {
             let _ = client.call(&Request::Cd {
                 path: self.cwd.clone(),
@@ -244,6 +199,47 @@ impl Shell {
         *self.conn.borrow_mut() = Some(client);
         Ok(())
     }
+}
+
+/// The flags each command accepts (see share/help.txt).
+fn spec(cmd: &str) -> flags::Spec {
+    const TRANSFER: flags::Spec = &[(Some('r'), "recursive"), (Some('c'), "continue")];
+    match cmd {
+        "ls" | "dir" => &[(Some('l'), "long"), (None, "json")],
+        "stat" => &[(None, "json")],
+        "mkdir" => &[(Some('p'), "parents")],
+        "rm" => &[(Some('r'), "recursive"), (Some('f'), "force")],
+        "put" | "mput" | "get" | "mget" => TRANSFER,
+        _ => &[],
+    }
+}
+
+/// `lcd [DIR]`: the local directory (home without an argument).
+fn lcd(dir: Option<&str>) -> Result<()> {
+    let dir = dir.map(PathBuf::from).unwrap_or_else(home_dir);
+    std::env::set_current_dir(&dir).map_err(|e| Error::local(&dir, e))?;
+    println!("{}", std::env::current_dir().unwrap_or(dir).display());
+    Ok(())
+}
+
+fn lls(dir: &str) -> Result<()> {
+    let dir = PathBuf::from(dir);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::local(&dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let mut n = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                n.push('/');
+            }
+            n
+        })
+        .collect();
+    names.sort();
+    for n in names {
+        println!("{n}");
+    }
+    Ok(())
 }
 
 fn format_entry(e: &Entry, long: bool) -> String {
@@ -260,18 +256,13 @@ fn format_entry(e: &Entry, long: bool) -> String {
         EntryKind::Symlink => 'l',
         EntryKind::Other => '?',
     };
-    let (y, mo, d) = crate::useradd::civil_from_days(e.mtime.div_euclid(86400));
-    let secs = e.mtime.rem_euclid(86400);
     let size = if e.kind == EntryKind::Dir {
         "-".to_string()
     } else {
         human(e.size)
     };
-    format!(
-        "{kind} {size:>10}  {y:04}-{mo:02}-{d:02} {:02}:{:02}  {name}",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    let when = crate::ls::utc_minute(e.mtime);
+    format!("{kind} {size:>10}  {when}  {name}")
 }
 
 pub(crate) fn home_dir() -> PathBuf {

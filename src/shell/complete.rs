@@ -13,15 +13,15 @@ use super::Conn;
 
 /// Commands the prompt knows, for completion and `help`.
 const COMMANDS: &[&str] = &[
-    "put", "get", "ls", "cd", "pwd", "mkdir", "rmdir", "rm", "mv", "cp", "stat", "quota", "lcd",
-    "lpwd", "lls", "help", "quit",
+    "put", "get", "mput", "mget", "ls", "cd", "pwd", "mkdir", "rmdir", "rm", "mv", "cp", "stat",
+    "quota", "lcd", "lpwd", "lls", "help", "quit",
 ];
 /// Commands whose arguments are remote paths.
 const REMOTE_ARGS: &[&str] = &[
-    "get", "ls", "cd", "mkdir", "rmdir", "rm", "mv", "cp", "stat",
+    "get", "mget", "ls", "cd", "mkdir", "rmdir", "rm", "mv", "cp", "stat",
 ];
 /// Commands whose arguments are local paths.
-const LOCAL_ARGS: &[&str] = &["put", "lcd", "lls"];
+const LOCAL_ARGS: &[&str] = &["put", "mput", "lcd", "lls"];
 
 /// Tab completion: command names, then remote names (from the server's
 /// listing) or local names, depending on the command.

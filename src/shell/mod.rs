@@ -7,11 +7,15 @@
 
 mod commands;
 mod complete;
+mod flags;
+mod transfer;
 
 use std::cell::RefCell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rustyline::completion::FilenameCompleter;
 use rustyline::error::ReadlineError;
@@ -47,9 +51,11 @@ pub(crate) fn is_connection_error(e: &Error) -> bool {
 /// Commands from a file or pipe: log in from the environment (no prompt),
 /// echo nothing, stop at the first failure unless --keep-going.
 fn scripted(args: ShellArgs) -> Result<()> {
-    let login = Login::resolve(&args.connect, false)?;
-    let client = open(&args.connect, &login)?;
+    let connect = args.connect.opts();
+    let login = Login::resolve(&connect, false)?;
+    let client = open(&connect, &login)?;
     let mut shell = Shell {
+        connect,
         conn: Rc::new(RefCell::new(Some(client))),
         login: Some(login),
         cwd: "/".into(),
@@ -99,13 +105,18 @@ fn interactive(args: ShellArgs) -> Result<()> {
         conn: Rc::clone(&conn),
         files: FilenameCompleter::new(),
     };
+    // An ambiguous Tab lists the candidates (bash's behaviour).
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .build();
     let mut rl: Editor<ShellHelper, DefaultHistory> =
-        Editor::new().map_err(|e| Error::Other(format!("terminal: {e}")))?;
+        Editor::with_config(config).map_err(|e| Error::Other(format!("terminal: {e}")))?;
     rl.set_helper(Some(helper));
     let history = history_path();
     let _ = rl.load_history(&history);
     let mut shell = Shell {
         conn,
+        connect: args.connect.opts(),
         args,
         login: None,
         cwd: "/".into(),
@@ -118,13 +129,25 @@ fn interactive(args: ShellArgs) -> Result<()> {
     result
 }
 
-fn banner(server: &str) {
+fn banner(server: &str, can_register: bool) {
     println!("{}", "-".repeat(41));
     println!("  miniftp {} - {server}", env!("CARGO_PKG_VERSION"));
     println!("{}", "-".repeat(41));
     println!("1) log in");
-    println!("2) register");
+    if can_register {
+        println!("2) register");
+    }
     println!("q) quit");
+}
+
+/// Whether the server takes registrations: its greeting says (a server
+/// too old to say is asked anyway).
+fn can_register(shell: &Shell) -> bool {
+    shell
+        .conn
+        .borrow()
+        .as_ref()
+        .is_none_or(|c| c.greeting.registration.as_deref() != Some("closed"))
 }
 
 fn read(rl: &mut Editor<ShellHelper, DefaultHistory>, prompt: &str) -> Result<Option<String>> {
@@ -137,7 +160,7 @@ fn read(rl: &mut Editor<ShellHelper, DefaultHistory>, prompt: &str) -> Result<Op
 
 fn ensure_connected(shell: &mut Shell) -> Result<()> {
     if shell.conn.borrow().is_none() {
-        let c = crate::client::connect(&shell.args.connect)?;
+        let c = crate::client::connect(&shell.connect)?;
         *shell.conn.borrow_mut() = Some(c);
     }
     Ok(())
@@ -146,7 +169,8 @@ fn ensure_connected(shell: &mut Shell) -> Result<()> {
 fn menu(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Result<()> {
     ensure_connected(shell)?;
     loop {
-        banner(&shell.args.connect.server);
+        let register = can_register(shell);
+        banner(&shell.connect.server, register);
         let Some(choice) = read(rl, "choice: ")? else {
             return Ok(());
         };
@@ -174,6 +198,9 @@ fn menu(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Resu
                         }
                     }
                 }
+            }
+            "2" if !register => {
+                println!("registration is closed on this server; ask the operator for an account")
             }
             "2" => {
                 let Some((user, password)) = ask_credentials(rl, shell, true)? else {
@@ -207,7 +234,7 @@ fn ask_credentials(
     shell: &Shell,
     twice: bool,
 ) -> Result<Option<(String, Password)>> {
-    let default = shell.args.connect.user.clone();
+    let default = shell.connect.user.clone();
     let prompt = match &default {
         Some(u) => format!("user [{u}]: "),
         None => "user: ".to_string(),
@@ -226,7 +253,7 @@ fn ask_credentials(
     let known = if twice {
         None
     } else {
-        crate::client::auth::password(&shell.args.connect, &user, false)
+        crate::client::auth::password(&shell.connect, &user, false)
             .ok()
             .map(|p| p.0)
     };
@@ -246,6 +273,10 @@ fn ask_credentials(
 
 fn prompt_loop(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) -> Result<()> {
     println!("type `help` for the commands");
+    // Ctrl-C while a command runs stops its transfer, not the shell.
+    let interrupt = crate::client::transfer::interrupt_flag();
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt));
+    let mut ahead = TypeAhead::default();
     loop {
         let user = shell
             .login
@@ -253,17 +284,41 @@ fn prompt_loop(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) 
             .map_or("", |l| l.user.as_str())
             .to_string();
         let prompt = format!("{user}:{}>>> ", shell.cwd);
-        let Some(line) = read(rl, &prompt)? else {
-            return Ok(());
+        let line = match ahead.lines.pop_front() {
+            Some(l) => {
+                println!("{prompt}{l}");
+                l
+            }
+            None => {
+                match rl.readline_with_initial(&prompt, (&std::mem::take(&mut ahead.partial), "")) {
+                    Ok(l) => l,
+                    // At the prompt Ctrl-C clears the line, as in bash.
+                    Err(ReadlineError::Interrupted) => continue,
+                    Err(ReadlineError::Eof) => return Ok(()),
+                    Err(e) => return Err(Error::Other(format!("terminal: {e}"))),
+                }
+            }
         };
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         let _ = rl.add_history_entry(line);
-        match shell.exec(line) {
+        // Saved now: a shell that dies later keeps this command.
+        let _ = rl.save_history(&history_path());
+        interrupt.store(false, Ordering::Relaxed);
+        let result = shell.exec(line);
+        ahead.read();
+        match result {
             Ok(Flow::Continue) => {}
             Ok(Flow::Quit) => return Ok(()),
+            Err(Error::Interrupted) => {
+                println!("interrupted (a partial file is kept: resume with -c)");
+                // The connection stopped in the middle of a body.
+                if let Err(e) = shell.reconnect() {
+                    println!("error: {e}");
+                }
+            }
             Err(e) if is_connection_error(&e) => {
                 println!("error: {e}");
                 *shell.conn.borrow_mut() = None;
@@ -279,5 +334,52 @@ fn prompt_loop(rl: &mut Editor<ShellHelper, DefaultHistory>, shell: &mut Shell) 
             }
             Err(e) => println!("error: {e}"),
         }
+    }
+}
+
+/// What was typed while a command ran: the terminal keeps it, and it runs
+/// next (the line editor would otherwise swallow it while it sets up).
+#[derive(Default)]
+struct TypeAhead {
+    lines: std::collections::VecDeque<String>,
+    /// An unfinished line: the start of the next prompt's input.
+    partial: String,
+}
+
+impl TypeAhead {
+    /// Takes whatever the terminal holds, without waiting.
+    fn read(&mut self) {
+        use rustix::termios::{
+            tcgetattr, tcsetattr, LocalModes, OptionalActions, SpecialCodeIndex,
+        };
+        let stdin = std::io::stdin();
+        let Ok(orig) = tcgetattr(&stdin) else {
+            return;
+        };
+        let mut now = orig.clone();
+        now.local_modes.remove(LocalModes::ICANON);
+        now.special_codes[SpecialCodeIndex::VMIN] = 0;
+        now.special_codes[SpecialCodeIndex::VTIME] = 0;
+        if tcsetattr(&stdin, OptionalActions::Now, &now).is_err() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while bytes.len() < 64 * 1024 {
+            match rustix::io::read(&stdin, &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &orig);
+        let text = std::mem::take(&mut self.partial) + &String::from_utf8_lossy(&bytes);
+        let mut parts: Vec<&str> = text.split(['\n', '\r']).collect();
+        self.partial = parts.pop().unwrap_or("").to_string();
+        self.lines.extend(
+            parts
+                .into_iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string),
+        );
     }
 }

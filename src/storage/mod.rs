@@ -105,6 +105,12 @@ impl FsError {
                 path: p,
                 why: "leads outside your home directory".into(),
             },
+            // Opening a socket (or a FIFO or device that can't be opened
+            // without waiting): not something a file command works on.
+            (_, Some(Errno::NXIO)) => FsError::Refused {
+                path: p,
+                why: "not a regular file (device, FIFO or socket)".into(),
+            },
             (_, Some(Errno::NAMETOOLONG)) => FsError::Refused {
                 path: p,
                 why: "name too long".into(),
@@ -162,6 +168,10 @@ pub trait ReadHandle: Send {
     /// Stores the digest a download computed, if the content has not
     /// changed since the open.
     fn remember_digest(&self, digest: &[u8; 32]);
+    /// A token that names this version of the content: any change of the
+    /// content gives another (local: device, inode, size and times; an
+    /// object store: the key and its ETag). Unique across the backend.
+    fn version(&self) -> String;
     /// The zero-copy fast path a backend may offer: a file descriptor the
     /// server can `sendfile` from. `None` (the default): read through
     /// [`ReadHandle::read_at`].
@@ -183,6 +193,9 @@ pub struct UploadOpts {
     /// The whole file's announced size, when known (lets a backend pick
     /// how to store it).
     pub size_hint: Option<u64>,
+    /// Modification time (epoch seconds) the file gets at commit, before it
+    /// becomes visible.
+    pub mtime: Option<i64>,
 }
 
 /// An upload in progress: bytes go to a partial no one else sees.
@@ -270,8 +283,8 @@ pub trait Storage: Send + Sync + 'static {
     fn target_of(&self, from: &VPath, to: &VPath) -> FsResult<VPath>;
     /// Copies a regular file atomically (the copy appears whole or not).
     fn copy(&self, from: &VPath, to: &VPath) -> FsResult<Delta>;
-    /// Sets a file's modification time (seconds since the epoch); a stored
-    /// digest stays valid.
+    /// Sets the modification time (epoch seconds) of a file or directory;
+    /// a stored digest stays valid.
     fn set_mtime(&self, path: &VPath, mtime: i64) -> FsResult<()>;
     fn open_read(&self, path: &VPath) -> FsResult<Box<dyn ReadHandle>>;
     /// Size and SHA-256 of the resumable partial of `path`, if any.

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 
 pub use crate::limits::MAX_NAME_LEN;
 use crate::limits::{MAX_DEPTH, MAX_PATH_LEN};
-
-/// Suffix of the hidden files that hold uploads in progress.
-pub const PARTIAL_MARK: &str = ".miniftp-part";
+pub use crate::partial::{partial_name, PARTIAL_MARK};
 
 /// Why a client path is refused before it reaches the disk.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,19 +153,6 @@ impl fmt::Display for VPath {
 /// listings and refused in client paths.
 pub fn is_internal_name(name: &str) -> bool {
     name.starts_with('.') && name.contains(PARTIAL_MARK)
-}
-
-/// The name of the resumable partial upload for `name`: `.NAME.miniftp-part`,
-/// or, when that (plus a 17-byte unique suffix) would pass the 255-byte name
-/// limit, `.` + the first 40 hex digits of NAME's SHA-256 + the mark.
-pub fn partial_name(name: &str) -> String {
-    if name.len() + 1 + PARTIAL_MARK.len() + 17 <= MAX_NAME_LEN {
-        format!(".{name}{PARTIAL_MARK}")
-    } else {
-        use sha2::Digest;
-        let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
-        format!(".{}{PARTIAL_MARK}", &digest[..40])
-    }
 }
 
 /// A name that is valid UTF-8 is shown as is; otherwise each byte that is

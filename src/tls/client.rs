@@ -246,7 +246,7 @@ pub fn config(trust: &Trust, server: &str) -> Result<(Arc<ClientConfig>, Verdict
 /// The name to verify a server's certificate against: the host part of
 /// HOST:PORT.
 pub fn server_name(server: &str) -> Result<ServerName<'static>> {
-    let host = crate::client::auth::host_of(server);
+    let host = crate::addr::host_of(server);
     ServerName::try_from(host.to_string())
         .map_err(|_| Error::Usage(format!("bad server name {host:?}")))
 }

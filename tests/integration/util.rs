@@ -14,10 +14,11 @@ use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_miniftp");
 
-/// Cheap argon2 settings so tests don't spend seconds hashing, and TLS off
+/// Cheap argon2 settings so tests don't spend seconds hashing, short test
+/// passwords allowed (a test of the length rule sets its own), and TLS off
 /// (tests speak raw frames; a test opts in with `[tls] enabled = true`).
-pub const CHEAP_AUTH: &str =
-    "[auth]\nargon2_memory_kib = 256\nargon2_iterations = 1\n[tls]\nenabled = false\n";
+pub const CHEAP_AUTH: &str = "[auth]\nargon2_memory_kib = 256\nargon2_iterations = 1\n\
+                              min_password_len = 1\n[tls]\nenabled = false\n";
 
 pub struct TestServer {
     pub child: Child,

@@ -10,7 +10,26 @@ use crate::server::quota::Account;
 use crate::server::session::{Grant, Session};
 use crate::server::{Outcome, Shared};
 use crate::storage::VPath;
-use crate::users::{home_path, verify_password};
+use crate::users::{home_path, verify_password, PendingDb};
+
+/// An unknown user: the right password of a request still waiting for
+/// approval hears that it waits; anything else hears what a wrong password
+/// hears, after the same one argon2 check (the request's hash or the
+/// dummy), so neither timing nor wording tells a guesser anything.
+fn pending_or_denied(shared: &Shared, user: &str, password: &Password) -> Outcome {
+    let pending = PendingDb::load(&shared.config.pending_file()).unwrap_or_default();
+    let hash = pending
+        .requests
+        .iter()
+        .find(|r| r.name == user)
+        .map_or(shared.dummy_hash.as_str(), |r| r.password.as_str());
+    let msg = if verify_password(&password.0, hash) && hash != shared.dummy_hash {
+        "your registration request is still waiting for the operator's approval"
+    } else {
+        "login incorrect: unknown user or wrong password"
+    };
+    Outcome::Login(Err(Reply::new(Status::AuthFailed, msg)))
+}
 
 pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
     let denied = || {
@@ -23,8 +42,7 @@ pub fn run(shared: &Shared, user: &str, password: &Password) -> Outcome {
     let generation = shared.users_generation();
     let db = shared.users();
     let Some(record) = db.get(user) else {
-        verify_password(&password.0, &shared.dummy_hash);
-        return denied();
+        return pending_or_denied(shared, user, password);
     };
     // Checked after the hash, so a disabled account answers like a wrong
     // password, in the same time.

@@ -18,7 +18,9 @@ pub mod put;
 pub mod register;
 pub mod rm;
 pub mod rmdir;
+pub mod set_mtime;
 pub mod stat;
+pub mod tree;
 
 use std::sync::Arc;
 
@@ -129,10 +131,20 @@ pub fn run(ctx: Ctx, req: Request) -> Outcome {
         Request::Stat { path } => stat::run(&ctx, &path),
         Request::Mkdir { path, parents } => mkdir::run(&ctx, &path, parents),
         Request::Rmdir { path } => rmdir::run(&ctx, &path),
-        Request::Rm { path, recursive } => rm::run(&ctx, &path, recursive),
+        Request::Rm {
+            path,
+            recursive,
+            force,
+        } => rm::run(&ctx, &path, recursive, force),
         Request::Mv { from, to } => mv::run(&ctx, &from, &to),
         Request::Cp { from, to } => cp::run(&ctx, &from, &to),
         Request::Partial { path } => partial::run(&ctx, &path),
+        Request::Tree {
+            path,
+            recursive,
+            after,
+        } => tree::run(&ctx, path.as_deref(), recursive, after.as_deref()),
+        Request::SetMtime { path, mtime } => set_mtime::run(&ctx, &path, mtime),
         other => Reply::new(
             Status::BadSequence,
             format!("{} is not valid here", other.op()),

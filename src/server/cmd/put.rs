@@ -2,7 +2,8 @@
 //! sends a byte: the path passes the jail, the target is not a directory,
 //! the announced bytes are reserved against the quota, and the hidden
 //! partial is opened (continued from `offset` when resuming). The reply is
-//! `150` with the offset to send from; the body follows.
+//! `150` with the offset to send from; the body follows. With `mtime`, the
+//! file gets that modification time when it is committed.
 
 use std::sync::Arc;
 
@@ -18,6 +19,8 @@ pub struct PutArgs<'a> {
     pub size: Option<u64>,
     pub offset: u64,
     pub mkdirs: bool,
+    /// The modification time the file gets when it is committed.
+    pub mtime: Option<i64>,
 }
 
 /// Opens an upload; its body arrives as `body`, followed by a digest
@@ -45,12 +48,14 @@ pub fn begin_eager(
     size: Option<u64>,
     offset: u64,
     mkdirs: bool,
+    mtime: Option<i64>,
 ) -> (Box<Upload>, Reply) {
     let args = PutArgs {
         path,
         size,
         offset,
         mkdirs,
+        mtime,
     };
     let body = native_body(size, offset);
     match begin(ctx, &args, body.clone(), true) {
@@ -124,6 +129,7 @@ fn open(ctx: &Ctx, args: &PutArgs) -> Result<Opened, Reply> {
         mkdirs: args.mkdirs,
         resumable: claimed,
         size_hint: args.size,
+        mtime: args.mtime,
     };
     let handle = account
         .storage

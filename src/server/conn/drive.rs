@@ -35,7 +35,10 @@ impl Conn {
                     return;
                 }
                 State::Lingering { why, .. } => return self.linger(why, out),
-                State::Working { .. } | State::Held(_) | State::Pumping { .. } => return,
+                State::Working { .. }
+                | State::Held(_)
+                | State::LoginWait(_)
+                | State::Pumping { .. } => return,
                 State::Upload(_) => return self.start_upload_pump(env, out),
                 State::Download(_) => return self.start_download_pump(out),
             }

@@ -278,7 +278,7 @@ impl Conn {
             };
             ftp.start_tls = false;
             if let Some(io) = self.io.take() {
-                self.io = Some(io.start_tls(tls));
+                self.io = Some(Box::new((*io).start_tls(tls)));
             }
             // The client's hello may be waiting already.
             self.readable = true;

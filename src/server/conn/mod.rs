@@ -18,6 +18,8 @@
 //!   |          |                         |
 //!   +----------+-------------------------+  transfer over / reply / timer
 //!              |  failed login: Held --(timer)--> Ready
+//!              |  login, its address's checks all in flight:
+//!              |      LoginWait --(Turn)--> Working (checked) or Ready (429)
 //!              v
 //!   quit, error, timeout, shutdown: Closing -> Lingering -> (removed)
 //! ```
@@ -41,7 +43,7 @@ use super::io::Io;
 use super::limiter::Limiter;
 use super::session::Session;
 use super::transfer::{Download, Upload};
-use super::workers::Job;
+use super::workers::{Job, Lane};
 use super::{Outcome, Shared};
 use crate::proto::{Reply, Status};
 use ftp::FtpState;
@@ -55,6 +57,9 @@ pub enum State {
     Working { close: Option<&'static str> },
     /// A failed login's reply, held back until its timer fires.
     Held(Box<Reply>),
+    /// A login waiting for its address to have a password check to spare
+    /// (the limiter's `admit_login`); its job runs after [`Event::Turn`].
+    LoginWait(Job),
     /// An upload: waiting for its body or trailer to arrive.
     Upload(Box<Upload>),
     /// A download: waiting for the socket to take more.
@@ -85,6 +90,9 @@ pub enum Event {
     Done(Outcome),
     /// The timer it armed fired.
     Timer,
+    /// Its address may have a password check to spare for the login
+    /// waiting in [`State::LoginWait`] (the limiter's `next_turn`).
+    Turn,
     /// A second passed: timeouts.
     Tick,
     /// The server is shutting down: idle sessions are told and closed,
@@ -176,6 +184,7 @@ impl Conn {
         peer: SocketAddr,
         front: Front,
         mut io: Box<Io>,
+        registration: &str,
         refusal: Option<Reply>,
         shared: &Shared,
     ) -> Conn {
@@ -183,7 +192,7 @@ impl Conn {
         let mut ftp = None;
         let (state, admitted) = match (refusal, front) {
             (None, Front::Native) => {
-                io.send(&greeting());
+                io.send(&greeting(registration));
                 (State::Ready, true)
             }
             (None, Front::Ftp { implicit_tls }) => {
@@ -191,7 +200,7 @@ impl Conn {
                 if implicit_tls {
                     // Validated at start: implicit FTPS needs TLS on.
                     if let Some(tls) = state.control_tls(shared) {
-                        io = io.start_tls(tls);
+                        io = Box::new((*io).start_tls(tls));
                     }
                 }
                 for o in greeting {
@@ -245,6 +254,7 @@ impl Conn {
             } => self.ftp_ready(readable, writable),
             Event::Done(outcome) => self.on_done(outcome, env, &mut out),
             Event::Timer => self.on_timer(),
+            Event::Turn => self.on_turn(env, &mut out),
             Event::Tick => self.on_tick(env, &mut out),
             Event::Shutdown => {}
             Event::ForceClose => self.force_close(&mut out),
@@ -262,6 +272,15 @@ impl Conn {
     /// FTP data channel): the loop gives them back when it removes it.
     pub fn extra_slots(&self) -> usize {
         self.ftp.as_ref().map_or(0, |f| f.slots())
+    }
+
+    /// The lane its jobs wait in on `pool`: password checks take turns by
+    /// address, file work by user (all of a user's sessions together).
+    pub fn lane(&self, pool: PoolKind) -> Lane {
+        match (&self.session, pool) {
+            (Some(s), PoolKind::Io) => Lane::User(s.user.clone()),
+            _ => Lane::Addr(self.peer.ip()),
+        }
     }
 
     /// The transport, when the loop holds it (for deregistering).
@@ -353,7 +372,11 @@ impl Conn {
         log::info!("closing {} ({why})", self.peer);
         let can_say = matches!(
             self.state,
-            State::Ready | State::Working { .. } | State::Held(_) | State::Upload(_)
+            State::Ready
+                | State::Working { .. }
+                | State::Held(_)
+                | State::LoginWait(_)
+                | State::Upload(_)
         );
         let Some(io) = self.io.as_mut().filter(|_| can_say) else {
             return match self.state {
@@ -383,14 +406,16 @@ impl Conn {
     }
 }
 
-/// The first reply of every connection.
-fn greeting() -> Reply {
+/// The first reply of every connection; it says the registration policy,
+/// so a client offers `register` only where it can succeed.
+fn greeting(registration: &str) -> Reply {
     let mut greeting = Reply::new(
         Status::Greeting,
         format!("miniftp {} ready", env!("CARGO_PKG_VERSION")),
     );
     greeting.protocol = Some(crate::proto::PROTOCOL_VERSION);
     greeting.server = Some(format!("miniftp/{}", env!("CARGO_PKG_VERSION")));
+    greeting.registration = Some(registration.into());
     greeting
 }
 

@@ -10,8 +10,10 @@ use crate::config::RegistrationPolicy;
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
 use crate::server::cmd::{self, put};
 use crate::server::front::ftp::session::Input;
+use crate::server::limiter::Admission;
 use crate::server::session;
 use crate::server::transfer::pump::{Route, UploadPump};
+use crate::server::workers::Job;
 use crate::server::Outcome;
 
 impl Conn {
@@ -83,16 +85,10 @@ impl Conn {
                 ),
             )),
             Request::Login { user, password, .. } => {
-                if let Err(locked) = env.limiter.gate(ip, env.now) {
-                    return self.say(&locked);
-                }
                 self.trying = Some(user.clone());
                 let shared = Arc::clone(env.shared);
-                self.submit(
-                    PoolKind::Auth,
-                    move || cmd::login::run(&shared, &user, &password),
-                    out,
-                );
+                let check = move || cmd::login::run(&shared, &user, &password);
+                self.check_password(Box::new(check), env, out);
             }
             Request::Register { user, password, .. } => {
                 if env.shared.config.registration == RegistrationPolicy::Closed {
@@ -129,6 +125,34 @@ impl Conn {
         }
     }
 
+    /// Sends a login's password check to the auth pool if its address has
+    /// one to spare; else the login waits for its turn (`Event::Turn`), or
+    /// is refused because the address is locked out. The limiter decides
+    /// (`Limiter::admit_login`).
+    fn check_password(&mut self, check: Job, env: &mut Env, out: &mut Vec<Action>) {
+        let me = (env.slot, self.id);
+        let limits = &env.shared.config.limits;
+        match env.limiter.admit_login(self.peer.ip(), me, env.now, limits) {
+            Admission::Check => {
+                self.state = State::Working { close: None };
+                out.push(Action::Submit(PoolKind::Auth, check));
+            }
+            Admission::Wait => self.state = State::LoginWait(check),
+            Admission::Refused(locked) => {
+                self.trying = None;
+                self.say(&locked);
+            }
+        }
+    }
+
+    /// A login waiting in [`State::LoginWait`] asks for its check again.
+    pub(super) fn on_turn(&mut self, env: &mut Env, out: &mut Vec<Action>) {
+        match std::mem::replace(&mut self.state, State::Ready) {
+            State::LoginWait(check) => self.check_password(check, env, out),
+            other => self.state = other,
+        }
+    }
+
     fn after_login(&mut self, req: Request, env: &mut Env, out: &mut Vec<Action>) {
         let Some(session) = self.session.as_ref() else {
             return;
@@ -153,6 +177,7 @@ impl Conn {
                 size,
                 offset,
                 mkdirs,
+                mtime,
                 ..
             } => {
                 let Some(io) = self.io.as_ref() else {
@@ -166,6 +191,7 @@ impl Conn {
                         size,
                         offset,
                         mkdirs,
+                        mtime,
                     };
                     Outcome::UploadBegun(put::begin(&ctx, &args, body, trailer))
                 };
@@ -188,6 +214,7 @@ impl Conn {
             size,
             offset,
             mkdirs,
+            mtime,
             ..
         } = req
         else {
@@ -203,7 +230,7 @@ impl Conn {
         let fsync = env.shared.config.storage.fsync;
         let cancel = Arc::clone(&self.cancel);
         let job = move || {
-            let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs);
+            let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs, mtime);
             let mut pump = UploadPump {
                 io,
                 up,

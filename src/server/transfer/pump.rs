@@ -190,8 +190,9 @@ impl UploadPump {
                 offset,
                 mkdirs,
                 eager: true,
+                mtime,
             })) => {
-                let (up, reply) = put::begin_eager(&self.ctx, &path, size, offset, mkdirs);
+                let (up, reply) = put::begin_eager(&self.ctx, &path, size, offset, mkdirs, mtime);
                 self.io.send(&reply);
                 self.up = up;
                 None

@@ -28,6 +28,7 @@ use super::{
     Backend, Delta, Entry, EntryBook, EntryKind, FsError, FsResult, PartialInfo, ReadHandle,
     Removed, Storage, UploadHandle, UploadOpts, Usage, VPath,
 };
+use crate::digest::HashWriter;
 use crate::limits::{MAX_DEPTH, MAX_DIR_ENTRIES};
 use digest::{read_digest, stamp, stamp_of, write_digest};
 use upload::open_partial;
@@ -178,6 +179,18 @@ impl LocalStorage {
         Ok(file)
     }
 
+    /// `set_mtime` of a directory (never through a symlink).
+    fn set_dir_mtime(&self, path: &VPath, mtime: i64) -> FsResult<()> {
+        let (dir, name) = match path.name() {
+            Some(_) => self.parent_of(path)?,
+            None => (self.open_dir(path)?, "."),
+        };
+        let times = timestamps(mtime);
+        let flags = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+        rustix::fs::utimensat(&dir, name, &times, flags)
+            .map_err(|e| self.err(path)(io::Error::from(e)))
+    }
+
     fn open_local(&self, path: &VPath) -> FsResult<LocalRead> {
         let file = self.open_file(path)?;
         let md = file.metadata().map_err(self.err(path))?;
@@ -238,6 +251,27 @@ fn entry_from(name: String, escaped: bool, md: &Metadata) -> Entry {
 
 pub(super) fn lock_names(names: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
     names.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Sets an open file's modification time (epoch seconds); the access time
+/// is left alone.
+pub(super) fn set_times(file: &File, mtime: i64) -> io::Result<()> {
+    rustix::fs::futimens(file, &timestamps(mtime)).map_err(io::Error::from)
+}
+
+/// A modification time to set, the access time left as it is.
+fn timestamps(mtime: i64) -> rustix::fs::Timestamps {
+    use rustix::fs::{Timespec, Timestamps, UTIME_OMIT};
+    Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: mtime,
+            tv_nsec: 0,
+        },
+    }
 }
 
 pub(super) fn random_suffix() -> String {
@@ -465,21 +499,17 @@ impl Storage for LocalStorage {
     }
 
     fn set_mtime(&self, path: &VPath, mtime: i64) -> FsResult<()> {
-        let file = self.open_file(path)?;
-        let digest = read_digest(&file, &file.metadata().map_err(self.err(path))?);
-        let when = rustix::fs::Timestamps {
-            last_access: rustix::fs::Timespec {
-                tv_sec: 0,
-                tv_nsec: rustix::fs::UTIME_OMIT,
-            },
-            last_modification: rustix::fs::Timespec {
-                tv_sec: mtime,
-                tv_nsec: 0,
-            },
+        let file = match self.open_file(path) {
+            Ok(f) => f,
+            // A directory's time is set by name in its parent (its own
+            // handle is O_PATH, which can't set times).
+            Err(FsError::WrongType { .. }) => return self.set_dir_mtime(path, mtime),
+            Err(e) => return Err(e),
         };
-        rustix::fs::futimens(&file, &when).map_err(|e| self.err(path)(e.into()))?;
-        // The change moved ctime, which voids the stored digest: store it
-        // again for the new stamp (the content is the same).
+        let md = file.metadata().map_err(self.err(path))?;
+        // Read before the change, which moves ctime and would void it.
+        let digest = md.is_file().then(|| read_digest(&file, &md)).flatten();
+        set_times(&file, mtime).map_err(self.err(path))?;
         if let Some(d) = digest {
             write_digest(&file, &d);
         }
@@ -535,7 +565,8 @@ impl Storage for LocalStorage {
             self.make_dirs(&parent, 1)?;
             self.entries.give(1);
         }
-        let up = self.open_upload(path, opts.offset, opts.resumable)?;
+        let mut up = self.open_upload(path, opts.offset, opts.resumable)?;
+        up.mtime = opts.mtime;
         Ok(Box::new(up))
     }
 
@@ -637,18 +668,13 @@ impl ReadHandle for LocalRead {
     fn as_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         Some(std::os::fd::AsFd::as_fd(&self.file))
     }
-}
 
-/// Feeds `io::copy` into a hasher.
-pub struct HashWriter<'a>(pub &'a mut Sha256);
-
-impl io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn version(&self) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let (dev, ino, ctime) = self.file.metadata().map_or((0, 0, 0), |m| {
+            (m.dev(), m.ino(), m.ctime_nsec() + m.ctime() * 1_000_000_000)
+        });
+        format!("{dev}:{ino}:{}:{}:{ctime}", self.stamp.0, self.stamp.1)
     }
 }
 
@@ -673,6 +699,7 @@ mod tests {
             mkdirs,
             resumable,
             size_hint: None,
+            mtime: None,
         }
     }
 

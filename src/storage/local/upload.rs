@@ -10,7 +10,8 @@ use cap_std::fs::{Dir, MetadataExt as _};
 use sha2::{Digest, Sha256};
 
 use super::digest::write_digest;
-use super::{lock_names, new_file, random_suffix, HashWriter, LocalRead, LocalStorage};
+use super::{lock_names, new_file, random_suffix, set_times, LocalRead, LocalStorage};
+use crate::digest::HashWriter;
 use crate::limits::DEFER_FREE_MIN;
 use crate::storage::path::partial_name;
 use crate::storage::{Committed, EntryBook, FsError, FsResult, UploadHandle, VPath};
@@ -25,6 +26,8 @@ pub(super) struct LocalUpload {
     resumable: bool,
     prefix: Sha256,
     truncated: u64,
+    /// The modification time the file gets before it becomes visible.
+    pub(super) mtime: Option<i64>,
     /// The home's locks and books (see `LocalStorage`).
     names: Arc<Mutex<()>>,
     entries: Arc<EntryBook>,
@@ -76,6 +79,10 @@ impl LocalUpload {
         let err = |e| FsError::from_io(e, path);
         if fsync {
             self.file.sync_data().map_err(err)?;
+        }
+        if let Some(mtime) = self.mtime {
+            // Before the rename: the file never shows another time.
+            set_times(&self.file, mtime).map_err(err)?;
         }
         let names = lock_names(&self.names);
         let (replaced, gone) = match self.dir.symlink_metadata(&self.target) {
@@ -182,6 +189,7 @@ impl LocalStorage {
             resumable,
             prefix,
             truncated,
+            mtime: None,
             names: Arc::clone(&self.names),
             entries: Arc::clone(&self.entries),
         })

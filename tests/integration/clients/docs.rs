@@ -563,3 +563,28 @@ fn every_help_succeeds() {
         format!("miniftp {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn help_usage_lines_are_readable_and_list_the_environment() {
+    for (sub, usage) in [
+        ("put", "miniftp put [OPTIONS] LOCAL... REMOTE"),
+        ("get", "miniftp get [OPTIONS] REMOTE... LOCAL"),
+        ("sync", "miniftp sync [OPTIONS] up LOCAL_DIR REMOTE_DIR"),
+    ] {
+        let o = Command::new(BIN).args([sub, "--help"]).output().unwrap();
+        exit_is(&o, 0);
+        let out = stdout(&o);
+        assert!(out.contains(usage), "{sub} --help:\n{out}");
+        assert!(!out.contains("<LOCAL... REMOTE>"), "{sub} --help:\n{out}");
+        for var in [
+            "MINIFTP_SERVER",
+            "MINIFTP_USER",
+            "MINIFTP_PASSWORD",
+            "MINIFTP_FINGERPRINT",
+            "MINIFTP_CA_FILE",
+            "MINIFTP_PLAINTEXT",
+        ] {
+            assert!(out.contains(var), "{sub} --help lacks {var}:\n{out}");
+        }
+    }
+}

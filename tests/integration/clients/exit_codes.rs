@@ -71,6 +71,7 @@ fn exit_2_usage() {
     assert_eq!(op(&mut w, "stat", "x")["code"], 550);
 }
 
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 #[test]
 fn exit_3_connection() {
     let srv = TestServer::start();

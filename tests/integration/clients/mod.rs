@@ -10,6 +10,8 @@ mod pty;
 mod credentials;
 mod docs;
 mod exit_codes;
+mod messages;
 mod oneshot;
 mod shell_script;
 mod shell_tty;
+mod sync;

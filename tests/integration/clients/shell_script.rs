@@ -11,6 +11,7 @@ fn script(srv: &TestServer, args: &[&str], text: &str) -> Output {
     run_in(srv, &[&["shell"][..], args].concat(), Some(text.as_bytes()))
 }
 
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 #[test]
 fn every_command() {
     let srv = TestServer::start();
@@ -89,28 +90,32 @@ fn every_command() {
         "used 195.32 KiB of 100 MiB (99.81 MiB free); * of 100000 files and directories".into(),
         "/a: removed*".into(),
         "commands (help CMD for details):".into(),
-        "  put [-c] LOCAL [REMOTE]".into(),
-        "  get [-c] REMOTE [LOCAL]".into(),
-        "  ls [-l] [PATH]".into(),
+        "  put [-r] [-c] LOCAL [REMOTE]".into(),
+        "  get [-r] [-c] REMOTE [LOCAL]".into(),
+        "  ls [-l] [--json] [PATH]".into(),
         "  cd PATH".into(),
         "  pwd".into(),
         "  mkdir [-p] PATH".into(),
         "  rmdir PATH".into(),
-        "  rm [-r] PATH".into(),
+        "  rm [-r] [-f] PATH".into(),
         "  mv FROM TO".into(),
         "  cp FROM TO".into(),
-        "  stat PATH".into(),
+        "  stat [--json] PATH".into(),
         "  quota".into(),
         "  lcd [DIR]".into(),
         "  lpwd".into(),
         "  lls [DIR]".into(),
         "  help [COMMAND]".into(),
         "  quit".into(),
-        "put [-c] LOCAL [REMOTE]".into(),
+        "put [-r] [-c] LOCAL [REMOTE]".into(),
         "    Upload the local file LOCAL, to REMOTE*".into(),
         "*".into(),
-        "*".into(),
+        "    LOCAL may be a glob (put *.txt); several matches go into REMOTE.".into(),
+        "    The server stores it under its name only once the SHA-256 matches.".into(),
+        "    -r  upload a directory and everything in it.".into(),
         "    -c  resume an interrupted upload of the same file.".into(),
+        "    Ctrl-C stops the transfer (the partial is kept for -c).".into(),
+        "    mput LOCAL... uploads several into the current directory. Also: mput.".into(),
     ];
     assert_lines(&stdout(&o), &expected);
     // The files that moved.

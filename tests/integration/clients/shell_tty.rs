@@ -1,7 +1,9 @@
 //! The interactive shell under a pseudo-terminal: the menu, logging in
 //! with a password prompt that does not echo, the `USER:CWD>>> ` prompt,
 //! history (Up arrow, ~/.miniftp_history), tab completion of commands and
-//! remote names, registration, and leaving with quit, Ctrl-D or Ctrl-C.
+//! remote names, registration, and leaving with quit, Ctrl-D or Ctrl-C at
+//! the menu; Ctrl-C during a transfer and at the prompt, type-ahead,
+//! history after a crash, strict flags, `put -r` and globs.
 
 use crate::clients::fx::*;
 use crate::clients::pty::Pty;
@@ -399,14 +401,17 @@ fn registration_waiting_for_approval_and_refused() {
         let mut t = shell(&srv, &[]);
         at_prompt(&mut t, "choice: ");
         t.send("2\r");
-        at_prompt(&mut t, "user: ");
-        t.send("erin\r");
-        t.expect("password: ");
-        t.wait_echo_off();
-        t.send("erin-pw-1\r");
-        t.expect("again: ");
-        t.wait_echo_off();
-        t.send("erin-pw-1\r");
+        // Under "closed" the greeting said so: refused before any question.
+        if policy != "closed" {
+            at_prompt(&mut t, "user: ");
+            t.send("erin\r");
+            t.expect("password: ");
+            t.wait_echo_off();
+            t.send("erin-pw-1\r");
+            t.expect("again: ");
+            t.wait_echo_off();
+            t.send("erin-pw-1\r");
+        }
         let out = t.expect("choice: ");
         assert!(out.contains(answer), "{policy}: {out:?}");
         t.wait_raw();
@@ -572,4 +577,171 @@ fn an_unknown_tls_certificate_is_offered_for_trust_once() {
         .output()
         .unwrap();
     exit_is(&o, 0);
+}
+
+/// A sparse file of `mib` MiB in alice's home: a download of it takes a
+/// while (hashed and written on both ends) without using disk on the
+/// server.
+fn big_remote(srv: &TestServer, name: &str, mib: u64) {
+    let f = std::fs::File::create(srv.home("alice").join(name)).unwrap();
+    f.set_len(mib << 20).unwrap();
+}
+
+/// Waits until a partial download of `name` appears in `dir`.
+#[track_caller]
+fn wait_partial_download(dir: &std::path::Path, name: &str) {
+    let part = dir.join(format!(".{name}.miniftp-part"));
+    assert!(
+        eventually(std::time::Duration::from_secs_f64(10.0), || {
+            std::fs::metadata(&part).is_ok_and(|m| m.len() > 0)
+        }),
+        "the download of {name} never started"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_transfer_and_clears_the_prompt() {
+    let srv = TestServer::start();
+    log_in_home(&srv);
+    big_remote(&srv, "big.img", 2048);
+    let mut t = shell(&srv, &[]);
+    log_in(&mut t, "alice", PW);
+    // At the prompt: the line is dropped, the shell stays.
+    t.send("stat big.img");
+    t.send("\x03");
+    at_prompt(&mut t, "alice:/>>> ");
+    t.send("get big.img\r");
+    wait_partial_download(srv.dir.path(), "big.img");
+    t.send("\x03");
+    t.expect("interrupted (a partial file is kept: resume with -c)");
+    at_prompt(&mut t, "alice:/>>> ");
+    let out = run(&mut t, "pwd", "alice:/>>> ");
+    assert!(
+        out.contains("\r\n/\r\n"),
+        "the session is not usable: {out:?}"
+    );
+    assert!(
+        !srv.dir.path().join("big.img").exists(),
+        "an unverified file appeared"
+    );
+    assert!(
+        srv.dir.path().join(".big.img.miniftp-part").exists(),
+        "the partial is gone"
+    );
+    t.send("quit\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn commands_typed_during_a_transfer_run_after_it() {
+    let srv = TestServer::start();
+    log_in_home(&srv);
+    big_remote(&srv, "big.img", 64);
+    let mut t = shell(&srv, &[]);
+    log_in(&mut t, "alice", PW);
+    t.send("get big.img\r");
+    wait_partial_download(srv.dir.path(), "big.img");
+    t.send("mkdir typed-ahead\r");
+    // Typed while the download ran (its partial is still there).
+    assert!(srv.dir.path().join(".big.img.miniftp-part").exists());
+    t.expect("get big.img -> big.img");
+    t.expect("alice:/>>> mkdir typed-ahead");
+    t.expect("/typed-ahead: directory");
+    at_prompt(&mut t, "alice:/>>> ");
+    assert!(srv.home("alice").join("typed-ahead").is_dir());
+    t.send("quit\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn history_survives_a_crash_of_the_shell() {
+    let srv = TestServer::start();
+    let mut t = shell(&srv, &[]);
+    log_in(&mut t, "alice", PW);
+    run(&mut t, "mkdir remembered-dir", "alice:/>>> ");
+    signal(&t.child, "KILL");
+    let _ = t.wait_exit();
+    let history =
+        std::fs::read_to_string(srv.dir.path().join(".miniftp_history")).unwrap_or_default();
+    assert!(
+        history.contains("mkdir remembered-dir"),
+        "history: {history:?}"
+    );
+}
+
+#[test]
+fn flags_are_strict_and_double_dash_ends_them() {
+    let srv = TestServer::start();
+    seed(&srv, &[("-notes.txt", b"n"), ("x.txt", b"x")]);
+    let mut t = shell(&srv, &[]);
+    log_in(&mut t, "alice", PW);
+    let out = run(&mut t, "rm -Z x.txt", "alice:/>>> ");
+    assert!(out.contains("error: rm: unknown flag -Z"), "{out:?}");
+    let out = run(&mut t, "ls --zap", "alice:/>>> ");
+    assert!(out.contains("unknown flag --zap"), "{out:?}");
+    assert!(srv.home("alice").join("x.txt").exists());
+    let out = run(&mut t, "rm -notes.txt", "alice:/>>> ");
+    assert!(out.contains("unknown flag -n"), "{out:?}");
+    run(&mut t, "rm -- -notes.txt", "alice:/>>> ");
+    assert!(!srv.home("alice").join("-notes.txt").exists());
+    let out = run(&mut t, "rm -f not-there.txt", "alice:/>>> ");
+    assert!(!out.contains("error"), "{out:?}");
+    t.send("quit\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn put_r_local_globs_and_remote_globs() {
+    let srv = TestServer::start();
+    let d = srv.dir.path();
+    write(&d.join("tree/a.txt"), b"a");
+    write(&d.join("tree/sub/b.txt"), b"b");
+    write(&d.join("one.note"), b"1");
+    write(&d.join("two.note"), b"2");
+    let mut t = shell(&srv, &[]);
+    log_in(&mut t, "alice", PW);
+    let out = run(&mut t, "put tree", "alice:/>>> ");
+    assert!(out.contains("is a directory (use put -r)"), "{out:?}");
+    run(&mut t, "put -r tree", "alice:/>>> ");
+    same(&srv.home("alice").join("tree/sub/b.txt"), b"b");
+    run(&mut t, "put *.note", "alice:/>>> ");
+    same(&srv.home("alice").join("two.note"), b"2");
+    run(&mut t, "mput one.note two.note", "alice:/>>> ");
+    std::fs::create_dir_all(d.join("back")).unwrap();
+    run(
+        &mut t,
+        &format!("lcd {}", s(&d.join("back"))),
+        "alice:/>>> ",
+    );
+    run(&mut t, "get *.note", "alice:/>>> ");
+    assert_eq!(names(&d.join("back")), ["one.note", "two.note"]);
+    run(&mut t, "get -r tree copy", "alice:/>>> ");
+    same(&d.join("back/copy/tree/sub/b.txt"), b"b");
+    run(&mut t, "mget one.note tree/a.txt", "alice:/>>> ");
+    same(&d.join("back/a.txt"), b"a");
+    t.send("quit\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
+}
+
+/// Logs alice in once over the protocol, so her home exists.
+fn log_in_home(srv: &TestServer) {
+    let mut w = srv.login("alice", PW);
+    let _ = w.call(serde_json::json!({"op": "quit"}));
+}
+
+#[test]
+fn the_menu_offers_register_only_when_the_server_takes_it() {
+    let srv = TestServer::with(Opts {
+        toml: "registration = \"closed\"\n".into(),
+        ..Opts::default()
+    });
+    let mut t = shell(&srv, &[]);
+    let banner = t.expect("choice: ");
+    assert!(!banner.contains("register"), "{banner}");
+    t.wait_raw();
+    t.send("2\r");
+    t.expect("registration is closed on this server");
+    at_prompt(&mut t, "choice: ");
+    t.send("q\r");
+    assert_eq!(t.wait_exit().code(), Some(0));
 }

@@ -3,6 +3,7 @@
 mod fx;
 
 mod commands;
+mod digests;
 mod jail;
 mod names;
 mod quota;

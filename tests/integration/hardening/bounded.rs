@@ -34,6 +34,7 @@ fn login_code(src: Ipv4Addr, addr: &str) -> u64 {
 /// the oldest entry, A (it can log in again; B can't); the 10,002nd evicts
 /// B. Meanwhile the server stays responsive (the bystander, a fresh login)
 /// and small. (About 3 s: it runs in the default suite.)
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 #[test]
 fn failed_login_table_is_capped_and_evicts_the_oldest() {
     raise_nofile(5_000);
@@ -189,6 +190,7 @@ fn connections_holding_an_almost_complete_64k_frame_cost_one_frame_each() {
 /// every kind of upload (sized, chunked, eager, failed, interrupted) have
 /// ended, the server holds no descriptor of the home, and bytes put into
 /// the home behind its back count at the next login.
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 #[test]
 fn accounts_are_released_when_their_last_session_ends() {
     let s = server("");

@@ -80,6 +80,7 @@ struct Upload {
 /// exactly what was received, the users file is byte-for-byte the same,
 /// the quota of every user equals the bytes on disk; all 50 resume (in
 /// parallel) to a verified 226, and the books balance again.
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 #[test]
 fn sigkill_while_fifty_clients_upload_then_every_upload_resumes() {
     let mut s = crash_server();
@@ -293,6 +294,7 @@ fn version(k: usize, v: usize) -> Vec<u8> {
 /// have happened before the reply went out) — never a mix, never a
 /// shorter one; a partial left behind is a prefix of the version in
 /// flight; the quota equals the bytes on disk.
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 #[test]
 fn sigkill_during_a_storm_of_commits_leaves_only_whole_versions() {
     let mut s = crash_server();

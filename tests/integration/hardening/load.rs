@@ -52,6 +52,7 @@ fn stress_thousand_clients_mixed_workload_for_a_minute() {
     run_load(1000, Duration::from_secs(60));
 }
 
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 fn run_load(clients: usize, length: Duration) {
     raise_nofile(4 * clients as u64 + 1000);
     let s = TestServer::with(Opts {
@@ -187,6 +188,7 @@ fn run_load(clients: usize, length: Duration) {
 }
 
 /// One client's session until `deadline`.
+#[allow(clippy::too_many_lines)] // one scenario, step by step: easier to read whole
 fn client(
     i: usize,
     mut w: Wire,

@@ -15,6 +15,7 @@ mod bounded;
 mod closing;
 mod crash;
 mod depth;
+mod fairness;
 mod faults;
 mod floods;
 mod guessing;

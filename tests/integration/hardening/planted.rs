@@ -1,9 +1,10 @@
 //! Things another local account puts into a home behind the server's back
-//! (issue 12, item 4): SECURITY.md allows that an account on the
+//! (issue 12, items 4 and 7): SECURITY.md allows that an account on the
 //! server host may write into a home. A FIFO under a hidden partial's name
 //! used to block a worker thread for good at `partial` (two of them, and
 //! every other user's `ls` hung); a symlink there was followed by `put`,
-//! which truncated and overwrote the file it pointed to.
+//! which truncated and overwrote the file it pointed to; a socket got 451
+//! where PROTOCOL.md promises 553.
 
 use std::time::{Duration, Instant};
 
@@ -106,4 +107,28 @@ fn symlink_under_a_partial_name_is_not_followed() {
     quit_and_wait(&s, w, "alice");
     let mut w = s.login("alice", "alice-pw");
     assert_books_balance(&mut w, &home);
+}
+
+/// A socket in a home: `get` and `cp` answered 451 (an I/O error) where
+/// PROTOCOL.md says a device, FIFO or socket gets 553.
+#[test]
+fn socket_in_a_home_is_refused_with_553() {
+    let s = server("");
+    let mut w = s.login("alice", "alice-pw");
+    let _sock = std::os::unix::net::UnixListener::bind(s.home("alice").join("sock")).unwrap();
+    let r = w.call(json!({"op": "get", "path": "sock"}));
+    want(&r, 553);
+    assert!(
+        r["msg"].as_str().unwrap().contains("not a regular file"),
+        "{r}"
+    );
+    want(
+        &w.call(json!({"op": "cp", "from": "sock", "to": "copy"})),
+        553,
+    );
+    let r = w.call(json!({"op": "ls", "path": "/"}));
+    let entries = r["entries"].as_array().unwrap();
+    assert!(entries
+        .iter()
+        .any(|e| e["name"] == "sock" && e["type"] == "other"));
 }

@@ -92,7 +92,8 @@ fn serve_refuses_a_bad_listen_flag_with_exit_2() {
 fn serve_runs_without_any_config_file_given_listen_and_root() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("srv-data");
-    // Users for a config-less server: --root (default argon2 cost).
+    // Users for a config-less server: --root (default argon2 cost and
+    // password length).
     let mut add = Command::new(BIN)
         .args([
             "useradd",
@@ -109,7 +110,11 @@ fn serve_runs_without_any_config_file_given_listen_and_root() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    add.stdin.take().unwrap().write_all(b"bob-pw\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"bob-password\n")
+        .unwrap();
     assert!(add.wait().unwrap().success());
     let p = spawn_serve(
         &[
@@ -127,7 +132,7 @@ fn serve_runs_without_any_config_file_given_listen_and_root() {
     assert_ne!(p.addr, "127.0.0.1:0");
     let mut w = Wire::connect(&p.addr);
     assert_eq!(w.recv()["code"], 220);
-    assert_eq!(w.call(login_req("bob", "bob-pw"))["code"], 230);
+    assert_eq!(w.call(login_req("bob", "bob-password"))["code"], 230);
     assert_eq!(w.call(json!({"op": "quota"}))["quota"]["total"], 3u64 << 20);
     assert_eq!(w.put("x.txt", b"hi")["code"], 226);
     assert!(root.join("home/bob/x.txt").exists());
@@ -136,7 +141,7 @@ fn serve_runs_without_any_config_file_given_listen_and_root() {
     // Built-in default policy: approval.
     let mut r = Wire::connect(&p.addr);
     assert_eq!(r.recv()["code"], 220);
-    assert_eq!(r.call(register_req("carol", "carol-pw"))["code"], 202);
+    assert_eq!(r.call(register_req("carol", "carol-password"))["code"], 202);
 }
 
 #[test]

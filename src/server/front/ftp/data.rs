@@ -248,7 +248,7 @@ impl DataChannel {
             let Link::Open(plain) = std::mem::replace(&mut self.link, Link::Lent) else {
                 unreachable!("matched above")
             };
-            let mut secured = plain.start_tls(conn);
+            let mut secured = Box::new((*plain).start_tls(conn));
             // A cut connection must not read as a complete file.
             secured.transport.set_strict_eof();
             self.link = Link::Open(secured);

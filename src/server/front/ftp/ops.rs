@@ -102,6 +102,7 @@ fn append(ctx: &Ctx, path: &str) -> Result<(Box<Upload>, Reply), Reply> {
         size: None,
         offset: 0,
         mkdirs: false,
+        mtime: None,
     };
     let (mut up, reply) = put::begin(ctx, &args, Body::UntilEof, false)?;
     if let Some(mut old) = old {

@@ -219,11 +219,15 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
     }
 }
 
+/// Session ids to (encoded session, the token of the control connection
+/// that made it).
+type Sessions = Bounded<Vec<u8>, (Vec<u8>, SessionToken)>;
+
 /// Every FTP control connection's TLS sessions, each with the token of
 /// the connection that made it.
 #[derive(Debug)]
 struct SessionStore {
-    entries: Mutex<Bounded<Vec<u8>, (Vec<u8>, SessionToken)>>,
+    entries: Mutex<Sessions>,
 }
 
 impl Default for SessionStore {

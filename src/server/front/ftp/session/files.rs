@@ -26,6 +26,7 @@ impl FtpSession {
                 let rm = Request::Rm {
                     path,
                     recursive: false,
+                    force: false,
                 };
                 (rm, Pending::Done { code: 250, text })
             }

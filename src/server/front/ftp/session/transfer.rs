@@ -238,6 +238,7 @@ impl FtpSession {
                 offset,
                 mkdirs: false,
                 eager: false,
+                mtime: None,
             };
             (Output::Core(put), offset)
         };
