@@ -1,19 +1,39 @@
 # miniftp — `make help` lists the targets.
-PREFIX  ?= /usr/local
-DESTDIR ?=
-CARGO   ?= cargo
-BIN      = target/release/miniftp
+#
+# Every target honours CARGO_TARGET_DIR (cargo's build directory, default
+# ./target). Install locations follow the GNU conventions; packagers set
+# DESTDIR (a staging root) and usually PREFIX=/usr.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+DATADIR        ?= $(PREFIX)/share
+MANDIR         ?= $(DATADIR)/man
+# /etc whatever the PREFIX: the unit reads its config from here.
+SYSCONFDIR     ?= /etc
+# Directories systemd reads under /usr/local and /usr alike.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR    ?= $(PREFIX)/lib/tmpfiles.d
+DESTDIR        ?=
+CARGO          ?= cargo
+STRIP          ?= strip
+# `release` for installs and benchmarks; PROFILE=debug installs the debug
+# build (the packaging test does, to reuse what `cargo test` built).
+PROFILE        ?= release
+TARGET_DIR     := $(or $(CARGO_TARGET_DIR),target)
+BIN             = $(TARGET_DIR)/$(PROFILE)/miniftp
+DEBUG_BIN       = $(TARGET_DIR)/debug/miniftp
+CARGO_PROFILE   = $(if $(filter release,$(PROFILE)),--release,)
 
-.PHONY: quickstart help build test lint unit-and-integration bench-smoke install uninstall run bench bench-ab \
-        bench-ftp bench-peers stress fuzz ftp-clients completions clean
+.PHONY: quickstart help build test lint unit-and-integration bench-smoke check-unit install uninstall \
+        run bench bench-ab bench-ftp bench-peers stress fuzz ftp-clients completions clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## release build of the one binary
-	$(CARGO) build --release --locked
+build: ## build the one binary (release; PROFILE=debug for the debug build)
+	$(CARGO) build $(CARGO_PROFILE) --locked
 
-test: lint unit-and-integration bench-smoke ## everything CI runs: fmt, clippy (warnings denied, functions of at most 80 lines), all tests, smoke bench
+test: lint unit-and-integration bench-smoke check-unit ## everything CI runs: fmt, clippy (warnings denied, functions of at most 80 lines), all tests, smoke bench, unit checks
 	@echo "make test: all passed"
 
 lint:
@@ -25,14 +45,27 @@ unit-and-integration:
 
 bench-smoke: ## seconds-long bench run that checks digests and counts (part of make test)
 	$(CARGO) build --locked
-	MINIFTP_BIN=target/debug/miniftp bash bench/run.sh --smoke
+	MINIFTP_BIN=$(DEBUG_BIN) bash bench/run.sh --smoke
+
+# The shipped unit must load cleanly and stay "OK" (exposure <= 2.0) in
+# `systemd-analyze security`. `verify` wants ExecStart to exist, so it checks
+# a copy that runs the binary just built (and the man page is not installed).
+check-unit: ## systemd-analyze verify and security (<= 2.0) of etc/miniftp.service (skipped without systemd-analyze)
+	@set -e; if ! command -v systemd-analyze >/dev/null; then \
+	  echo "check-unit: no systemd-analyze here (package systemd), skipped"; exit 0; fi; \
+	$(CARGO) build --locked; \
+	dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	sed 's|^ExecStart=[^ ]*|ExecStart=$(abspath $(DEBUG_BIN))|' etc/miniftp.service > "$$dir/miniftp.service"; \
+	systemd-analyze verify --man=no "$$dir/miniftp.service" && \
+	systemd-analyze security --offline=true --threshold=20 "$$dir/miniftp.service" | tail -1 && \
+	echo "check-unit: etc/miniftp.service verified, exposure at most 2.0"
 
 bench: build ## the benchmark table (docs/BENCHMARKS.md), with vsftpd when installed
-	bash bench/run.sh
+	MINIFTP_BIN=$(abspath $(BIN)) bash bench/run.sh
 
 bench-ab: build ## OLD=PATH: rows 1, 2, 5, 7 of make bench for an older binary beside this one (bench/ab.sh)
 	@test -x "$(OLD)" || { echo "make bench-ab OLD=path/to/older/miniftp"; exit 2; }
-	bash bench/ab.sh "$(OLD)" $(BIN)
+	bash bench/ab.sh "$(OLD)" $(abspath $(BIN))
 
 bench-ftp: build ## the FTP listener against vsftpd and pure-ftpd with their clients (docs/BENCHMARKS.ftp.md; needs root and make bench-peers)
 	bash bench/ftp-peers.sh
@@ -59,29 +92,44 @@ ftp-clients: ## install lftp, rclone, curl and python3 (Debian) for the FTP clie
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-install: build completions ## install binary, man page, help text, sample config, completions
-	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/miniftp
-	install -Dm644 man/miniftp.1 $(DESTDIR)$(PREFIX)/share/man/man1/miniftp.1
-	install -Dm644 share/help.txt $(DESTDIR)$(PREFIX)/share/miniftp/help.txt
-	install -Dm644 etc/miniftp.toml $(DESTDIR)$(PREFIX)/share/miniftp/miniftp.toml.sample
-	install -Dm644 etc/miniftp.service $(DESTDIR)$(PREFIX)/share/miniftp/miniftp.service
-	install -Dm644 target/completions/miniftp.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/miniftp
-	install -Dm644 target/completions/_miniftp $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_miniftp
-	install -Dm644 target/completions/miniftp.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/miniftp.fish
+# The unit's ExecStart and --config follow BINDIR and SYSCONFDIR. The config
+# is installed only where none exists (an upgrade keeps the operator's); the
+# sample beside the unit always shows the current keys and defaults.
+install: build completions ## install the stripped binary, man page, config, systemd unit, sysusers/tmpfiles, completions
+	install -Dm755 -s --strip-program=$(STRIP) $(BIN) $(DESTDIR)$(BINDIR)/miniftp
+	install -Dm644 man/miniftp.1 $(DESTDIR)$(MANDIR)/man1/miniftp.1
+	install -Dm644 share/help.txt $(DESTDIR)$(DATADIR)/miniftp/help.txt
+	install -Dm644 etc/miniftp.toml $(DESTDIR)$(DATADIR)/miniftp/miniftp.toml.sample
+	test -e $(DESTDIR)$(SYSCONFDIR)/miniftp.toml || install -Dm644 etc/miniftp.toml $(DESTDIR)$(SYSCONFDIR)/miniftp.toml
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|/usr/local/bin/miniftp|$(BINDIR)/miniftp|' -e 's|/etc/miniftp.toml|$(SYSCONFDIR)/miniftp.toml|' \
+	  etc/miniftp.service > $(DESTDIR)$(SYSTEMDUNITDIR)/miniftp.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/miniftp.service
+	install -Dm644 etc/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/miniftp.conf
+	install -Dm644 etc/tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/miniftp.conf
+	install -Dm644 $(TARGET_DIR)/completions/miniftp.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/miniftp
+	install -Dm644 $(TARGET_DIR)/completions/_miniftp $(DESTDIR)$(DATADIR)/zsh/site-functions/_miniftp
+	install -Dm644 $(TARGET_DIR)/completions/miniftp.fish $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/miniftp.fish
+	@if [ -z "$(DESTDIR)" ]; then \
+	  echo "installed. As root, create the miniftp user and data directory, then start:"; \
+	  echo "  systemd-sysusers && systemd-tmpfiles --create $(TMPFILESDIR)/miniftp.conf"; \
+	  echo "  systemctl daemon-reload && systemctl enable --now miniftp"; fi
 
-uninstall: ## remove what install put in place
-	rm -f $(DESTDIR)$(PREFIX)/bin/miniftp $(DESTDIR)$(PREFIX)/share/man/man1/miniftp.1
-	rm -rf $(DESTDIR)$(PREFIX)/share/miniftp
-	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/miniftp \
-	      $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_miniftp \
-	      $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/miniftp.fish
+uninstall: ## remove what install put in place (the config, the data and the miniftp user stay)
+	rm -f $(DESTDIR)$(BINDIR)/miniftp $(DESTDIR)$(MANDIR)/man1/miniftp.1
+	rm -rf $(DESTDIR)$(DATADIR)/miniftp
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/miniftp.service $(DESTDIR)$(SYSUSERSDIR)/miniftp.conf \
+	      $(DESTDIR)$(TMPFILESDIR)/miniftp.conf
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/miniftp \
+	      $(DESTDIR)$(DATADIR)/zsh/site-functions/_miniftp \
+	      $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/miniftp.fish
 
-completions: build ## bash, zsh and fish completions into target/completions
-	$(BIN) generate bash target/completions
-	$(BIN) generate zsh target/completions
-	$(BIN) generate fish target/completions
+completions: build ## bash, zsh and fish completions into $(CARGO_TARGET_DIR)/completions
+	$(BIN) generate bash $(TARGET_DIR)/completions
+	$(BIN) generate zsh $(TARGET_DIR)/completions
+	$(BIN) generate fish $(TARGET_DIR)/completions
 
-run: build ## a server on 127.0.0.1:9000 with data in ./miniftp-data
+run: build ## a server on 127.0.0.1:9000 with data in ./miniftp-data (the built-in defaults)
 	$(BIN) serve
 
 clean: ## remove build output

@@ -16,7 +16,7 @@ set -euo pipefail
 SMOKE=0
 [[ ${1:-} == --smoke ]] && SMOKE=1
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=${MINIFTP_BIN:-$ROOT/target/release/miniftp}
+BIN=${MINIFTP_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/miniftp}
 PEER_BENCH=${PEER_BENCH:-$ROOT/../shared/bench}
 if ((SMOKE)); then
   : "${RUNS:=1}" "${BIG_MB:=4}" "${CLIENTS:=8}" "${CSIZE:=262144}" "${SMALL_N:=40}"
@@ -28,7 +28,7 @@ else
   : "${RUNS:=5}" "${BIG_MB:=1024}" "${CLIENTS:=200}" "${CSIZE:=10485760}" "${SMALL_N:=1000}"
   : "${SMALL_BYTES:=4096}" "${MANY_IDLE:=10000}" "${GRP_RUNS:=3}" "${SYNC_N:=10000}" "${SYNC_MB:=1024}"
   DIR=${BENCH_DIR:-/dev/shm/miniftp-bench}
-  DISK_DIR=${BENCH_DISK_DIR:-$ROOT/target/bench-disk}
+  DISK_DIR=${BENCH_DISK_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/bench-disk}
   OUT=${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}
 fi
 PASSWORD=bench-password-$RANDOM$RANDOM
@@ -98,6 +98,8 @@ max_failed_logins = 1000
 enabled = $tls
 EOF
   echo "$PASSWORD" | "$BIN" useradd bench --quota 1T --password-stdin --config "$DIR/$name.toml" >/dev/null
+  # Made before the server starts: the loop below may read it first.
+  : >"$DIR/$name.out"
   "$BIN" serve --config "$DIR/$name.toml" >"$DIR/$name.out" 2>"$DIR/$name.log" &
   local pid=$!
   PIDS+=("$pid")

@@ -58,6 +58,8 @@ pub enum Command {
     Sync(SyncArgs),
     /// Add, list, change and remove users; approve registrations (offline).
     Useradd(UseraddArgs),
+    /// Ask the running server: who is connected, kick a user, lockouts.
+    Admin(crate::admin::AdminArgs),
     /// Generate shell completions or the flag list (used by the Makefile).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -86,10 +88,10 @@ pub struct ServeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RootArgs {
     /// Config file whose `root` holds the users file.
-    #[arg(long, value_name = "FILE", env = "MINIFTP_CONFIG")]
+    #[arg(long, value_name = "FILE", env = "MINIFTP_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Data directory holding users.toml (overrides the config).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
 }
 
@@ -166,6 +168,9 @@ pub struct ShellArgs {
     /// (the default stops with a non-zero exit at the first failure).
     #[arg(short = 'k', long)]
     pub keep_going: bool,
+    /// Most bytes per second for the session's transfers (e.g. 500K, 5M).
+    #[arg(long, value_name = "RATE")]
+    pub bwlimit: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -336,6 +341,13 @@ pub struct UseraddArgs {
     /// Home directory of a new user (default: ROOT/home/NAME).
     #[arg(long, value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// Upload limit in bytes per second over all of NAME's sessions (e.g.
+    /// 5M; 0 = none), for a new or approved user, or alone to change it.
+    #[arg(long, value_name = "RATE", requires = "name")]
+    pub rate_up: Option<String>,
+    /// Download limit, like --rate-up.
+    #[arg(long, value_name = "RATE", requires = "name")]
+    pub rate_down: Option<String>,
     /// Read the password from standard input (first line) instead of a prompt.
     #[arg(long)]
     pub password_stdin: bool,

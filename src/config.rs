@@ -37,6 +37,47 @@ pub enum RegistrationPolicy {
     Open,
 }
 
+/// `registration`: a policy alone (`registration = "approval"`), or a
+/// table with the policy and the notification
+/// (`[registration] policy = "approval"`, `notify_command = "..."`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    pub policy: RegistrationPolicy,
+    /// Run (`/bin/sh -c`) when a request is filed under `approval`.
+    pub notify_command: Option<String>,
+    /// The command is killed after this long.
+    pub notify_timeout_secs: u64,
+}
+
+/// The table form of `registration`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistrationTable {
+    #[serde(default = "default_policy")]
+    policy: RegistrationPolicy,
+    notify_command: Option<String>,
+    #[serde(default = "default_notify_timeout")]
+    notify_timeout_secs: u64,
+}
+
+fn default_policy() -> RegistrationPolicy {
+    RegistrationPolicy::Approval
+}
+
+fn default_notify_timeout() -> u64 {
+    10
+}
+
+impl Default for Registration {
+    fn default() -> Self {
+        Registration {
+            policy: default_policy(),
+            notify_command: None,
+            notify_timeout_secs: default_notify_timeout(),
+        }
+    }
+}
+
 impl RegistrationPolicy {
     /// The name in the config file, also sent in the greeting.
     pub fn name(self) -> &'static str {
@@ -48,6 +89,48 @@ impl RegistrationPolicy {
     }
 }
 
+/// So `config.registration == RegistrationPolicy::Closed` reads as before.
+impl PartialEq<RegistrationPolicy> for Registration {
+    fn eq(&self, other: &RegistrationPolicy) -> bool {
+        self.policy == *other
+    }
+}
+
+impl<'de> Deserialize<'de> for Registration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Registration;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"closed\", \"approval\", \"open\", or a table with `policy`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Registration, E> {
+                let policy = RegistrationPolicy::deserialize(
+                    serde::de::value::StrDeserializer::<E>::new(v),
+                )?;
+                Ok(Registration {
+                    policy,
+                    ..Registration::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Registration, A::Error> {
+                let t = RegistrationTable::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(Registration {
+                    policy: t.policy,
+                    notify_command: t.notify_command,
+                    notify_timeout_secs: t.notify_timeout_secs,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -55,11 +138,14 @@ pub struct Config {
     pub listen: String,
     /// Data directory: users.toml, pending.toml, home/.
     pub root: PathBuf,
-    /// Registration policy for client-requested accounts.
-    pub registration: RegistrationPolicy,
+    /// Registration policy for client-requested accounts, and who hears
+    /// of a request.
+    pub registration: Registration,
     /// Quota given to accounts created by registration.
     #[serde(deserialize_with = "crate::size::deserialize")]
     pub default_quota: u64,
+    /// The log goes to this file (reopened on SIGHUP) instead of stderr.
+    pub log_file: Option<PathBuf>,
     /// Entries (files, directories, partial uploads) a home may hold when
     /// the users file sets no `max_entries` for its user.
     pub default_max_entries: u64,
@@ -69,6 +155,7 @@ pub struct Config {
     pub workers: Workers,
     pub tls: Tls,
     pub ftp: Ftp,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -94,6 +181,35 @@ pub struct Limits {
     pub max_pending_registrations: usize,
     /// Partial uploads untouched for longer than this are removed.
     pub partial_max_age_secs: u64,
+    /// Upload bytes per second, all users together; 0 = no limit.
+    #[serde(deserialize_with = "crate::size::deserialize")]
+    pub rate_up: u64,
+    /// Download bytes per second, all users together; 0 = no limit.
+    #[serde(deserialize_with = "crate::size::deserialize")]
+    pub rate_down: u64,
+    /// Addresses whose failed logins never lock them out (a cron job's
+    /// host): CIDR ranges or single addresses.
+    #[serde(deserialize_with = "deserialize_nets")]
+    pub lockout_exempt: Vec<ipnet::IpNet>,
+}
+
+/// CIDR ranges, a bare address meaning just that address; a bad entry is
+/// named in the error.
+fn deserialize_nets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| {
+            let t = text.trim();
+            t.parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{text:?} is not an address or a CIDR range (e.g. \"10.0.0.0/8\", \"2001:db8::1\")"
+                    ))
+                })
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -254,6 +370,21 @@ impl Ftp {
     }
 }
 
+/// `[metrics]`: where Prometheus scrapes the server, if anywhere.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// HOST:PORT for `GET /metrics`; unset: no metrics listener.
+    pub listen: Option<String>,
+}
+
+impl MetricsConfig {
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        let addr = self.listen.as_ref()?;
+        Some(addr.parse().expect("validated in Config::validate"))
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Workers {
@@ -268,8 +399,9 @@ impl Default for Config {
         Config {
             listen: DEFAULT_LISTEN.into(),
             root: PathBuf::from(DEFAULT_ROOT),
-            registration: RegistrationPolicy::Approval,
+            registration: Registration::default(),
             default_quota: 1 << 30,
+            log_file: None,
             default_max_entries: 100_000,
             limits: Limits::default(),
             auth: Auth::default(),
@@ -277,6 +409,7 @@ impl Default for Config {
             workers: Workers::default(),
             tls: Tls::default(),
             ftp: Ftp::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -294,6 +427,9 @@ impl Default for Limits {
             shutdown_grace_secs: 10,
             max_pending_registrations: 100,
             partial_max_age_secs: 7 * 24 * 3600,
+            rate_up: 0,
+            rate_down: 0,
+            lockout_exempt: Vec::new(),
         }
     }
 }
@@ -356,6 +492,14 @@ impl Config {
                 &format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:9000)", self.listen),
             );
         }
+        if let Some(m) = &self.metrics.listen {
+            if m.parse::<SocketAddr>().is_err() {
+                return invalid(
+                    "metrics.listen",
+                    &format!("{m:?} is not HOST:PORT (e.g. 127.0.0.1:9100)"),
+                );
+            }
+        }
         if self.limits.max_connections == 0 {
             return invalid("limits.max_connections", "must be at least 1");
         }
@@ -379,6 +523,20 @@ impl Config {
         }
         if self.auth.argon2_parallelism == 0 {
             return invalid("auth.argon2_parallelism", "must be at least 1");
+        }
+        if self.registration.notify_timeout_secs == 0 {
+            return invalid("registration.notify_timeout_secs", "must be at least 1");
+        }
+        if self
+            .registration
+            .notify_command
+            .as_ref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return invalid(
+                "registration.notify_command",
+                "is empty (leave it out for no notification)",
+            );
         }
         self.ftp.validate(self.tls.enabled)
     }
@@ -417,7 +575,7 @@ mod tests {
     fn empty_file_is_all_defaults() {
         let c = Config::parse("").unwrap();
         assert_eq!(c.listen, DEFAULT_LISTEN);
-        assert_eq!(c.registration, RegistrationPolicy::Approval);
+        assert_eq!(c.registration, Registration::default());
         c.validate().unwrap();
     }
 
@@ -434,6 +592,58 @@ mod tests {
         let c = Config::parse("listen = \"nowhere\"").unwrap();
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn registration_as_a_policy_or_a_table() {
+        let c = Config::parse("registration = \"open\"").unwrap();
+        assert_eq!(c.registration, RegistrationPolicy::Open);
+        assert_eq!(c.registration.notify_command, None);
+        let c = Config::parse(
+            "[registration]\npolicy = \"approval\"\nnotify_command = \"mail root\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.registration.policy, RegistrationPolicy::Approval);
+        assert_eq!(c.registration.notify_command.as_deref(), Some("mail root"));
+        assert_eq!(c.registration.notify_timeout_secs, 10);
+        let e = Config::parse("registration = \"maybe\"").unwrap_err();
+        assert!(e.contains("maybe") && e.contains("registration"), "{e}");
+        let e = Config::parse("[registration]\nnotify = \"x\"\n").unwrap_err();
+        assert!(e.contains("notify"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address() {
+        let c = Config::parse("[metrics]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            c.metrics.listen_addr(),
+            Some("127.0.0.1:0".parse().unwrap())
+        );
+        let c = Config::parse("[metrics]\nlisten = \"localhost\"\n").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("metrics.listen"), "{e}");
+        assert_eq!(Config::default().metrics.listen_addr(), None);
+    }
+
+    #[test]
+    fn lockout_exempt_ranges() {
+        let c = Config::parse(
+            "[limits]\nlockout_exempt = [\"10.1.2.3/8\", \"192.0.2.7\", \"2001:db8::/32\"]\n",
+        )
+        .unwrap();
+        let nets: Vec<String> = c
+            .limits
+            .lockout_exempt
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        let e = Config::parse("[limits]\nlockout_exempt = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(
+            e.contains("10.0.0.0/33") && e.contains("lockout_exempt"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -103,6 +103,11 @@ pub enum Error {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Users(#[from] crate::users::UsersError),
+    /// The server can't use its own data directory (wrong owner).
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
     #[error("cannot connect to {addr}: {}", plain_connect(source))]
     Connect {
         addr: String,
@@ -194,6 +199,9 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Config(_) => Exit::Usage,
             Error::Users(_) => Exit::Failure,
+            Error::Access(_) => Exit::Denied,
+            Error::Admin(crate::admin::AdminError::Refused(_)) => Exit::Failure,
+            Error::Admin(_) => Exit::Connection,
             Error::Connect { .. }
             | Error::ConnectionLost(_)
             | Error::Protocol(_)

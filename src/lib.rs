@@ -9,7 +9,9 @@
 // What a connection keeps between events boxes its large parts.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
+pub mod access;
 pub mod addr;
+pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -20,6 +22,7 @@ pub mod get;
 pub mod limits;
 pub mod logging;
 pub mod ls;
+pub mod owner;
 pub mod partial;
 pub mod proto;
 pub mod put;
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Sum(args) => sum::run(args),
         Command::Sync(args) => sync::run(args),
         Command::Useradd(args) => useradd::run(args),
+        Command::Admin(args) => admin::run(args),
         Command::Generate(args) => generate(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -169,3 +169,28 @@ pub const MAX_PASSIVE_TRIES: usize = 64;
 /// when none is stored (about 0.6 s of one io worker per GiB). Files
 /// stored by an upload, or downloaded once, have their digest already.
 pub const MAX_HASH_ON_REQUEST: u64 = 1 << 30;
+/// Longest HTTP request head the metrics listener reads. A scrape's head
+/// is a few hundred bytes; 8 KiB is what common servers allow by default.
+pub const MAX_HTTP_REQUEST_HEAD: usize = 8 * 1024;
+
+/// Longest request line on the admin socket: `{"op":"kick","user":NAME}`
+/// with the longest name and JSON escapes fits many times over.
+pub const MAX_ADMIN_REQUEST: usize = 4 * 1024;
+
+/// Largest reply `miniftp admin` accepts: a `who` line per session (a few
+/// hundred bytes each) for every connection the server can hold, and more.
+pub const MAX_ADMIN_REPLY: usize = 64 * 1024 * 1024;
+
+/// Registration notifications running at once; beyond it one is skipped
+/// (and logged), so a burst of requests can't start a crowd of processes.
+pub const MAX_NOTIFY_RUNNING: usize = 4;
+
+/// The operator's connections (metrics scrapes, `miniftp admin`) open at
+/// once; more are closed on arrival. A scraper or two and an operator's
+/// command need a handful; the cap keeps a flood on the metrics port from
+/// holding descriptors the clients need.
+pub const MAX_OPS_CONNS: usize = 16;
+
+/// How long an operator's connection may take to send its request and
+/// read the answer: both are one small message.
+pub const OPS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -1,6 +1,7 @@
 //! `miniftp serve`: load the config, bind, print `listening on HOST:PORT`
 //! (the real port, so `--listen 127.0.0.1:0` works for scripts and tests),
-//! and run the loop until SIGINT/SIGTERM.
+//! and run the loop until SIGINT/SIGTERM. Before anything else it checks
+//! that it can use its data directory (crate::access).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -17,30 +18,19 @@ use crate::users::UserDb;
 pub fn run(args: ServeArgs) -> Result<(), Error> {
     crate::server::malloc::tune();
     crate::logging::init_server();
-    let mut config = Config::load(args.config.as_deref())?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
+    let config = load_config(args)?;
+    if let Some(path) = &config.log_file {
+        crate::logging::to_file(path).map_err(|e| Error::local(path, e))?;
     }
-    if let Some(root) = args.root {
-        config.root = root;
-    }
-    if args.plaintext {
-        config.tls.enabled = false;
-    }
-    config.validate()?;
+    crate::access::check(&config)?;
     create_private_dir_all(&config.homes_dir()).map_err(|e| Error::local(config.homes_dir(), e))?;
     warn_if_open(&config.root);
     raise_fd_limit();
     // Taken before the load: a change racing with it is seen as a change.
     let users_seen = housekeeping::fingerprint(&config.users_file());
     let users = UserDb::load(&config.users_file())?;
-    if users.users.is_empty() {
-        log::warn!(
-            "no users in {}: add one with `miniftp useradd NAME --root {}`",
-            config.users_file().display(),
-            config.root.display()
-        );
-    }
+    crate::access::check_homes(&config, &users)?;
+    warn_if_no_users(&config, &users);
     let addr = config.listen_addr();
     let listener = bind(addr).map_err(|e| Error::Connect {
         addr: addr.to_string(),
@@ -76,22 +66,56 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
+    let ops = bind_ops(&shared.config)?;
+    let metrics_addr = ops.metrics.as_ref().and_then(|l| l.local_addr().ok());
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
     let mut listeners = vec![server::Listener {
         socket: listener,
         front: Front::Native,
     }];
     announce_ftp(ftp_listeners, &mut listeners)?;
+    if let Some(addr) = metrics_addr {
+        println!("metrics listening on {addr}");
+        log::info!("metrics listening on {addr}");
+    }
     let _ = std::io::stdout().flush();
     log::info!(
         "serving {} (registration: {:?})",
         shared.config.root.display(),
-        shared.config.registration
+        shared.config.registration.policy
     );
-    server::run(listeners, shared, Some(signals))
-        .map_err(|e| Error::Other(format!("event loop: {e}")))?;
+    let admin_socket = crate::server::admin::socket_path(&shared.config.root);
+    let result = server::run(listeners, ops, shared, Some(signals));
+    let _ = std::fs::remove_file(&admin_socket);
+    result.map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
     Ok(())
+}
+
+/// The config file with the command line's overrides, validated.
+fn load_config(args: ServeArgs) -> Result<Config, Error> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(root) = args.root {
+        config.root = root;
+    }
+    if args.plaintext {
+        config.tls.enabled = false;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn warn_if_no_users(config: &Config, users: &UserDb) {
+    if users.users.is_empty() {
+        log::warn!(
+            "no users in {}: add one with `miniftp useradd NAME --root {}`",
+            config.users_file().display(),
+            config.root.display()
+        );
+    }
 }
 
 /// Prints `ftp listening on HOST:PORT` (`ftps` for implicit FTPS) for each
@@ -138,6 +162,35 @@ fn bind_ftp(ftp: &crate::config::Ftp) -> Result<Vec<server::Listener>, Error> {
         bound.push(server::Listener { socket, front });
     }
     Ok(bound)
+}
+
+/// The operator's listeners: `[metrics] listen` if set, and the admin
+/// socket in the data directory (always; a second server on the same data
+/// directory is refused here).
+fn bind_ops(config: &Config) -> Result<server::OpsListeners, Error> {
+    let metrics = match config.metrics.listen_addr() {
+        Some(addr) => Some(bind(addr).map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            source: e,
+        })?),
+        None => None,
+    };
+    let admin = crate::server::admin::bind(&config.root).map_err(|e| {
+        let path = crate::server::admin::socket_path(&config.root);
+        Error::Other(format!("cannot listen on {}: {e}", path.display()))
+    })?;
+    crate::server::metrics::global()
+        .set_pending_registrations(pending_count(&config.pending_file()));
+    Ok(server::OpsListeners {
+        metrics,
+        admin: Some(admin),
+    })
+}
+
+/// Registration requests waiting, for the metrics (0 if the file can't be
+/// read: the server reports that where it uses the file).
+pub fn pending_count(path: &std::path::Path) -> usize {
+    crate::users::PendingDb::load(path).map_or(0, |db| db.requests.len())
 }
 
 /// Warns when other local accounts may write into the data directory: they

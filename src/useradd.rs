@@ -20,19 +20,30 @@ pub fn run(args: UseraddArgs) -> Result<()> {
     if let Some(root) = &args.root.root {
         config.root = root.clone();
     }
-    let name = args.name.as_deref();
-    let need_name = || name.ok_or_else(|| Error::Usage("a user NAME is needed".into()));
     if args.list {
         return list(&config);
     }
     if args.pending {
         return pending(&config);
     }
+    change(&config, &args)?;
+    // Root wrote into a directory the server's user owns: say what became
+    // of the files (see crate::owner).
+    if let Some(note) = crate::owner::note_for(&config.root) {
+        println!("{note}");
+    }
+    Ok(())
+}
+
+/// The actions that write the users or pending file.
+fn change(config: &Config, args: &UseraddArgs) -> Result<()> {
+    let name = args.name.as_deref();
+    let need_name = || name.ok_or_else(|| Error::Usage("a user NAME is needed".into()));
     if args.passwd {
         let name = need_name()?;
         let password = read_password(args.password_stdin, name, &config.auth)?;
         let hash = hash_password(&password, &config.auth);
-        return modify(&config, name, |u| {
+        return modify(config, name, |u| {
             u.password = hash;
             println!("password of {name} changed");
         });
@@ -40,14 +51,14 @@ pub fn run(args: UseraddArgs) -> Result<()> {
     if let Some(size) = &args.set_quota {
         let name = need_name()?;
         let quota = parse_size(size).map_err(Error::Usage)?;
-        return modify(&config, name, |u| {
+        return modify(config, name, |u| {
             u.quota = quota;
             println!("quota of {name} is now {}", human(quota));
         });
     }
     if let Some(n) = args.set_max_entries {
         let name = need_name()?;
-        return modify(&config, name, |u| {
+        return modify(config, name, |u| {
             u.max_entries = Some(n);
             println!("{name} may now hold {n} files and directories");
         });
@@ -55,7 +66,7 @@ pub fn run(args: UseraddArgs) -> Result<()> {
     if args.disable || args.enable {
         let name = need_name()?;
         let disable = args.disable;
-        return modify(&config, name, |u| {
+        return modify(config, name, |u| {
             u.disabled = disable;
             if disable {
                 println!("{name} is disabled: no new logins, open sessions end");
@@ -65,13 +76,61 @@ pub fn run(args: UseraddArgs) -> Result<()> {
         });
     }
     if args.remove {
-        return remove(&config, need_name()?, args.delete_home);
+        return remove(config, need_name()?, args.delete_home);
     }
     if args.approve || args.reject {
-        return decide(&config, need_name()?, args.approve, &args);
+        return decide(config, need_name()?, args);
     }
     let name = need_name()?;
-    add(&config, name, &args)
+    let only_rates = args.quota.is_none() && args.home.is_none() && !args.password_stdin;
+    if (args.rate_up.is_some() || args.rate_down.is_some())
+        && only_rates
+        && UserDb::load(&config.users_file())?.get(name).is_some()
+    {
+        return set_rates(config, name, args);
+    }
+    add(config, name, args)
+}
+
+/// `--rate-up` / `--rate-down` as bytes per second, where given.
+fn rate_args(args: &UseraddArgs) -> Result<(Option<u64>, Option<u64>)> {
+    let parse = |r: &Option<String>| {
+        r.as_deref()
+            .map(|t| parse_size(t).map_err(|e| Error::Usage(format!("rate: {e}"))))
+            .transpose()
+    };
+    Ok((parse(&args.rate_up)?, parse(&args.rate_down)?))
+}
+
+/// Sets the given rates on `user`.
+fn apply_rates(user: &mut User, rates: (Option<u64>, Option<u64>)) {
+    if let Some(up) = rates.0 {
+        user.rate_up = up;
+    }
+    if let Some(down) = rates.1 {
+        user.rate_down = down;
+    }
+}
+
+/// `5 MiB/s`, or `unlimited` for 0.
+fn rate(bytes_per_sec: u64) -> String {
+    match bytes_per_sec {
+        0 => "unlimited".into(),
+        n => format!("{}/s", human(n)),
+    }
+}
+
+/// `useradd NAME --rate-up RATE` on an existing user.
+fn set_rates(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
+    let rates = rate_args(args)?;
+    modify(config, name, |u| {
+        apply_rates(u, rates);
+        println!(
+            "rates of {name}: up {}, down {}",
+            rate(u.rate_up),
+            rate(u.rate_down)
+        );
+    })
 }
 
 fn quota_arg(config: &Config, quota: Option<&str>) -> Result<u64> {
@@ -84,6 +143,7 @@ fn quota_arg(config: &Config, quota: Option<&str>) -> Result<u64> {
 fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
     validate_new_name(name).map_err(|m| Error::Usage(format!("{name:?}: {m}")))?;
     let quota = quota_arg(config, args.quota.as_deref())?;
+    let rates = rate_args(args)?;
     let home = args.home.clone().unwrap_or_else(|| default_home(name));
     let password = read_password(args.password_stdin, name, &config.auth)?;
     let hash = hash_password(&password, &config.auth);
@@ -94,20 +154,24 @@ fn add(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
             "user {name:?} already exists (use --passwd or --set-quota to change it)"
         )));
     }
-    let user = User {
+    let mut user = User {
         name: name.to_string(),
         password: hash,
         quota,
         home,
+        rate_up: 0,
+        rate_down: 0,
         max_entries: args.max_entries,
         disabled: false,
     };
+    apply_rates(&mut user, rates);
     let home_dir = home_path(&config.root, &user);
+    let limits = rates_note(&user);
     let reused = home_dir.exists();
     db.users.push(user);
     db.save(&config.users_file())?;
     println!(
-        "added user {name} with quota {} (home {})",
+        "added user {name} with quota {}{limits} (home {})",
         human(quota),
         home_dir.display()
     );
@@ -204,8 +268,22 @@ fn pending(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Result<()> {
+/// `, rates up X, down Y` when the user has a limit, else nothing.
+fn rates_note(user: &User) -> String {
+    if user.rate_up == 0 && user.rate_down == 0 {
+        return String::new();
+    }
+    format!(
+        ", rates up {}, down {}",
+        rate(user.rate_up),
+        rate(user.rate_down)
+    )
+}
+
+fn decide(config: &Config, name: &str, args: &UseraddArgs) -> Result<()> {
+    let approve = args.approve;
     let quota = quota_arg(config, args.quota.as_deref())?;
+    let rates = rate_args(args)?;
     let _lock = UsersLock::acquire(&config.root)?;
     let mut pending = PendingDb::load(&config.pending_file())?;
     let i = pending
@@ -230,19 +308,24 @@ fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Res
                 home.display()
             )));
         }
-        db.users.push(User {
+        let mut user = User {
             name: request.name.clone(),
             password: request.password,
             quota,
             home: default_home(name),
+            rate_up: 0,
+            rate_down: 0,
             max_entries: args.max_entries,
             disabled: false,
-        });
+        };
+        apply_rates(&mut user, rates);
+        let limits = rates_note(&user);
+        db.users.push(user);
         // Users first: a crash between the two saves leaves a request that
         // can be rejected, never an approval that vanished.
         db.save(&config.users_file())?;
         pending.save(&config.pending_file())?;
-        println!("approved {name} with quota {}", human(quota));
+        println!("approved {name} with quota {}{limits}", human(quota));
     } else {
         pending.save(&config.pending_file())?;
         println!("rejected the registration request of {name}");
@@ -251,7 +334,7 @@ fn decide(config: &Config, name: &str, approve: bool, args: &UseraddArgs) -> Res
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC) from Unix seconds.
-fn format_time(secs: u64) -> String {
+pub fn format_time(secs: u64) -> String {
     crate::ls::utc_minute(secs as i64)
 }
 

@@ -50,6 +50,20 @@ pub struct User {
     pub quota: u64,
     /// Home directory; relative paths are taken from the data root.
     pub home: PathBuf,
+    /// Upload bytes per second over all the user's sessions; 0 = no limit.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::size::deserialize"
+    )]
+    pub rate_up: u64,
+    /// Download bytes per second over all the user's sessions; 0 = no limit.
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "crate::size::deserialize"
+    )]
+    pub rate_down: u64,
     /// Most entries (files, directories, symlinks, partial uploads) the
     /// home may hold; absent: the config's `default_max_entries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +72,11 @@ pub struct User {
     /// next request; its files stay.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+}
+
+/// Unlimited rates are left out of the users file.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl User {
@@ -183,6 +202,9 @@ fn save_toml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), U
     tmp.write_all(header.as_bytes()).map_err(werr)?;
     tmp.write_all(body.as_bytes()).map_err(werr)?;
     tmp.as_file().sync_all().map_err(werr)?;
+    // Run as root on the server's data directory: the file stays the
+    // directory owner's (see crate::owner).
+    crate::owner::like_dir(tmp.as_file(), dir).map_err(werr)?;
     tmp.persist(path).map_err(|e| werr(e.error))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(werr)
 }
@@ -220,6 +242,7 @@ impl UsersLock {
             .mode_owner_only()
             .open(&path)
             .map_err(lerr)?;
+        crate::owner::like_dir(&file, root).map_err(lerr)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| lerr(e.into()))?;
         Ok(UsersLock { _file: file })
@@ -491,12 +514,19 @@ mod tests {
                 password: hash_password("pw", &cheap()),
                 quota: 1 << 30,
                 home: default_home("alice"),
+                rate_up: 5 << 20,
+                rate_down: 0,
                 max_entries: Some(7),
                 disabled: true,
             }],
         };
         db.save(&path).unwrap();
         assert_eq!(UserDb::load(&path).unwrap(), db);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("rate_up = 5242880") && !text.contains("rate_down"),
+            "{text}"
+        );
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())

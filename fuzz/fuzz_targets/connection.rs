@@ -52,7 +52,7 @@ fn server() -> SocketAddr {
             socket: listener,
             front: server::front::Front::Native,
         }];
-        std::thread::spawn(move || server::run(listeners, shared, None).unwrap());
+        std::thread::spawn(move || server::run(listeners, server::OpsListeners::default(), shared, None).unwrap());
         addr
     })
 }

@@ -82,8 +82,7 @@ impl<K: Hash + Eq + Clone, T> FairQueue<K, T> {
         self.ready.notify_all();
     }
 
-    /// Jobs waiting, all lanes together.
-    #[cfg(test)]
+    /// Jobs waiting, all lanes together (the metrics' queue depth).
     pub fn len(&self) -> usize {
         self.state().queues.values().map(VecDeque::len).sum()
     }

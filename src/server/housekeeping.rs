@@ -1,6 +1,7 @@
 //! A background thread, off the loop: picks up edits to the users file
-//! (made by `miniftp useradd` while the server runs) and removes partial
-//! uploads older than `limits.partial_max_age_secs`.
+//! (made by `miniftp useradd` while the server runs) and to the pending
+//! registrations (for the metrics), and removes partial uploads older than
+//! `limits.partial_max_age_secs`.
 //!
 //! A users file that fails to parse is logged and ignored: the server keeps
 //! serving with the last good copy.
@@ -36,9 +37,18 @@ pub fn spawn(shared: Arc<Shared>, seen: Option<(i128, u64, u64)>) -> std::io::Re
         .name("housekeeping".into())
         .spawn(move || {
             let path = shared.config.users_file();
+            let pending = shared.config.pending_file();
             let mut seen = seen;
+            let mut pending_seen = fingerprint(&pending);
             let mut next_sweep = Instant::now();
             loop {
+                // `useradd --approve/--reject` change the count offline.
+                let now = fingerprint(&pending);
+                if now != pending_seen {
+                    pending_seen = now;
+                    let n = crate::serve::pending_count(&pending);
+                    super::metrics::global().set_pending_registrations(n);
+                }
                 let now = fingerprint(&path);
                 if now != seen {
                     seen = now;

@@ -18,6 +18,9 @@ pub struct Io {
     /// Encoded replies not yet written.
     pub wbuf: Vec<u8>,
     pub codec: Box<dyn Codec>,
+    /// When the request being answered arrived: its first reply is timed
+    /// (`miniftp_request_duration_seconds`).
+    pub asked: Option<std::time::Instant>,
 }
 
 /// What a read attempt found.
@@ -40,6 +43,7 @@ impl Io {
             rbuf: Vec::new(),
             wbuf: Vec::new(),
             codec,
+            asked: None,
         }
     }
 
@@ -52,12 +56,14 @@ impl Io {
             rbuf,
             wbuf,
             codec,
+            asked,
         } = self;
         Io {
             transport: transport.into_tls(tls, rbuf),
             rbuf: Vec::new(),
             wbuf,
             codec,
+            asked,
         }
     }
 
@@ -66,8 +72,13 @@ impl Io {
         !self.wbuf.is_empty() || self.transport.pending_out()
     }
 
-    /// Queues a reply in the connection's wire format.
+    /// Queues a reply in the connection's wire format, and counts it.
     pub fn send(&mut self, reply: &Reply) {
+        let metrics = super::metrics::global();
+        metrics.reply(reply.code);
+        if let Some(asked) = self.asked.take() {
+            metrics.request_took(asked.elapsed().as_secs_f64());
+        }
         self.codec.encode(reply, &mut self.wbuf);
     }
 

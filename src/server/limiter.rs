@@ -9,8 +9,12 @@
 //! a registration is tried, [`Limiter::admit_login`] before a login's
 //! password is checked (a check in flight counts against its address, so
 //! an address can't buy more hashes than the limit by sending its logins
-//! all at once), [`Limiter::judge`] when a login's result is in, and
-//! [`Limiter::job_done`] / [`Limiter::next_turn`] when a check ends.
+//! all at once), [`Limiter::judge`] when a login's result is in (through
+//! [`Limiter::record_failure`], which also keeps the addresses of
+//! `limits.lockout_exempt` from ever being locked out), and
+//! [`Limiter::job_done`] / [`Limiter::next_turn`] when a check ends. The
+//! operator lists and lifts lockouts with [`Limiter::lockouts`] and
+//! [`Limiter::unlock`] (`miniftp admin`).
 
 mod logins;
 
@@ -27,6 +31,9 @@ struct Failures {
     count: u32,
     last: Instant,
     locked_until: Option<Instant>,
+    /// Attempts refused during the current lockout (only the first is
+    /// logged: a locked-out guesser must not flood the log).
+    refused: u32,
 }
 
 /// What to do with a failed login.
@@ -119,6 +126,7 @@ impl Limiter {
             count: 0,
             last: now,
             locked_until: None,
+            refused: 0,
         });
         // A failure long after the previous one starts a new count.
         if now.duration_since(f.last) > lockout {
@@ -126,11 +134,17 @@ impl Limiter {
         }
         f.count += 1;
         f.last = now;
-        if f.count >= limits.max_failed_logins {
+        // An exempt address is answered late like any other, but never
+        // locked out: someone else's wrong passwords on a shared host
+        // must not shut out the cron job that runs there.
+        if f.count >= limits.max_failed_logins && !lockout_exempt(ip, limits) {
             f.locked_until = Some(now + lockout);
             return Penalty::LockedOut(lockout);
         }
-        let factor = 1u64 << (f.count - 1).min(16);
+        // Only an exempt address gets past max_failed_logins: its delay
+        // stays at the last one before a lockout.
+        let doublings = (f.count - 1).min(limits.max_failed_logins - 1).min(16);
+        let factor = 1u64 << doublings;
         Penalty::Delay(Duration::from_millis(
             limits.failed_login_delay_ms.saturating_mul(factor),
         ))
@@ -144,9 +158,27 @@ impl Limiter {
     /// it is locked out. (A login asks [`Limiter::admit_login`].)
     pub fn gate(&mut self, ip: IpAddr, now: Instant) -> Result<(), Reply> {
         match self.locked(ip, now) {
-            Some(left) => Err(locked_out(left)),
+            Some(left) => {
+                self.refused(ip);
+                Err(locked_out(left))
+            }
             None => Ok(()),
         }
+    }
+
+    /// Counts an attempt refused by a lockout; true for the first of this
+    /// lockout (the one worth a log line).
+    fn refused(&mut self, ip: IpAddr) -> bool {
+        self.failures.get_mut(&ip).is_some_and(|f| {
+            f.refused += 1;
+            f.refused == 1
+        })
+    }
+
+    /// Whether the refusal just counted for `ip` was the first of its
+    /// lockout.
+    pub fn first_refusal(&self, ip: IpAddr) -> bool {
+        self.failures.get(&ip).is_some_and(|f| f.refused == 1)
     }
 
     /// Decides what a checked login gets, and counts it.
@@ -161,7 +193,10 @@ impl Limiter {
             // Other logins from this address failed while this one was
             // hashing, and locked it out: it loses too.
             Ok(_) => match self.locked(ip, now) {
-                Some(left) => Judgement::Answer(locked_out(left)),
+                Some(left) => {
+                    self.refused(ip);
+                    Judgement::Answer(locked_out(left))
+                }
                 None => {
                     self.record_success(ip);
                     Judgement::Pass
@@ -182,6 +217,27 @@ impl Limiter {
             },
         }
     }
+
+    /// Addresses locked out at `now`: (address, failures, time left), for
+    /// `miniftp admin lockouts`.
+    pub fn lockouts(&self, now: Instant) -> Vec<(IpAddr, u32, Duration)> {
+        let mut out: Vec<_> = self
+            .failures
+            .iter()
+            .filter_map(|(ip, f)| {
+                let until = f.locked_until.filter(|u| *u > now)?;
+                Some((*ip, f.count, until - now))
+            })
+            .collect();
+        out.sort_by_key(|(ip, _, _)| *ip);
+        out
+    }
+
+    /// `miniftp admin unlock ADDR`: forgets the address's failures and
+    /// lockout. True if it had any.
+    pub fn unlock(&mut self, ip: IpAddr) -> bool {
+        self.failures.remove(&ip.to_canonical()).is_some()
+    }
 }
 
 /// The reply to a locked-out address: how long to wait, rounded up (a
@@ -194,6 +250,15 @@ pub fn locked_out(left: Duration) -> Reply {
     );
     r.retry_after = Some(secs);
     r
+}
+
+/// Whether `ip` is in `limits.lockout_exempt`: its failed logins are still
+/// answered late, but never lock it out (so five wrong passwords typed on
+/// a host don't shut out the cron job that runs there). An IPv4 address
+/// seen as IPv6 (`::ffff:a.b.c.d`) matches IPv4 ranges.
+pub fn lockout_exempt(ip: IpAddr, limits: &Limits) -> bool {
+    let ip = ip.to_canonical();
+    limits.lockout_exempt.iter().any(|net| net.contains(&ip))
 }
 
 #[cfg(test)]
@@ -218,6 +283,83 @@ mod tests {
         l.release(a);
         assert!(l.admit(b, &limits).is_ok());
         assert_eq!(l.total(), 3);
+    }
+
+    #[test]
+    fn exempt_ranges_match_v4_v6_and_mapped() {
+        let limits = crate::config::Config::parse(
+            "[limits]\nlockout_exempt = [\"10.0.0.0/8\", \"2001:db8::1\"]\n",
+        )
+        .unwrap()
+        .limits;
+        for (ip, exempt) in [
+            ("10.200.3.4", true),
+            ("::ffff:10.0.0.9", true),
+            ("11.0.0.1", false),
+            ("2001:db8::1", true),
+            ("2001:db8::2", false),
+            ("127.0.0.1", false),
+        ] {
+            assert_eq!(lockout_exempt(ip.parse().unwrap(), &limits), exempt, "{ip}");
+        }
+        assert!(!lockout_exempt(
+            "10.0.0.1".parse().unwrap(),
+            &Limits::default()
+        ));
+    }
+
+    #[test]
+    fn an_exempt_address_is_delayed_but_never_locked_out() {
+        let limits = crate::config::Config::parse(
+            "[limits]\nmax_failed_logins = 2\nfailed_login_delay_ms = 100\n\
+             lockout_exempt = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap()
+        .limits;
+        let mut l = Limiter::default();
+        let t = Instant::now();
+        let cron: IpAddr = "10.1.2.3".parse().unwrap();
+        for want in [100, 200, 200, 200] {
+            assert_eq!(
+                l.record_failure(cron, t, &limits),
+                Penalty::Delay(Duration::from_millis(want))
+            );
+        }
+        assert!(l.gate(cron, t).is_ok());
+        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        l.record_failure(other, t, &limits);
+        assert!(matches!(
+            l.record_failure(other, t, &limits),
+            Penalty::LockedOut(_)
+        ));
+        assert!(l.gate(other, t).is_err());
+    }
+
+    #[test]
+    fn lockouts_are_listed_and_lifted() {
+        let limits = Limits {
+            max_failed_logins: 2,
+            lockout_secs: 60,
+            ..Limits::default()
+        };
+        let mut l = Limiter::default();
+        let t = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        l.record_failure(a, t, &limits);
+        l.record_failure(a, t, &limits);
+        l.record_failure(b, t, &limits);
+        let later = t + Duration::from_secs(10);
+        assert_eq!(l.lockouts(later), vec![(a, 2, Duration::from_secs(50))]);
+        // Only the first refusal of a lockout is worth a log line.
+        assert!(l.gate(a, later).is_err());
+        assert!(l.first_refusal(a));
+        assert!(l.gate(a, later).is_err());
+        assert!(!l.first_refusal(a));
+        assert!(l.unlock("::ffff:192.0.2.1".parse().unwrap()));
+        assert!(l.locked(a, later).is_none());
+        assert!(l.lockouts(later).is_empty());
+        assert!(!l.unlock(a));
     }
 
     #[test]

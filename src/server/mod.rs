@@ -6,17 +6,24 @@
 //! timers and ticks into events for it, applies the actions it asks for,
 //! and is the one place a connection is removed. See docs/DESIGN.md.
 
+pub mod admin;
+pub mod audit;
 pub mod cmd;
 mod conn;
 mod fair;
 pub mod front;
 pub mod housekeeping;
+pub mod http;
 pub mod io;
 mod limiter;
 pub mod malloc;
+pub mod metrics;
+pub mod notify;
+mod ops;
 pub mod quota;
 pub mod session;
 mod shared;
+pub mod throttle;
 pub mod transfer;
 pub mod transport;
 pub mod workers;
@@ -40,6 +47,7 @@ use conn::{Action, Conn, Env, Event, PoolKind};
 use front::Front;
 use io::Io;
 use limiter::Limiter;
+pub use ops::OpsListeners;
 use session::Session;
 pub use shared::Shared;
 use transfer::pump::Pumped;
@@ -82,19 +90,20 @@ pub enum Outcome {
 
 /// What the transfer log line says.
 pub struct TransferLog {
-    pub op: &'static str,
+    pub op: metrics::TransferOp,
     pub path: String,
     pub bytes: u64,
     pub started: Instant,
 }
 
-/// SIGINT and SIGTERM, caught for a clean shutdown. Create it before
-/// announcing the port: from then on a signal must not kill the process.
+/// SIGINT and SIGTERM, caught for a clean shutdown, and SIGHUP, which
+/// reopens the log file. Create it before announcing the port: from then on
+/// a signal must not kill the process.
 pub type Signals = signal_hook_mio::v1_0::Signals;
 
 pub fn catch_signals() -> std::io::Result<Signals> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    Signals::new([SIGINT, SIGTERM])
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    Signals::new([SIGINT, SIGTERM, SIGHUP])
 }
 
 /// A bound listening socket and the front-end its clients speak.
@@ -117,6 +126,12 @@ pub struct Server {
     auth_pool: Pool,
     done: Receiver<Completion>,
     limiter: Limiter,
+    /// Bandwidth limits (users' and global), kept on the loop.
+    throttle: throttle::Throttle,
+    /// The users database whose rates the throttle has.
+    rates_seen: u64,
+    /// Metrics scrapes and `miniftp admin` requests.
+    ops: ops::Ops,
     /// Timers armed by connections: (when, slot, connection id).
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_id: u64,
@@ -130,10 +145,12 @@ pub struct Server {
     accept_paused: bool,
 }
 
-/// Runs the server on already-bound listeners until SIGINT/SIGTERM (when
-/// `signals` is given) and every connection has ended.
+/// Runs the server on already-bound listeners (and the operator's, `ops`)
+/// until SIGINT/SIGTERM (when `signals` is given) and every connection has
+/// ended.
 pub fn run(
     listeners: Vec<Listener>,
+    ops: OpsListeners,
     shared: Arc<Shared>,
     signals: Option<Signals>,
 ) -> std::io::Result<()> {
@@ -144,6 +161,7 @@ pub fn run(
         let mut socket = TcpListener::from_std(l.socket);
         poll.registry()
             .register(&mut socket, Token(LISTENERS - i), Interest::READABLE)?;
+        metrics::global().listening(l.front);
         bound.push(Some(Bound {
             socket,
             front: l.front,
@@ -160,6 +178,13 @@ pub fn run(
     if let Some(s) = signals.as_mut() {
         poll.registry().register(s, SIGNALS, Interest::READABLE)?;
     }
+    let ops = ops::Ops::new(ops, poll.registry())?;
+    let limits = &shared.config.limits;
+    let rates = throttle::Rates {
+        up: limits.rate_up,
+        down: limits.rate_down,
+    };
+    let rates_seen = shared.users_generation();
     let mut server = Server {
         poll,
         listeners: bound,
@@ -169,6 +194,9 @@ pub fn run(
         auth_pool,
         done,
         limiter: Limiter::default(),
+        throttle: throttle::Throttle::new(rates, Instant::now()),
+        rates_seen,
+        ops,
         timers: BinaryHeap::new(),
         next_id: 1,
         shutdown: None,
@@ -206,6 +234,8 @@ impl Server {
             if now >= next_tick {
                 next_tick = now + TICK;
                 self.broadcast(|_| Event::Tick);
+                self.ops_tick(now);
+                self.refresh_rates(now);
                 if self.accept_paused {
                     self.accept_paused = false;
                     self.accept_all();
@@ -224,6 +254,7 @@ impl Server {
             Token(t) if t > LISTENERS - self.listeners.len() && t <= LISTENERS => {
                 self.accept(LISTENERS - t)
             }
+            token if ops::owns(token) => self.ops_ready(token),
             Token(t) => {
                 let ev = Event::Ready {
                     channel: t % CHANNELS,
@@ -278,6 +309,7 @@ impl Server {
         let mut env = Env {
             shared: &self.shared,
             limiter: &mut self.limiter,
+            throttle: &mut self.throttle,
             registry: self.poll.registry(),
             slot: token.0,
             now: Instant::now(),
@@ -319,8 +351,12 @@ impl Server {
             for _ in 0..=conn.extra_slots() {
                 self.limiter.release(conn.peer.ip());
             }
+            metrics::global().session_closed(conn.front);
         } else {
             self.refusing -= 1;
+        }
+        if let Some(user) = conn.user_name() {
+            self.throttle.leave(user);
         }
         self.limiter.forget_login(conn.peer.ip(), conn.id);
         if let Some(io) = conn.io_mut() {
@@ -416,6 +452,7 @@ impl Server {
             let reply = Reply::new(Status::Unavailable, why);
             if front.tls_at_start(&self.shared).is_none() {
                 let mut buf = Vec::new();
+                metrics::global().reply(reply.code);
                 front.codec().encode(&reply, &mut buf);
                 // Best effort on a fresh socket: its buffer is empty, so
                 // this small write can't block.
@@ -465,7 +502,10 @@ impl Server {
         let io = Box::new(Io::new(transport, front.codec()));
         let id = self.next_id;
         self.next_id += 1;
-        let registration = self.shared.config.registration.name();
+        if refusal.is_none() {
+            metrics::global().session_opened(front);
+        }
+        let registration = self.shared.config.registration.policy.name();
         entry.insert(Conn::open(
             id,
             peer,
@@ -487,11 +527,31 @@ impl Server {
         Ok(())
     }
 
+    /// New rates from a reloaded users file reach the users with sessions.
+    fn refresh_rates(&mut self, now: Instant) {
+        let generation = self.shared.users_generation();
+        if generation == self.rates_seen {
+            return;
+        }
+        self.rates_seen = generation;
+        let db = self.shared.users();
+        for user in db.users.iter() {
+            let rates = throttle::Rates {
+                up: user.rate_up,
+                down: user.rate_down,
+            };
+            self.throttle.set_user_rates(&user.name, rates, now);
+        }
+    }
+
     fn on_signal(&mut self) {
         let mut got = false;
         if let Some(s) = self.signals.as_mut() {
-            for _ in s.pending() {
-                got = true;
+            for signal in s.pending() {
+                match signal {
+                    signal_hook::consts::SIGHUP => crate::logging::reopen(),
+                    _ => got = true,
+                }
             }
         }
         if got && self.shutdown.is_none() {

@@ -74,11 +74,13 @@ impl Grant {
 }
 
 impl Session {
-    /// What a command job needs of the session.
-    pub fn ctx(&self) -> Ctx {
+    /// What a command job needs of the session, on a connection from
+    /// `peer`.
+    pub fn ctx(&self, peer: std::net::SocketAddr) -> Ctx {
         Ctx {
             account: Arc::clone(&self.account),
             cwd: self.cwd.clone(),
+            peer,
         }
     }
 }

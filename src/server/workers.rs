@@ -82,6 +82,11 @@ impl Pool {
         Ok(Pool { queue })
     }
 
+    /// Jobs waiting for a worker (the metrics' queue depth).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Queues `job` of connection `conn_id` at the back of `lane`.
     pub fn submit(&self, lane: Lane, token: Token, conn_id: u64, job: Job) {
         self.queue.push(

@@ -48,10 +48,19 @@ pub(crate) fn is_connection_error(e: &Error) -> bool {
     ) || matches!(e, Error::Remote { code, .. } if *code == Status::Unavailable.code())
 }
 
+/// How the shell connects: the connection options, and `--bwlimit`'s
+/// throttle, which every connection of the session (a reconnect too)
+/// shares, as `put`'s and `get`'s do.
+fn connect_opts(args: &ShellArgs) -> Result<crate::client::ConnectOpts> {
+    let mut opts = args.connect.opts();
+    opts.throttle = crate::sync::throttle(args.bwlimit.as_deref())?;
+    Ok(opts)
+}
+
 /// Commands from a file or pipe: log in from the environment (no prompt),
 /// echo nothing, stop at the first failure unless --keep-going.
 fn scripted(args: ShellArgs) -> Result<()> {
-    let connect = args.connect.opts();
+    let connect = connect_opts(&args)?;
     let login = Login::resolve(&connect, false)?;
     let client = open(&connect, &login)?;
     let mut shell = Shell {
@@ -114,9 +123,10 @@ fn interactive(args: ShellArgs) -> Result<()> {
     rl.set_helper(Some(helper));
     let history = history_path();
     let _ = rl.load_history(&history);
+    let connect = connect_opts(&args)?;
     let mut shell = Shell {
         conn,
-        connect: args.connect.opts(),
+        connect,
         args,
         login: None,
         cwd: "/".into(),

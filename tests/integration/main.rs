@@ -10,5 +10,6 @@ mod files;
 mod ftp;
 mod fuzz_regressions;
 mod hardening;
+mod ops;
 mod server_core;
 mod tls;

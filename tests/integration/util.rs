@@ -27,6 +27,8 @@ pub struct TestServer {
     pub config: PathBuf,
     /// `SHA256:...` when the server runs TLS.
     pub fingerprint: Option<String>,
+    /// HOST:PORT of the metrics listener, when the config has `[metrics]`.
+    pub metrics: Option<String>,
     /// The FTP listener's `HOST:PORT`, when the config sets `[ftp] listen`
     /// (its `ftp listening on` line comes after the native one).
     pub ftp_addr: Option<String>,
@@ -85,16 +87,29 @@ impl TestServer {
             child: spawn_server(&config, &dir.path().join("stderr.log"), &opts.env, umask),
             addr: String::new(),
             fingerprint: None,
+            metrics: None,
             ftp_addr: None,
             ftps_addr: None,
             stderr_path: dir.path().join("stderr.log"),
             dir,
             config,
         };
-        let ftp = ftp_listeners(&opts.toml);
-        let lines = read_listen_line(&mut s.child, ftp);
-        (s.addr, s.fingerprint, s.ftp_addr, s.ftps_addr) = lines;
+        s.read_lines();
         s
+    }
+
+    /// The lines the server prints once it listens.
+    fn read_lines(&mut self) {
+        let toml = std::fs::read_to_string(&self.config).unwrap_or_default();
+        let (ftp, ftps) = ftp_listeners(&toml);
+        let want = Expect {
+            metrics: toml.lines().any(|l| l.trim() == "[metrics]"),
+            ftp,
+            ftps,
+        };
+        let l = read_listen_lines(&mut self.child, want);
+        (self.addr, self.fingerprint, self.metrics) = (l.addr, l.fingerprint, l.metrics);
+        (self.ftp_addr, self.ftps_addr) = (l.ftp, l.ftps);
     }
 
     pub fn root(&self) -> PathBuf {
@@ -186,9 +201,7 @@ impl TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = spawn_server(&self.config, &self.stderr_path, &[], None);
-        let ftp = (self.ftp_addr.is_some(), self.ftps_addr.is_some());
-        let lines = read_listen_line(&mut self.child, ftp);
-        (self.addr, self.fingerprint, self.ftp_addr, self.ftps_addr) = lines;
+        self.read_lines();
     }
 }
 
@@ -321,18 +334,40 @@ fn ftp_listeners(toml: &str) -> (bool, bool) {
     (has("listen"), has("implicit_tls_listen"))
 }
 
-/// The addresses a starting server prints.
-type Listening = (String, Option<String>, Option<String>, Option<String>);
+/// Reads stdout up to the `listening on HOST:PORT` line; also returns the
+/// `fingerprint SHA256:...` line's value when TLS is on.
+pub fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
+    let l = read_listen_lines(child, Expect::default());
+    (l.addr, l.fingerprint)
+}
 
-/// Reads stdout up to the `listening on HOST:PORT` line and, as `ftp`
-/// says, the `ftp listening on` and `ftps listening on` lines after it;
-/// also returns the `fingerprint SHA256:...` line's value when TLS is on.
-fn read_listen_line(child: &mut Child, ftp: (bool, bool)) -> Listening {
+/// The listeners besides the native one whose lines a start prints.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Expect {
+    pub metrics: bool,
+    pub ftp: bool,
+    pub ftps: bool,
+}
+
+/// What a server printed once it listens.
+pub struct Listening {
+    pub addr: String,
+    pub fingerprint: Option<String>,
+    /// `metrics listening on HOST:PORT`, printed after the main line.
+    pub metrics: Option<String>,
+    /// `ftp listening on HOST:PORT` and `ftps listening on HOST:PORT`.
+    pub ftp: Option<String>,
+    pub ftps: Option<String>,
+}
+
+/// Reads the server's start-up lines up to its `listening on` line, and
+/// then the lines of the other listeners `want` names.
+pub fn read_listen_lines(child: &mut Child, want: Expect) -> Listening {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
     let mut fingerprint = None;
-    let (mut addr, mut ftp_addr, mut ftps_addr) = (None, None, None);
+    let (mut addr, mut metrics, mut ftp_addr, mut ftps_addr) = (None, None, None, None);
     loop {
         line.clear();
         let n = reader.read_line(&mut line).unwrap();
@@ -344,17 +379,28 @@ fn read_listen_line(child: &mut Child, ftp: (bool, bool)) -> Listening {
             ftp_addr = Some(a.to_string());
         } else if let Some(a) = l.strip_prefix("ftps listening on ") {
             ftps_addr = Some(a.to_string());
+        } else if let Some(a) = l.strip_prefix("metrics listening on ") {
+            metrics = Some(a.to_string());
         } else if let Some(i) = l.find("listening on ") {
             addr = Some(l[i + "listening on ".len()..].to_string());
         }
-        let done = addr.is_some() && ftp_addr.is_some() == ftp.0 && ftps_addr.is_some() == ftp.1;
+        let done = addr.is_some()
+            && metrics.is_some() == want.metrics
+            && ftp_addr.is_some() == want.ftp
+            && ftps_addr.is_some() == want.ftps;
         if let (true, Some(addr)) = (done, addr.clone()) {
             // Keep draining stdout so the server never blocks on it.
             std::thread::spawn(move || {
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink);
             });
-            return (addr, fingerprint, ftp_addr, ftps_addr);
+            return Listening {
+                addr,
+                fingerprint,
+                metrics,
+                ftp: ftp_addr,
+                ftps: ftps_addr,
+            };
         }
     }
 }

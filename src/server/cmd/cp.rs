@@ -3,6 +3,7 @@
 
 use super::{fs_reply, try_reply, Ctx};
 use crate::proto::{Reply, Status};
+use crate::server::audit;
 use crate::storage::EntryKind;
 
 pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
@@ -39,6 +40,16 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
         ctx.account.sub_used(src.size - delta.added);
     }
     ctx.account.sub_used(delta.freed);
+    audit::change(
+        ctx,
+        "cp",
+        format_args!(
+            "from={:?} to={:?} bytes={}",
+            from.to_string(),
+            target.to_string(),
+            delta.added
+        ),
+    );
     let mut reply = Reply::new(Status::Ok, format!("{from} copied to {target}"));
     reply.size = Some(delta.added);
     reply

@@ -9,11 +9,18 @@ use sha2::{Digest, Sha256};
 
 use super::{fs_reply, Ctx};
 use crate::proto::{Reply, Status};
+use crate::server::audit;
+use crate::server::metrics::TransferOp;
+use crate::server::transfer::progress::Progress;
 use crate::server::transfer::Download;
 use crate::server::workers::with_scratch;
 use crate::storage::{FsError, ReadHandle, VPath};
 
 pub fn begin(ctx: &Ctx, path: &str, offset: u64) -> Result<(Box<Download>, Reply), Reply> {
+    open(ctx, path, offset).inspect_err(|r| audit::transfer_refused(ctx, TransferOp::Get, r))
+}
+
+fn open(ctx: &Ctx, path: &str, offset: u64) -> Result<(Box<Download>, Reply), Reply> {
     let target = ctx.resolve(path)?;
     let mut handle = ctx.account.storage.open_read(&target).map_err(fs_reply)?;
     let size = handle.size();
@@ -36,8 +43,10 @@ pub fn begin(ctx: &Ctx, path: &str, offset: u64) -> Result<(Box<Download>, Reply
     reply.size = Some(size);
     reply.offset = Some(offset);
     reply.sha256 = handle.digest().map(hex::encode);
+    let progress = Progress::new(TransferOp::Get, target.to_string(), Some(size), offset);
     let down = Download {
         account: Arc::clone(&ctx.account),
+        progress,
         path: target,
         pos: offset,
         offset,

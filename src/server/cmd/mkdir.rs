@@ -2,6 +2,7 @@
 
 use super::{fs_reply, try_reply, Ctx};
 use crate::proto::{Reply, Status};
+use crate::server::audit;
 
 pub fn run(ctx: &Ctx, path: &str, parents: bool) -> Reply {
     let target = try_reply!(ctx.resolve(path));
@@ -19,6 +20,12 @@ pub fn run(ctx: &Ctx, path: &str, parents: bool) -> Reply {
     let done = if existed {
         "directory exists"
     } else {
+        let parents = if parents { " parents=true" } else { "" };
+        audit::change(
+            ctx,
+            "mkdir",
+            format_args!("path={:?}{parents}", target.to_string()),
+        );
         "directory created"
     };
     Reply::new(Status::Ok, format!("{target}: {done}"))

@@ -22,6 +22,7 @@ pub mod set_mtime;
 pub mod stat;
 pub mod tree;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::quota::Account;
@@ -30,10 +31,13 @@ use crate::proto::{Reply, Request, Status};
 use crate::storage::path::PathError;
 use crate::storage::{FsError, VPath};
 
-/// What a command job gets: the session's account and cwd.
+/// What a command job gets: the session's account (its `name` is the
+/// user's) and cwd, and the client's address for the audit log (see
+/// server::audit).
 pub struct Ctx {
     pub account: Arc<Account>,
     pub cwd: VPath,
+    pub peer: SocketAddr,
 }
 
 impl Ctx {
@@ -122,29 +126,39 @@ pub fn wire_entry(e: crate::storage::Entry) -> crate::proto::Entry {
 }
 
 /// Runs a post-login request that needs storage and answers with a
-/// reply. (Inline requests such as `pwd` and `quota`, and transfers, never
-/// get here.)
+/// reply; a refusal or a failure gets its audit line (server::audit).
+/// (Inline requests such as `pwd` and `quota`, and transfers, never get
+/// here.)
 pub fn run(ctx: Ctx, req: Request) -> Outcome {
+    let op = req.op();
+    let outcome = answer(&ctx, req);
+    if let Outcome::Reply(reply) | Outcome::Cd { reply, .. } = &outcome {
+        super::audit::answered(&ctx, op, reply);
+    }
+    outcome
+}
+
+fn answer(ctx: &Ctx, req: Request) -> Outcome {
     let reply = match req {
-        Request::Cd { path } => return cd::run(&ctx, &path),
-        Request::Ls { path, start } => ls::run(&ctx, path.as_deref(), start),
-        Request::Stat { path } => stat::run(&ctx, &path),
-        Request::Mkdir { path, parents } => mkdir::run(&ctx, &path, parents),
-        Request::Rmdir { path } => rmdir::run(&ctx, &path),
+        Request::Cd { path } => return cd::run(ctx, &path),
+        Request::Ls { path, start } => ls::run(ctx, path.as_deref(), start),
+        Request::Stat { path } => stat::run(ctx, &path),
+        Request::Mkdir { path, parents } => mkdir::run(ctx, &path, parents),
+        Request::Rmdir { path } => rmdir::run(ctx, &path),
         Request::Rm {
             path,
             recursive,
             force,
-        } => rm::run(&ctx, &path, recursive, force),
-        Request::Mv { from, to } => mv::run(&ctx, &from, &to),
-        Request::Cp { from, to } => cp::run(&ctx, &from, &to),
-        Request::Partial { path } => partial::run(&ctx, &path),
+        } => rm::run(ctx, &path, recursive, force),
+        Request::Mv { from, to } => mv::run(ctx, &from, &to),
+        Request::Cp { from, to } => cp::run(ctx, &from, &to),
+        Request::Partial { path } => partial::run(ctx, &path),
         Request::Tree {
             path,
             recursive,
             after,
-        } => tree::run(&ctx, path.as_deref(), recursive, after.as_deref()),
-        Request::SetMtime { path, mtime } => set_mtime::run(&ctx, &path, mtime),
+        } => tree::run(ctx, path.as_deref(), recursive, after.as_deref()),
+        Request::SetMtime { path, mtime } => set_mtime::run(ctx, &path, mtime),
         other => Reply::new(
             Status::BadSequence,
             format!("{} is not valid here", other.op()),

@@ -3,6 +3,7 @@
 
 use super::{fs_reply, try_reply, Ctx};
 use crate::proto::{Reply, Status};
+use crate::server::audit;
 
 pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
     let from = try_reply!(ctx.resolve(from));
@@ -16,5 +17,10 @@ pub fn run(ctx: &Ctx, from: &str, to: &str) -> Reply {
     try_reply!(ctx.no_upload_under(&from));
     let freed = try_reply!(storage.rename(&from, &to).map_err(fs_reply));
     ctx.account.sub_used(freed);
+    audit::change(
+        ctx,
+        "mv",
+        format_args!("from={:?} to={:?}", from.to_string(), target.to_string()),
+    );
     Reply::new(Status::Ok, format!("{from} -> {target}"))
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use super::{fs_reply, Ctx};
 use crate::proto::{Reply, Status};
+use crate::server::audit;
 use crate::server::front::Body;
+use crate::server::metrics::TransferOp;
 use crate::server::transfer::upload::{Opened, Upload};
 use crate::storage::UploadOpts;
 
@@ -31,7 +33,8 @@ pub fn begin(
     body: Body,
     trailer: bool,
 ) -> Result<(Box<Upload>, Reply), Reply> {
-    let opened = open(ctx, args)?;
+    let opened =
+        open(ctx, args).inspect_err(|r| audit::transfer_refused(ctx, TransferOp::Put, r))?;
     let mut reply = Reply::new(
         Status::Ready,
         format!("{}: send the body from byte {}", opened.path, args.offset),

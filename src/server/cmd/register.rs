@@ -1,14 +1,16 @@
 //! `register USER PASSWORD`, run on the auth pool (it hashes). The policy
 //! decides: `closed` is refused on the loop before we get here; `open`
 //! creates the account at once; `approval` files a request, password
-//! already hashed, for `miniftp useradd --approve`.
+//! already hashed, for `miniftp useradd --approve`, and starts the
+//! operator's `registration.notify_command` (server::notify).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::RegistrationPolicy;
 use crate::proto::{Password, Reply, Status};
-use crate::server::{Outcome, Shared};
+use crate::server::{notify, Outcome, Shared};
 use crate::users::{
     check_password_len, default_home, default_home_taken, hash_password, now_secs,
     validate_new_name, validate_password, PendingDb, PendingRequest, User, UserDb, UsersError,
@@ -63,7 +65,7 @@ fn record(
             format!("the name {user:?} was used before and is not free; choose another name"),
         ));
     }
-    match config.registration {
+    match config.registration.policy {
         RegistrationPolicy::Closed => Ok(Reply::new(
             Status::RegistrationRefused,
             "registration is closed on this server; ask the operator for an account",
@@ -87,6 +89,8 @@ fn create(
         password: hash,
         quota: config.default_quota,
         home: default_home(user),
+        rate_up: 0,
+        rate_down: 0,
         max_entries: None,
         disabled: false,
     });
@@ -101,7 +105,7 @@ fn create(
 }
 
 /// `approval`: a request for `miniftp useradd --approve`, unless too many
-/// wait already.
+/// wait already; the operator is told (the notification, the metrics).
 fn file_request(
     shared: &Shared,
     mut pending: PendingDb,
@@ -124,6 +128,16 @@ fn file_request(
     });
     pending.save(&config.pending_file())?;
     log::info!("registration request for {user} from {peer} awaits approval");
+    crate::server::metrics::global().set_pending_registrations(pending.requests.len());
+    if let Some(command) = &config.registration.notify_command {
+        let filed = notify::Filed {
+            user,
+            peer,
+            pending: pending.requests.len(),
+        };
+        let timeout = Duration::from_secs(config.registration.notify_timeout_secs);
+        notify::spawn(command, timeout, &filed);
+    }
     Ok(Reply::new(
         Status::RegistrationPending,
         format!("request for {user:?} filed; the operator must approve it before you can log in"),

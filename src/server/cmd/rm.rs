@@ -5,6 +5,7 @@
 
 use super::{fs_reply, fs_status, try_reply, Ctx};
 use crate::proto::{Reply, Status};
+use crate::server::audit;
 use crate::size::human;
 
 pub fn run(ctx: &Ctx, path: &str, recursive: bool, force: bool) -> Reply {
@@ -18,6 +19,22 @@ pub fn run(ctx: &Ctx, path: &str, recursive: bool, force: bool) -> Reply {
     try_reply!(ctx.no_upload_under(&target));
     let removed = ctx.account.storage.remove(&target, recursive);
     ctx.account.sub_used(removed.freed);
+    if removed.error.is_none() || removed.freed > 0 {
+        let partly = if removed.error.is_some() {
+            " complete=false"
+        } else {
+            ""
+        };
+        audit::change(
+            ctx,
+            "rm",
+            format_args!(
+                "path={:?} recursive={recursive} freed={}{partly}",
+                target.to_string(),
+                removed.freed
+            ),
+        );
+    }
     match removed.error {
         None => Reply::new(
             Status::Ok,

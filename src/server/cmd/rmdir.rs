@@ -2,6 +2,7 @@
 
 use super::{fs_reply, try_reply, Ctx};
 use crate::proto::{Reply, Status};
+use crate::server::audit;
 
 pub fn run(ctx: &Ctx, path: &str) -> Reply {
     let target = try_reply!(ctx.resolve(path));
@@ -12,5 +13,6 @@ pub fn run(ctx: &Ctx, path: &str) -> Reply {
         );
     }
     try_reply!(ctx.account.storage.rmdir(&target).map_err(fs_reply));
+    audit::change(ctx, "rmdir", format_args!("path={:?}", target.to_string()));
     Reply::new(Status::Ok, format!("{target}: directory removed"))
 }

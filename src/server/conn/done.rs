@@ -4,8 +4,9 @@
 
 use super::ftp::Work;
 use super::{log_transfer, Action, Conn, Env, State};
-use crate::proto::Reply;
+use crate::proto::{Reply, Status};
 use crate::server::limiter::Judgement;
+use crate::server::metrics::{self, LoginResult};
 use crate::server::transfer::pump::{After, Pumped};
 use crate::server::Outcome;
 
@@ -28,6 +29,9 @@ impl Conn {
             }
         }
         if let Some(why) = close {
+            if !self.say_farewell() {
+                return out.push(Action::Close(why));
+            }
             self.close_after_replies(why, out);
         }
     }
@@ -42,8 +46,9 @@ impl Conn {
         if p.moved {
             self.last_active = env.now;
         }
-        for l in &p.logs {
-            log_transfer(self, &l.log, &l.result);
+        self.spend(p.spent, env);
+        for ended in &p.logs {
+            log_transfer(self, ended);
         }
         // Only a drained socket proves there is nothing to read (or no room
         // to write): after any other stop, assume it is ready again, since
@@ -60,6 +65,7 @@ impl Conn {
                 self.state = State::Download(down);
             }
             After::Ready(next) => {
+                self.end_transfer(env);
                 self.readable = true;
                 self.writable = true;
                 self.state = State::Ready;
@@ -67,8 +73,17 @@ impl Conn {
                     self.handle(next, env, out);
                 }
             }
-            After::Lost => out.push(Action::Close("connection lost during a transfer")),
-            After::Close(why) => self.close_after_replies(why, out),
+            After::Lost => {
+                self.end_transfer(env);
+                out.push(Action::Close("connection lost during a transfer"));
+            }
+            After::Close(why) => {
+                self.end_transfer(env);
+                // The job is back: the connection is no longer Pumping
+                // (which close_after_replies would keep, waiting for a job).
+                self.state = State::Ready;
+                self.close_after_replies(why, out);
+            }
         }
     }
 
@@ -86,12 +101,14 @@ impl Conn {
             // A front-end with a data channel (FTP) takes the transfer
             // there; the connection itself stays free for commands.
             Outcome::UploadBegun(Ok((up, reply))) => {
+                self.watch.set(Some(&up.progress));
                 if let Err(Work::Upload(up)) = self.ftp_stage(Work::Upload(up)) {
                     self.state = State::Upload(up);
                 }
                 self.say(&reply);
             }
             Outcome::DownloadBegun(Ok((down, reply))) => {
+                self.watch.set(Some(&down.progress));
                 if let Err(Work::Download(down)) = self.ftp_stage(Work::Download(down)) {
                     self.state = State::Download(down);
                 }
@@ -110,18 +127,33 @@ impl Conn {
     ) {
         let user = self.trying.take().unwrap_or_default();
         let limits = &env.shared.config.limits;
+        let m = metrics::global();
         match env.limiter.judge(self.peer.ip(), env.now, limits, &result) {
             Judgement::Pass => {
                 if let Ok((session, reply)) = result {
                     log::info!("login user={} peer={}", session.user, self.peer);
+                    m.login(LoginResult::Ok);
+                    self.join_throttle(&session, env);
                     self.session = Some(*session);
                     self.ftp_logged_in(env);
                     self.say(&reply);
                 }
             }
-            Judgement::Answer(reply) => self.say(&reply),
+            Judgement::Answer(reply) => {
+                if reply.status() == Some(Status::TooManyFailures) {
+                    m.login(LoginResult::LockedOut);
+                    if env.limiter.first_refusal(self.peer.ip()) {
+                        let user = format!("{user:?}");
+                        crate::server::audit::answered_by(&user, self.peer, "login", &reply);
+                    }
+                } else {
+                    m.login(LoginResult::Error);
+                }
+                self.say(&reply);
+            }
             Judgement::Hold { reply, until } => {
                 log::warn!("failed login user={user:?} peer={}", self.peer);
+                m.login(LoginResult::Failed);
                 self.state = State::Held(Box::new(reply));
                 out.push(Action::Arm(until));
             }
@@ -130,8 +162,26 @@ impl Conn {
                     "failed login user={user:?} peer={}: address locked out for {secs}s",
                     self.peer
                 );
+                m.login(LoginResult::Failed);
+                m.lockout();
                 self.say(&reply);
             }
         }
+    }
+}
+
+impl Conn {
+    /// A new session takes its user's bandwidth limits from the users file.
+    fn join_throttle(&self, session: &crate::server::session::Session, env: &mut Env) {
+        let rates = env
+            .shared
+            .users()
+            .get(&session.user)
+            .map(|u| crate::server::throttle::Rates {
+                up: u.rate_up,
+                down: u.rate_down,
+            })
+            .unwrap_or_default();
+        env.throttle.join(&session.user, rates, env.now);
     }
 }

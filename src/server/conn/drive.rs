@@ -9,6 +9,7 @@ use crate::limits::{LINGER, MAX_PENDING_REPLY_BYTES};
 use crate::proto::{Reply, Status};
 use crate::server::front::Decoded;
 use crate::server::io::Fill;
+use crate::server::throttle::Direction;
 use crate::server::transfer::pump::{DownloadPump, Route, UploadPump};
 
 impl Conn {
@@ -40,7 +41,7 @@ impl Conn {
                 | State::LoginWait(_)
                 | State::Pumping { .. } => return,
                 State::Upload(_) => return self.start_upload_pump(env, out),
-                State::Download(_) => return self.start_download_pump(out),
+                State::Download(_) => return self.start_download_pump(env, out),
             }
             // An FTP transfer's reply goes on this connection: it stays up
             // while the transfer finishes.
@@ -99,7 +100,12 @@ impl Conn {
     /// Handles a decoded request, or answers what could not be decoded.
     pub(super) fn handle(&mut self, decoded: Decoded, env: &mut Env, out: &mut Vec<Action>) {
         match decoded {
-            Decoded::Request(req) => self.on_request(req, env, out),
+            Decoded::Request(req) => {
+                if let Some(io) = self.io.as_mut() {
+                    io.asked = Some(env.now);
+                }
+                self.on_request(req, env, out)
+            }
             Decoded::Invalid { reply, fatal, .. } => {
                 let Some(io) = self.io.as_mut() else {
                     return;
@@ -183,12 +189,16 @@ impl Conn {
         }
     }
 
-    /// Hands the socket and the upload to a pump job, when there is input.
-    fn start_upload_pump(&mut self, env: &Env, out: &mut Vec<Action>) {
+    /// Hands the socket and the upload to a pump job, when there is input
+    /// (and bandwidth: see `grant`).
+    fn start_upload_pump(&mut self, env: &mut Env, out: &mut Vec<Action>) {
         let has_input = self.readable || self.io.as_ref().is_some_and(|io| !io.rbuf.is_empty());
         if !has_input {
             return;
         }
+        let Some(limit) = self.grant(Direction::Up, env, out) else {
+            return;
+        };
         let (Some(io), Some(session)) = (self.io.take(), self.session.as_ref()) else {
             return;
         };
@@ -200,7 +210,7 @@ impl Conn {
         let pump = UploadPump {
             io,
             up,
-            ctx: session.ctx(),
+            ctx: session.ctx(self.peer),
             gate: session.gate(env.shared, self.peer),
             fsync: env.shared.config.storage.fsync,
             cancel: std::sync::Arc::clone(&self.cancel),
@@ -209,15 +219,22 @@ impl Conn {
             moved: false,
             route: Route::Inline,
             said: Vec::new(),
+            limit,
+            spent: 0,
+            watch: self.watch.clone(),
         };
         out.push(Action::Submit(PoolKind::Io, Box::new(move || pump.run())));
     }
 
-    /// Hands the socket and the download to a pump job, when it can write.
-    fn start_download_pump(&mut self, out: &mut Vec<Action>) {
+    /// Hands the socket and the download to a pump job, when it can write
+    /// (and bandwidth: see `grant`).
+    fn start_download_pump(&mut self, env: &mut Env, out: &mut Vec<Action>) {
         if !self.writable {
             return;
         }
+        let Some(limit) = self.grant(Direction::Down, env, out) else {
+            return;
+        };
         let Some(io) = self.io.take() else {
             return;
         };
@@ -233,6 +250,8 @@ impl Conn {
             cancel: std::sync::Arc::clone(&self.cancel),
             moved: false,
             route: Route::Inline,
+            limit,
+            spent: 0,
         };
         out.push(Action::Submit(PoolKind::Io, Box::new(move || pump.run())));
     }

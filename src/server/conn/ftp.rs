@@ -32,6 +32,7 @@ use crate::server::front::ftp::session::{
     DataAction, DataEnd, FtpOp, FtpSession, Input, Output, SessionConfig,
 };
 use crate::server::front::ftp::tls::{new_token, Owner, SessionTls, SessionToken, Verdict};
+use crate::server::throttle::Direction;
 use crate::server::transfer::pump::{After, DownloadPump, Pumped, Route, UploadPump};
 use crate::server::transfer::{Download, Upload};
 use crate::server::Shared;
@@ -249,7 +250,7 @@ impl Conn {
         if self.revoked(env) {
             return;
         }
-        let Some(ctx) = self.session.as_ref().map(|s| s.ctx()) else {
+        let Some(ctx) = self.session.as_ref().map(|s| s.ctx(self.peer)) else {
             return self.say(&Reply::new(Status::BadSequence, "log in first"));
         };
         self.state = State::Working { close: None };
@@ -454,13 +455,14 @@ impl Conn {
             return;
         }
         let bytes = ftp.bytes;
-        self.end_transfer(DataEnd::Aborted { bytes }, env, out);
+        self.end_data(DataEnd::Aborted { bytes }, env, out);
     }
 
     /// Ends the running transfer from the loop's side: the data connection
     /// closes at once, an upload the loop holds ends (kept for resuming if
     /// it holds anything), and the session hears `end`.
-    fn end_transfer(&mut self, end: DataEnd, env: &mut Env, out: &mut Vec<Action>) {
+    fn end_data(&mut self, end: DataEnd, env: &mut Env, out: &mut Vec<Action>) {
+        self.end_transfer(env);
         let Some(ftp) = self.ftp.as_mut() else {
             return;
         };
@@ -550,7 +552,7 @@ impl Conn {
         if matches!(end, DataEnd::Clean { .. }) {
             return ftp.inbox.push_back(Input::DataEnded(end));
         }
-        self.end_transfer(end, env, out);
+        self.end_data(end, env, out);
     }
 
     /// The data connection is up and a transfer waits: secure it, then
@@ -632,7 +634,16 @@ impl Conn {
     }
 
     /// Hands the data connection and the transfer to a pump job.
-    fn start_pump(&mut self, env: &Env, out: &mut Vec<Action>) {
+    fn start_pump(&mut self, env: &mut Env, out: &mut Vec<Action>) {
+        let dir = match self.ftp.as_ref().map(|f| &f.work) {
+            Some(Work::Upload(_)) => Direction::Up,
+            Some(Work::Download(_)) => Direction::Down,
+            _ => return,
+        };
+        // Parked until the user's bandwidth allows (a timer is armed).
+        let Some(limit) = self.grant(dir, env, out) else {
+            return;
+        };
         let (Some(ftp), Some(session)) = (self.ftp.as_mut(), self.session.as_ref()) else {
             return;
         };
@@ -648,7 +659,7 @@ impl Conn {
                 let pump = UploadPump {
                     io,
                     up,
-                    ctx: session.ctx(),
+                    ctx: session.ctx(self.peer),
                     gate: session.gate(env.shared, self.peer),
                     fsync: env.shared.config.storage.fsync,
                     cancel,
@@ -657,6 +668,9 @@ impl Conn {
                     moved: false,
                     route: Route::Back,
                     said: Vec::new(),
+                    limit,
+                    spent: 0,
+                    watch: self.watch.clone(),
                 };
                 Box::new(move || pump.run())
             }
@@ -669,6 +683,8 @@ impl Conn {
                     cancel,
                     moved: false,
                     route: Route::Back,
+                    limit,
+                    spent: 0,
                 };
                 Box::new(move || pump.run())
             }
@@ -719,8 +735,9 @@ impl Conn {
         if p.moved {
             self.last_active = env.now;
         }
-        for l in &p.logs {
-            super::log_transfer(self, &l.log, &l.result);
+        self.spend(p.spent, env);
+        for ended in &p.logs {
+            super::log_transfer(self, ended);
         }
         let Some(ftp) = self.ftp.as_mut() else {
             return;
@@ -741,18 +758,18 @@ impl Conn {
                 ftp.data.readable |= !p.drained;
                 ftp.work = Work::Upload(up);
                 if ftp.aborting {
-                    self.end_transfer(DataEnd::Aborted { bytes }, env, out);
+                    self.end_data(DataEnd::Aborted { bytes }, env, out);
                 }
             }
             After::Download(down) => {
                 ftp.data.writable |= !p.drained;
                 ftp.work = Work::Download(down);
                 if ftp.aborting {
-                    self.end_transfer(DataEnd::Aborted { bytes }, env, out);
+                    self.end_data(DataEnd::Aborted { bytes }, env, out);
                 }
             }
             After::Ready(_) => self.pump_ended(moving, said, env, out),
-            After::Lost => self.end_transfer(DataEnd::Cut { bytes }, env, out),
+            After::Lost => self.end_data(DataEnd::Cut { bytes }, env, out),
             After::Close(why) => {
                 if let (Some(io), Some(reply)) = (self.io.as_mut(), said) {
                     io.send(&reply);
@@ -773,6 +790,7 @@ impl Conn {
         env: &mut Env,
         out: &mut Vec<Action>,
     ) {
+        self.end_transfer(env);
         let Some(ftp) = self.ftp.as_mut() else {
             return;
         };
@@ -782,7 +800,7 @@ impl Conn {
             .is_some_and(|r| r.status() == Some(Status::TransferComplete));
         if moving == Some(Moving::Upload) && !committed {
             let reply = said.unwrap_or_else(|| Reply::new(Status::LocalError, "upload failed"));
-            return self.end_transfer(DataEnd::Failed(Box::new(reply)), env, out);
+            return self.end_data(DataEnd::Failed(Box::new(reply)), env, out);
         }
         if moving == Some(Moving::Upload) {
             ftp.committed = said;

@@ -24,14 +24,23 @@
 //!   quit, error, timeout, shutdown: Closing -> Lingering -> (removed)
 //! ```
 //!
+//! A transfer of a user with a bandwidth limit moves only what the loop's
+//! throttle grants: when the grant is not due yet, the connection parks
+//! (`throttled`, with a timer armed) and its pump starts when the timer
+//! fires (`throttle.rs`).
+//!
 //! The files of this module: `drive.rs` (moving bytes and reading requests),
 //! `request.rs` (what each request does first; the pre-login command set),
-//! `done.rs` (what a finished job does to the connection).
+//! `done.rs` (what a finished job does to the connection), `throttle.rs`
+//! (bandwidth grants), `ops.rs` (what the operator sees and does: `who`,
+//! `kick`).
 
 mod done;
 mod drive;
 mod ftp;
+mod ops;
 mod request;
+mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +51,8 @@ use super::front::Front;
 use super::io::Io;
 use super::limiter::Limiter;
 use super::session::Session;
+use super::throttle::{Direction, Throttle};
+use super::transfer::progress::Watch;
 use super::transfer::{Download, Upload};
 use super::workers::{Job, Lane};
 use super::{Outcome, Shared};
@@ -100,6 +111,8 @@ pub enum Event {
     Shutdown,
     /// The shutdown's grace period is over: end whatever still runs.
     ForceClose,
+    /// The operator ends this session (`miniftp admin kick`).
+    Kick,
 }
 
 /// Which pool a job runs on.
@@ -130,6 +143,8 @@ pub enum Action {
 pub struct Env<'a> {
     pub shared: &'a Arc<Shared>,
     pub limiter: &'a mut Limiter,
+    /// Bandwidth limits, per user and global.
+    pub throttle: &'a mut Throttle,
     /// For sockets a front-end opens for this connection (data channels).
     pub registry: &'a mio::Registry,
     /// The connection's slot in the loop's table.
@@ -174,6 +189,14 @@ pub struct Conn {
     /// The FTP front-end's state (session, data channel), on an FTP
     /// connection; the native front-end keeps none.
     ftp: Option<Box<FtpState>>,
+    /// The transfer in flight, for `miniftp admin who`.
+    watch: Watch,
+    /// Bandwidth granted and not yet moved, and which way.
+    granted: Option<(Direction, u64)>,
+    /// Parked until the grant is due (a timer is armed for it).
+    throttled: Option<Instant>,
+    /// The operator's 421, to say once a running job is back.
+    farewell: Option<Reply>,
 }
 
 impl Conn {
@@ -232,6 +255,10 @@ impl Conn {
             admitted,
             cancel: Arc::new(AtomicBool::new(false)),
             ftp,
+            watch: Watch::default(),
+            granted: None,
+            throttled: None,
+            farewell: None,
         }
     }
 
@@ -253,11 +280,12 @@ impl Conn {
                 readable, writable, ..
             } => self.ftp_ready(readable, writable),
             Event::Done(outcome) => self.on_done(outcome, env, &mut out),
-            Event::Timer => self.on_timer(),
+            Event::Timer => self.on_timer(env.now),
             Event::Turn => self.on_turn(env, &mut out),
             Event::Tick => self.on_tick(env, &mut out),
             Event::Shutdown => {}
             Event::ForceClose => self.force_close(&mut out),
+            Event::Kick => self.kick(&mut out),
         }
         if self.ftp.is_some() && !matches!(out.last(), Some(Action::Close(_))) {
             self.ftp_run(env, &mut out);
@@ -296,10 +324,8 @@ impl Conn {
         why: &str,
         registry: &mio::Registry,
     ) -> Option<Box<dyn FnOnce() + Send>> {
-        let cleanup = match std::mem::replace(&mut self.state, State::Closing("closed")) {
-            State::Upload(mut up) => Some(Box::new(move || up.keep()) as Box<dyn FnOnce() + Send>),
-            _ => None,
-        };
+        let state = std::mem::replace(&mut self.state, State::Closing("closed"));
+        let cleanup = self.abandon(state);
         // Its data channel's sockets (a pump holding one drops it on its
         // return), and an FTP upload the loop held.
         self.cancel.store(true, Ordering::Relaxed);
@@ -324,21 +350,63 @@ impl Conn {
         self.session.as_ref().map_or("-", |s| s.user.as_str())
     }
 
+    /// The logged-in user, if any.
+    pub fn user_name(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.user.as_str())
+    }
+
     /// Starts closing: the replies queued so far go out, then the
     /// connection lingers. What the state held is ended first.
     fn close_after_replies(&mut self, why: &'static str, out: &mut Vec<Action>) {
         match std::mem::replace(&mut self.state, State::Closing(why)) {
-            State::Upload(mut up) => out.push(Action::Cleanup(Box::new(move || up.keep()))),
             State::Working { .. } => self.state = State::Working { close: Some(why) },
             State::Pumping { .. } => self.state = State::Pumping { close: Some(why) },
             State::Lingering { why, until } => self.state = State::Lingering { why, until },
-            _ => {}
+            other => {
+                if let Some(cleanup) = self.abandon(other) {
+                    out.push(Action::Cleanup(cleanup));
+                }
+            }
         }
     }
 
-    fn on_timer(&mut self) {
-        if let State::Held(reply) = std::mem::replace(&mut self.state, State::Ready) {
-            self.say(&reply);
+    /// Ends a transfer the connection gives up on (closing, or gone): its
+    /// audit line says so, and an upload is kept for resuming (by the
+    /// returned cleanup, off the loop).
+    fn abandon(&mut self, state: State) -> Option<Box<dyn FnOnce() + Send>> {
+        let log = match &state {
+            // Refused before it began: logged as a refusal already.
+            State::Upload(up) if !up.began() => None,
+            State::Upload(up) => Some(up.log()),
+            State::Download(down) => Some(down.log()),
+            _ => return None,
+        };
+        if let Some(log) = log {
+            let ended = super::audit::Ended {
+                log,
+                result: super::metrics::TransferResult::Aborted,
+                status: None,
+                sha256: None,
+            };
+            log_transfer(self, &ended);
+        }
+        self.watch.set(None);
+        match state {
+            State::Upload(mut up) => Some(Box::new(move || up.keep())),
+            _ => None,
+        }
+    }
+
+    /// A timer fired: a held failed-login reply goes out, or a parked
+    /// transfer's grant is due.
+    fn on_timer(&mut self, now: Instant) {
+        if matches!(self.state, State::Held(_)) {
+            if let State::Held(reply) = std::mem::replace(&mut self.state, State::Ready) {
+                self.say(&reply);
+            }
+        }
+        if self.throttled.is_some_and(|until| until <= now) {
+            self.throttled = None;
         }
     }
 
@@ -356,8 +424,10 @@ impl Conn {
         let why = if self.session.is_none() && now.duration_since(self.opened) > login {
             "login timed out"
         } else if now.duration_since(self.last_active) > idle
-            // A request still running on a worker is not idleness.
+            // A request still running on a worker is not idleness, nor is
+            // a transfer waiting for its bandwidth.
             && !matches!(self.state, State::Working { .. } | State::Pumping { .. })
+            && self.throttled.is_none()
         {
             "idle timeout"
         } else {
@@ -419,15 +489,7 @@ fn greeting(registration: &str) -> Reply {
     greeting
 }
 
-/// Writes the transfer log line.
-pub(super) fn log_transfer(conn: &Conn, log: &super::TransferLog, result: &str) {
-    let secs = log.started.elapsed().as_secs_f64();
-    log::info!(
-        "transfer op={} user={} peer={} path={:?} bytes={} secs={secs:.3} result={result}",
-        log.op,
-        conn.user(),
-        conn.peer,
-        log.path,
-        log.bytes,
-    );
+/// Writes the transfer's audit line (and counts it).
+pub(super) fn log_transfer(conn: &Conn, ended: &super::audit::Ended) {
+    super::audit::transfer(conn.user(), conn.peer, ended);
 }

@@ -8,10 +8,13 @@ use std::sync::Arc;
 use super::{Action, Conn, Env, PoolKind, State};
 use crate::config::RegistrationPolicy;
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
+use crate::server::audit;
 use crate::server::cmd::{self, put};
 use crate::server::front::ftp::session::Input;
-use crate::server::limiter::Admission;
+use crate::server::limiter::{Admission, Penalty};
+use crate::server::metrics::{self, LoginResult};
 use crate::server::session;
+use crate::server::throttle::Direction;
 use crate::server::transfer::pump::{Route, UploadPump};
 use crate::server::workers::Job;
 use crate::server::Outcome;
@@ -100,10 +103,20 @@ impl Conn {
                 // Each request costs an argon2 hash: registrations count
                 // toward the per-address failure limit like failed logins.
                 if let Err(locked) = env.limiter.gate(ip, env.now) {
+                    if env.limiter.first_refusal(ip) {
+                        audit::answered_by(&format!("{user:?}"), self.peer, "register", &locked);
+                    }
                     return self.say(&locked);
                 }
-                env.limiter
-                    .record_failure(ip, env.now, &env.shared.config.limits);
+                let limits = &env.shared.config.limits;
+                if let Penalty::LockedOut(d) = env.limiter.record_failure(ip, env.now, limits) {
+                    log::warn!(
+                        "registration user={user:?} peer={}: address locked out for {}s",
+                        self.peer,
+                        d.as_secs()
+                    );
+                    metrics::global().lockout();
+                }
                 let shared = Arc::clone(env.shared);
                 let peer = self.peer;
                 self.submit(
@@ -139,7 +152,12 @@ impl Conn {
             }
             Admission::Wait => self.state = State::LoginWait(check),
             Admission::Refused(locked) => {
-                self.trying = None;
+                metrics::global().login(LoginResult::LockedOut);
+                let user = self.trying.take().unwrap_or_default();
+                // One audit line per lockout, not one per refused attempt.
+                if env.limiter.first_refusal(self.peer.ip()) {
+                    audit::answered_by(&format!("{user:?}"), self.peer, "login", &locked);
+                }
                 self.say(&locked);
             }
         }
@@ -157,7 +175,7 @@ impl Conn {
         let Some(session) = self.session.as_ref() else {
             return;
         };
-        let ctx = session.ctx();
+        let ctx = session.ctx(self.peer);
         match req {
             Request::Login { .. } | Request::Register { .. } => {
                 self.say(&Reply::new(Status::BadSequence, "already logged in"))
@@ -208,7 +226,7 @@ impl Conn {
 
     /// Small files in a row: one job opens each, takes its body and
     /// trailer, and goes on with the next while they are on the wire.
-    fn start_eager(&mut self, ctx: cmd::Ctx, req: Request, env: &Env, out: &mut Vec<Action>) {
+    fn start_eager(&mut self, ctx: cmd::Ctx, req: Request, env: &mut Env, out: &mut Vec<Action>) {
         let Request::Put {
             path,
             size,
@@ -229,6 +247,11 @@ impl Conn {
         self.state = State::Pumping { close: None };
         let fsync = env.shared.config.storage.fsync;
         let cancel = Arc::clone(&self.cancel);
+        let watch = self.watch.clone();
+        // A limited user's run starts with an empty grant: the pump opens
+        // the first file and comes back for bandwidth.
+        let limited = env.throttle.limited(&ctx.account.name, Direction::Up);
+        self.granted = Some((Direction::Up, 0));
         let job = move || {
             let (up, reply) = put::begin_eager(&ctx, &path, size, offset, mkdirs, mtime);
             let mut pump = UploadPump {
@@ -243,6 +266,9 @@ impl Conn {
                 moved: false,
                 route: Route::Inline,
                 said: Vec::new(),
+                limit: limited.then_some(0),
+                spent: 0,
+                watch,
             };
             pump.io.send(&reply);
             pump.run()

@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::{locked_out, Limiter};
+use super::{locked_out, lockout_exempt, Limiter};
 use crate::config::Limits;
 use crate::proto::{Reply, Status};
 use crate::server::Outcome;
@@ -69,6 +69,7 @@ impl Limiter {
         limits: &Limits,
     ) -> Admission {
         if let Some(left) = self.locked(ip, now) {
+            self.refused(ip);
             return Admission::Refused(locked_out(left));
         }
         if !self.has_room(ip, now, limits) {
@@ -86,10 +87,13 @@ impl Limiter {
     /// Recent failures plus checks in flight leave `ip` another check.
     fn has_room(&self, ip: IpAddr, now: Instant, limits: &Limits) -> bool {
         let lockout = Duration::from_secs(limits.lockout_secs);
+        // An exempt address is never locked out, so its failures leave
+        // its checks in flight alone (else its logins would wait for a
+        // turn that never comes); only the checks in flight are capped.
         let failed = self
             .failures
             .get(&ip)
-            .filter(|f| now.duration_since(f.last) <= lockout)
+            .filter(|f| now.duration_since(f.last) <= lockout && !lockout_exempt(ip, limits))
             .map_or(0, |f| f.count);
         let checking = self.logins.checking.get(&ip).copied().unwrap_or(0);
         failed.saturating_add(checking) < limits.max_failed_logins

@@ -12,8 +12,10 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::progress::Progress;
 use crate::proto::{Reply, Status};
 use crate::server::io::Io;
+use crate::server::metrics::TransferOp;
 use crate::server::quota::Account;
 use crate::server::workers::with_scratch;
 use crate::server::TransferLog;
@@ -31,6 +33,8 @@ pub struct Download {
     /// already seen bytes `0..pos`.
     pub hasher: Option<Sha256>,
     pub started: Instant,
+    /// Bytes so far, for `miniftp admin who`.
+    pub progress: Arc<Progress>,
 }
 
 /// What one call of [`Download::advance`] came to.
@@ -52,7 +56,7 @@ impl Download {
 
     pub fn log(&self) -> TransferLog {
         TransferLog {
-            op: "get",
+            op: TransferOp::Get,
             path: self.path.to_string(),
             bytes: self.sent(),
             started: self.started,

@@ -2,8 +2,14 @@
 //! worker. A pump runs until the socket would block or the transfer ends;
 //! when it has moved `PUMP_BUDGET` bytes it puts itself at the back of its
 //! pool's queue ([`Outcome::Again`]) so other jobs get their turn, and only
-//! comes back to the loop when it needs readiness, is done, or is told to
-//! stop (`cancel`: shutdown, a kick).
+//! comes back to the loop when it needs readiness, is done, is told to
+//! stop (`cancel`: shutdown, a kick), or has moved the bytes its
+//! bandwidth grant allowed (`limit`: the connection then asks the loop's
+//! throttle for more, and parks on a timer until they are due).
+//!
+//! Every step counts its bytes: in the metrics, in the transfer's
+//! [`Progress`](super::progress::Progress), and in `spent` for the
+//! throttle.
 //!
 //! A run of eager puts (small files sent with their bodies and trailers
 //! behind their requests) is handled by one upload pump: after a file ends,
@@ -20,16 +26,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::download::{DStep, Download};
+use super::progress::Watch;
 use super::upload::{End, Step, Upload};
 use crate::limits::{EAGER_BATCH, PARALLEL_HASH_MIN, PIPE_BUFS, PUMP_BUDGET, PUMP_BUF};
 use crate::proto::{Reply, Request};
+use crate::server::audit::{self, Ended};
 use crate::server::cmd::{put, Ctx};
 use crate::server::front::body::Body;
 use crate::server::front::Decoded;
 use crate::server::io::Io;
+use crate::server::metrics::{self, TransferResult};
 use crate::server::session::{Gate, REVOKED};
 use crate::server::workers::with_scratch;
-use crate::server::{Outcome, TransferLog};
+use crate::server::Outcome;
 
 /// Where a connection stands when a pump hands it back to the loop.
 pub enum After {
@@ -44,12 +53,6 @@ pub enum After {
     Lost,
     /// The connection is to close after the replies already queued.
     Close(&'static str),
-}
-
-/// A transfer that finished or stopped in the job, for the log.
-pub struct Logged {
-    pub log: TransferLog,
-    pub result: String,
 }
 
 /// Where a pump's replies go.
@@ -71,11 +74,33 @@ pub struct Pumped {
     pub drained: bool,
     /// Bytes moved (a step that moved nothing is not activity).
     pub moved: bool,
-    pub logs: Vec<Logged>,
+    /// File bytes moved, for the throttle (may pass the grant by body
+    /// bytes that came in with a request).
+    pub spent: u64,
+    /// Transfers that ended in the job, for the log.
+    pub logs: Vec<Ended>,
     /// Replies for the loop to deliver ([`Route::Back`]).
     pub said: Vec<Reply>,
     /// Body bytes the transfer has moved so far, in all its jobs.
     pub bytes: u64,
+}
+
+/// Bytes a pump may move before it hands the connection back: what is
+/// left of its grant, `PUMP_BUDGET` at most. None: no limit.
+fn budget(limit: Option<u64>) -> usize {
+    limit.map_or(PUMP_BUDGET, |l| {
+        usize::try_from(l).unwrap_or(usize::MAX).min(PUMP_BUDGET)
+    })
+}
+
+/// Counts `n` bytes moved against the grant and in the metrics; trims the
+/// budget so a grant spent on buffered bytes stops the reading too.
+fn tally(limit: &mut Option<u64>, spent: &mut u64, budget: &mut usize, n: u64) {
+    *spent += n;
+    if let Some(left) = limit.as_mut() {
+        *left = left.saturating_sub(n);
+        *budget = (*budget).min(self::budget(Some(*left)));
+    }
 }
 
 /// An upload (or a run of eager ones) in a job.
@@ -87,7 +112,7 @@ pub struct UploadPump {
     pub gate: Gate,
     pub fsync: bool,
     pub cancel: Arc<AtomicBool>,
-    pub logs: Vec<Logged>,
+    pub logs: Vec<Ended>,
     /// Files ended in this job so far (eager runs stop at `EAGER_BATCH`).
     pub files: usize,
     /// Whether this job moved any bytes.
@@ -95,6 +120,12 @@ pub struct UploadPump {
     pub route: Route,
     /// Replies kept for the loop ([`Route::Back`]).
     pub said: Vec<Reply>,
+    /// Bytes left of the bandwidth grant; None: unlimited.
+    pub limit: Option<u64>,
+    /// File bytes moved by this job.
+    pub spent: u64,
+    /// Where `miniftp admin who` looks for the transfer in flight.
+    pub watch: Watch,
 }
 
 /// Why an upload pump hands the connection back.
@@ -111,19 +142,30 @@ enum Stop {
 
 impl UploadPump {
     pub fn run(mut self) -> Outcome {
-        let mut budget = PUMP_BUDGET;
+        self.watch.set(Some(&self.up.progress));
+        let mut budget = budget(self.limit);
         loop {
+            let (before, received) = (budget, self.up.received);
             let step = self
                 .up
                 .advance(&mut self.io, &mut budget, self.fsync, &mut self.gate);
-            self.moved |= budget < PUMP_BUDGET;
+            let n = self.up.received - received;
+            tally(&mut self.limit, &mut self.spent, &mut budget, n);
+            self.up.progress.add(n);
+            metrics::global().received(n);
+            self.moved |= budget < before || n > 0;
             let stop = match step {
                 Step::Say(reply) if self.route == Route::Back => {
                     // The upload failed (and discarded its partial).
-                    self.logs.push(Logged {
-                        log: self.up.log(),
-                        result: format!("failed ({})", reply.code),
-                    });
+                    if self.up.began() {
+                        let status = reply.status();
+                        self.logs.push(Ended {
+                            log: self.up.log(),
+                            result: audit::result_of(status),
+                            status,
+                            sha256: None,
+                        });
+                    }
                     self.said.push(reply);
                     Stop::Ready(None)
                 }
@@ -132,6 +174,9 @@ impl UploadPump {
                     let _ = self.io.flush();
                     continue;
                 }
+                // The grant is spent: the loop's throttle says when more
+                // may come.
+                Step::Yield if self.limit == Some(0) => Stop::Waiting { drained: false },
                 Step::Yield if !self.cancel.load(Ordering::Relaxed) => {
                     return Outcome::Again(Box::new(move || self.run()))
                 }
@@ -150,7 +195,7 @@ impl UploadPump {
                 Step::Ended { end, next } => match self.ended(end, next) {
                     Some(stop) => stop,
                     None => {
-                        budget = PUMP_BUDGET;
+                        budget = self::budget(self.limit);
                         continue;
                     }
                 },
@@ -195,6 +240,7 @@ impl UploadPump {
                 let (up, reply) = put::begin_eager(&self.ctx, &path, size, offset, mkdirs, mtime);
                 self.io.send(&reply);
                 self.up = up;
+                self.watch.set(Some(&self.up.progress));
                 None
             }
             Some(Decoded::Incomplete) | None => Some(Stop::Ready(None)),
@@ -213,13 +259,19 @@ impl UploadPump {
         }
     }
 
+    /// The transfer's end, for the log (an upload refused before it began
+    /// was logged as a refusal already).
     fn note(&mut self, end: &End) {
-        if !matches!(end, End::Drained) {
-            self.logs.push(Logged {
-                log: self.up.log(),
-                result: end.result(),
-            });
+        if !self.up.began() {
+            return;
         }
+        let status = end.status(self.up.failure());
+        self.logs.push(Ended {
+            log: self.up.log(),
+            result: audit::result_of(status),
+            status,
+            sha256: end.sha256(),
+        });
     }
 
     fn back(self, stop: Stop) -> Outcome {
@@ -236,6 +288,7 @@ impl UploadPump {
             after,
             drained,
             moved: self.moved || self.files > 0,
+            spent: self.spent,
             logs: self.logs,
             said: self.said,
         }))
@@ -250,39 +303,57 @@ pub struct DownloadPump {
     /// Whether this job moved any bytes.
     pub moved: bool,
     pub route: Route,
+    /// Bytes left of the bandwidth grant; None: unlimited.
+    pub limit: Option<u64>,
+    /// File bytes moved by this job.
+    pub spent: u64,
 }
 
 impl DownloadPump {
     pub fn run(mut self) -> Outcome {
-        let mut budget = PUMP_BUDGET;
+        let mut budget = budget(self.limit);
+        let (before, sent) = (budget, self.down.sent());
         let step = self.down.advance(&mut self.io, &mut budget);
-        self.moved |= budget < PUMP_BUDGET;
+        let n = self.down.sent() - sent;
+        tally(&mut self.limit, &mut self.spent, &mut budget, n);
+        self.down.progress.add(n);
+        metrics::global().sent(n);
+        self.moved |= budget < before;
         let mut said = Vec::new();
-        let (after, drained, result) = match step {
+        let (after, drained, end) = match step {
+            DStep::Yield if self.limit == Some(0) => (None, false, None),
             DStep::Yield if !self.cancel.load(Ordering::Relaxed) => {
                 return Outcome::Again(Box::new(move || self.run()))
             }
             DStep::Yield => (None, false, None),
             DStep::WouldBlock => (None, true, None),
             DStep::Done(reply) if self.route == Route::Back => {
+                let end = (TransferResult::Ok, reply.status(), reply.sha256.clone());
                 said.push(reply);
-                (Some(After::Ready(None)), false, Some("ok"))
+                (Some(After::Ready(None)), false, Some(end))
             }
             DStep::Done(reply) => {
                 self.io.send(&reply);
                 let _ = self.io.flush();
-                (Some(After::Ready(None)), false, Some("ok"))
+                let end = (TransferResult::Ok, reply.status(), reply.sha256);
+                (Some(After::Ready(None)), false, Some(end))
             }
-            DStep::Closed => (Some(After::Lost), false, Some("interrupted")),
+            DStep::Closed => (
+                Some(After::Lost),
+                false,
+                Some((TransferResult::Aborted, None, None)),
+            ),
         };
-        let logs = result
-            .map(|r| Logged {
+        let moved = self.moved || end.is_some();
+        let logs = end
+            .map(|(result, status, sha256)| Ended {
                 log: self.down.log(),
-                result: r.into(),
+                result,
+                status: status.filter(|_| result != TransferResult::Ok),
+                sha256,
             })
             .into_iter()
             .collect();
-        let moved = self.moved || result.is_some();
         let bytes = self.down.sent();
         let after = after.unwrap_or(After::Download(self.down));
         Outcome::Pumped(Box::new(Pumped {
@@ -290,6 +361,7 @@ impl DownloadPump {
             after,
             drained,
             moved,
+            spent: self.spent,
             logs,
             said,
             bytes,
@@ -411,7 +483,7 @@ fn receive_into(
             Some(b) => b,
             None => return Some(Step::Closed),
         };
-        let want = buf.len().min(remaining as usize);
+        let want = buf.len().min(remaining as usize).min(*budget);
         let (n, stop) = fill_buffer(io, &mut buf[..want]);
         if n == 0 {
             free.push(buf);

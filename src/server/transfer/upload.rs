@@ -16,11 +16,14 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use super::progress::Progress;
+
 use crate::proto::{Reply, Status};
 use crate::server::cmd::{fs_reply, fs_status};
 use crate::server::front::body::{Body, Piece};
 use crate::server::front::Decoded;
 use crate::server::io::{Fill, Io};
+use crate::server::metrics::TransferOp;
 use crate::server::quota::{Account, Reservation};
 use crate::server::session::Gate;
 use crate::server::TransferLog;
@@ -51,6 +54,11 @@ pub struct Upload {
     /// The body's length is known only at its end (a data connection read
     /// to EOF): each piece is reserved against the quota as it arrives.
     reserve_as_read: bool,
+    /// False for an upload refused before it began (an eager put whose
+    /// body is read and dropped): its refusal was logged already.
+    opened: bool,
+    /// Bytes so far, for `miniftp admin who`.
+    pub progress: Arc<Progress>,
 }
 
 /// What one call of [`Upload::advance`] came to.
@@ -101,13 +109,21 @@ impl End {
         }
     }
 
-    /// The transfer log's result word for this end.
-    pub fn result(&self) -> String {
+    /// The status this end gives the transfer (None: kept for a
+    /// resume); `failure` is the upload's, told earlier, for `Drained`.
+    pub fn status(&self, failure: Option<Status>) -> Option<Status> {
         match self {
-            End::Committed { .. } => "ok".into(),
-            End::Refused(r) => format!("failed ({})", r.code),
-            End::Kept(_) => "interrupted (partial kept for resume)".into(),
-            End::Drained => "failed".into(),
+            End::Committed { reply, .. } | End::Refused(reply) => reply.status(),
+            End::Kept(_) => None,
+            End::Drained => failure,
+        }
+    }
+
+    /// The stored file's SHA-256, once committed.
+    pub fn sha256(&self) -> Option<String> {
+        match self {
+            End::Committed { reply, .. } => reply.sha256.clone(),
+            _ => None,
         }
     }
 }
@@ -125,6 +141,13 @@ pub struct Opened {
 impl Upload {
     /// An upload whose body arrives as `body`; `trailer` as on [`Upload`].
     pub fn new(opened: Opened, body: Body, trailer: bool) -> Upload {
+        let size = body.remaining().map(|r| opened.offset + r);
+        let progress = Progress::new(
+            TransferOp::Put,
+            opened.path.to_string(),
+            size,
+            opened.offset,
+        );
         Upload {
             reserve_as_read: matches!(body, Body::UntilEof),
             hasher: opened.handle.prefix(),
@@ -140,6 +163,8 @@ impl Upload {
             failure: None,
             ended: false,
             trailer,
+            opened: true,
+            progress,
         }
     }
 
@@ -147,6 +172,7 @@ impl Upload {
     /// it reads and drops the body and its trailer; `reply` is the refusal,
     /// already told.
     pub fn refused(account: Arc<Account>, path: VPath, body: Body, reply: &Reply) -> Upload {
+        let progress = Progress::new(TransferOp::Put, path.to_string(), None, 0);
         Upload {
             account,
             handle: None,
@@ -162,13 +188,15 @@ impl Upload {
             ended: true,
             trailer: true,
             reserve_as_read: false,
+            opened: false,
+            progress,
         }
     }
 
     /// The log entry of this upload.
     pub fn log(&self) -> TransferLog {
         TransferLog {
-            op: "put",
+            op: TransferOp::Put,
             path: self.path.to_string(),
             bytes: self.received,
             started: self.started,
@@ -270,6 +298,16 @@ impl Upload {
 
     pub(super) fn failed(&self) -> bool {
         self.handle.is_none()
+    }
+
+    /// Why the upload failed, once it has; None while it goes on.
+    pub fn failure(&self) -> Option<Status> {
+        self.failure
+    }
+
+    /// Whether the upload began (see the `opened` field).
+    pub fn began(&self) -> bool {
+        self.opened
     }
 
     /// Reserves the next chunk of a body of unknown size.

@@ -163,7 +163,17 @@ fn sessions_of_a_removed_disabled_or_repassworded_user_end_at_their_next_request
     assert!(bob1.closed(), "bob's session still open");
     let r = bob2.call(json!({"op": "done", "sha256": sha(body)}));
     want(&r, 421);
-    assert!(bob2.closed());
+    // Closed by the server, not just silent (it used to stay open until
+    // the client's read timeout).
+    let mut rest = Vec::new();
+    let read = std::io::Read::read_to_end(&mut bob2.stream, &mut rest);
+    assert!(
+        read.is_ok()
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "bob2's connection not closed: {read:?}"
+    );
     assert!(
         !s.home("bob").join("late.txt").exists(),
         "stored for a removed user"

@@ -31,10 +31,12 @@ fn costly_logins() -> String {
     )
 }
 
-/// Failed-login lines the server logged so far for addresses `prefix*`.
+/// Failed-login lines the server logged so far for addresses `prefix*`
+/// (a checked password's line, `failed login user=...`; not the audit
+/// line of a refusal, whose message says "too many failed logins").
 fn hashed_failures(log: &str, prefix: &str) -> usize {
     log.lines()
-        .filter(|l| l.contains("failed login") && l.contains(&format!("peer={prefix}")))
+        .filter(|l| l.contains("failed login user=") && l.contains(&format!("peer={prefix}")))
         .count()
 }
 

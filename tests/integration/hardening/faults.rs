@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::hardening::hx::*;
-use crate::util::{data, useradd_with};
+use crate::util::{data, useradd_with, TestServer};
 
 /// A tmpfs of a fixed size mounted on a temporary directory; unmounted
 /// (and the directory removed) on drop.
@@ -105,14 +105,28 @@ fn assert_disk_full(
     want(&w.call(json!({"op": "noop"})), 200);
 }
 
+/// The metrics count `events` disk-full events, `puts` of them failed
+/// uploads: an operator's alert watches these series.
+fn disk_full_counted(s: &TestServer, events: u32, puts: u32) {
+    let m = crate::ops::ox::scrape(s);
+    for (series, value) in [
+        ("miniftp_disk_full_total", events),
+        ("miniftp_transfers_total{op=\"put\",result=\"error\"}", puts),
+    ] {
+        let got = crate::ops::ox::sample(&m, series);
+        assert_eq!(got, Some(f64::from(value)), "{series} in\n{m}");
+    }
+}
+
 /// carol's home is a 2 MiB tmpfs, her quota 100M. With 1.5 MB stored, a
 /// 1 MB upload fails during its body with 452 — sized, chunked and eager —
 /// and so does a `cp` of the 1.5 MB file. No partial remains, `used` stays
 /// exactly 1.5 MB, the session stays in step, the bystander is served; once
 /// the big file is removed the 1 MB upload succeeds and is stored intact.
+/// Each failure has its error line and is counted in the metrics.
 #[test]
 fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
-    let mut s = server("");
+    let mut s = server("[metrics]\nlisten = \"127.0.0.1:0\"\n");
     let fs = match Tmpfs::mount("2m") {
         Ok(fs) => fs,
         Err(why) => {
@@ -166,6 +180,23 @@ fn disk_full_during_uploads_is_452_with_nothing_left_and_exact_books() {
 
     by.progress(2, Duration::from_secs(10), "while carol's disk is full");
     assert!(std::fs::read(home.join("fill.bin")).unwrap() == fill);
+    // Each failure is logged at error level (issue 14): the three uploads
+    // as transfers, the copy as a failed change.
+    let log = s.log();
+    let errors = |parts: &[&str]| {
+        log.lines()
+            .filter(|l| l.contains(" ERROR ") && parts.iter().all(|p| l.contains(p)))
+            .count()
+    };
+    let uploads = errors(&[
+        "transfer op=put user=carol",
+        "big.bin",
+        "result=error status=452",
+    ]);
+    assert_eq!(uploads, 3, "{log}");
+    let copies = errors(&["failure op=cp user=carol", "status=452 error=\"disk full\""]);
+    assert_eq!(copies, 1, "{log}");
+    disk_full_counted(&s, 4, 3);
 
     // Space freed: the same upload goes through on the same session.
     want(&w.call(json!({"op": "rm", "path": "fill.bin"})), 200);

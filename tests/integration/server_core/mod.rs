@@ -1,7 +1,7 @@
 //! Integration tests (see tests/integration/util.rs for the harness).
 
 mod auth;
-mod common;
+pub mod common;
 mod concurrency;
 mod frames;
 mod lifecycle;
