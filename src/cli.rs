@@ -310,6 +310,10 @@ pub struct SyncArgs {
     /// Transfers at once, each on its own connection.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 2)]
     pub jobs: usize,
+    /// Hash every local file, trusting no digest from the local digest
+    /// cache (which is written afresh).
+    #[arg(long)]
+    pub no_cache: bool,
     /// No summary line.
     #[arg(short = 'q', long, conflicts_with = "verbose")]
     pub quiet: bool,

@@ -59,6 +59,30 @@ pub const MAX_TREE_HASH_BYTES: u64 = 256 << 20;
 /// oldest are dropped, and their hashing starts over.
 pub const MAX_HASHING_STATES: usize = 64;
 
+/// How much older than the moment its content was read a local file's
+/// ctime must be for `sync`'s digest cache to keep its digest. A write in
+/// the same clock tick as the stamp leaves ctime as it was; ticks are
+/// milliseconds on local filesystems, and 2 s also covers coarse ones and
+/// a little clock skew on network ones. A younger file is hashed again on
+/// the next run, which costs one read.
+pub const CACHE_RACY_NS: i128 = 2_000_000_000;
+
+/// Entries in one directory's digest cache (~170 bytes each on disk):
+/// a larger tree keeps digests for this many files, hashing the rest.
+pub const MAX_SYNC_CACHE_ENTRIES: usize = 1_000_000;
+
+/// Largest digest cache file read back (a million entries fit); a larger
+/// one is ignored, not loaded.
+pub const MAX_SYNC_CACHE_BYTES: u64 = 256 << 20;
+
+/// Digest cache files kept (one per synced directory); the least recently
+/// written beyond this are removed, so the cache directory stays bounded.
+pub const MAX_SYNC_CACHES: usize = 256;
+
+/// Threads that hash local files for `sync` at once: as many as there are
+/// cores, at most this many (beyond, the disk is the limit, not the CPU).
+pub const MAX_HASH_THREADS: usize = 8;
+
 /// Bytes a worker moves between a socket and a file in one job before it
 /// yields, so 200 concurrent transfers share the pool fairly.
 pub const PUMP_BUDGET: usize = 4 * 1024 * 1024;

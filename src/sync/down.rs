@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::cache::DigestCache;
 use super::local::{self, LocalEntry};
-use super::{remote_path, remote_tree, Ctx};
+use super::{local_digests, remote_path, remote_tree, Ctx};
 use crate::client::progress::Progress;
 use crate::client::transfer::{get_file, system_time};
 use crate::client::Client;
@@ -54,7 +54,7 @@ pub fn run(ctx: &Ctx, remote_dir: &str, local_dir: &str) -> Result<()> {
     let remote: Vec<TreeEntry> = remote_tree(&mut client, remote_dir)?.unwrap_or_default();
     client.quit();
     let local = local::walk(root, &ctx.filter)?;
-    let mut cache = DigestCache::open(root);
+    let mut cache = DigestCache::open(root, ctx.use_cache);
     let plan = plan(ctx, root, &local, &remote, remote_dir, &mut cache);
     if ctx.dry_run {
         return report_dry(ctx, &plan);
@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, remote_dir: &str, local_dir: &str) -> Result<()> {
     let cache = Mutex::new(cache);
     apply(ctx, plan, &cache);
     let cache = cache.into_inner().unwrap_or_else(|p| p.into_inner());
-    cache.save(false);
+    cache.save();
     Ok(())
 }
 
@@ -78,6 +78,12 @@ fn plan(
     cache: &mut DigestCache,
 ) -> Plan {
     let mut p = Plan::default();
+    let both = remote.iter().filter_map(|r| {
+        let l = local.get(&r.path)?;
+        (r.kind == EntryKind::File && !r.escaped && !l.is_dir() && l.md.len() == r.size)
+            .then_some((r.path.as_str(), l))
+    });
+    let mut digests = local_digests(cache, both.collect());
     let mut summary = ctx.summary();
     for r in remote {
         if r.escaped || ctx.filter.skips_path(&r.path) {
@@ -95,20 +101,17 @@ fn plan(
             EntryKind::File => {}
             _ => continue,
         }
-        let same = match ours {
-            Some(l) if !l.is_dir() && l.md.len() == r.size => {
-                match cache.digest(&r.path, &l.path, &l.md) {
-                    Ok(d) => r
-                        .sha256
-                        .as_deref()
-                        .is_some_and(|t| t.eq_ignore_ascii_case(&d)),
-                    Err(e) => {
-                        summary.fail(&r.path, Error::local(&l.path, e));
-                        continue;
-                    }
-                }
+        let same = match digests.remove(r.path.as_str()) {
+            Some(Ok(d)) => r
+                .sha256
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(&d)),
+            Some(Err(e)) => {
+                let path = ours.map_or(target, |l| l.path.clone());
+                summary.fail(&r.path, Error::local(&path, e));
+                continue;
             }
-            _ => false,
+            None => false,
         };
         match (same, ours) {
             (true, Some(l)) if l.mtime() != r.mtime => {
@@ -182,14 +185,13 @@ fn apply(ctx: &Ctx, plan: Plan, cache: &Mutex<DigestCache>) {
         let result = std::fs::File::options()
             .write(true)
             .open(path)
-            .and_then(|f| f.set_modified(system_time(*mtime)))
-            .and_then(|()| std::fs::metadata(path));
+            .and_then(|f| f.set_modified(system_time(*mtime)));
         match result {
-            Ok(md) => {
+            Ok(()) => {
                 ctx.say(|| format!("set time {rel}"));
                 ctx.summary().touched += 1;
                 let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-                c.refresh(rel, &md);
+                c.forget(rel);
             }
             Err(e) => ctx.summary().fail(rel, Error::local(path, e)),
         }
@@ -230,12 +232,12 @@ fn fetch_batch(
             match got {
                 Ok(d) => {
                     ctx.say(|| format!("received {} ({} bytes)", f.rel, d.size));
-                    if let Ok(md) = std::fs::metadata(&f.local) {
-                        cache
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .record(&f.rel, &md, &d.sha256);
-                    }
+                    // Its ctime is now: racy by the cache's rule, so it
+                    // is hashed on the next run, not taken on trust.
+                    cache
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .forget(&f.rel);
                     let mut s = ctx.summary();
                     s.sent += 1;
                     s.bytes += d.bytes;

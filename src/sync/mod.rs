@@ -13,6 +13,7 @@ mod filter;
 mod local;
 mod up;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::cli::{Direction, SyncArgs};
@@ -23,6 +24,25 @@ use crate::proto::{Reply, Request, TreeEntry};
 use crate::size::human;
 
 pub use filter::Filter;
+
+/// The local digests of `files` (relative path and entry), by path: from
+/// the digest cache or hashed now, in parallel. Only files both sides
+/// have at the same size are asked for: any other differs without a
+/// digest.
+pub fn local_digests<'a>(
+    cache: &mut cache::DigestCache,
+    files: Vec<(&'a str, &'a local::LocalEntry)>,
+) -> HashMap<&'a str, std::io::Result<String>> {
+    let got = cache.digests(&files);
+    let c = cache.counts;
+    log::info!(
+        "local digests: {} from the cache, {} hashed ({})",
+        c.reused,
+        c.hashed,
+        human(c.hashed_bytes)
+    );
+    files.into_iter().map(|(rel, _)| rel).zip(got).collect()
+}
 
 /// What a run did (or, with --dry-run, would do).
 #[derive(Default)]
@@ -78,6 +98,8 @@ pub struct Ctx {
     pub dry_run: bool,
     pub delete: bool,
     pub verbose: bool,
+    /// False with --no-cache: every local file is hashed.
+    pub use_cache: bool,
     pub filter: Filter,
     pub summary: Mutex<Summary>,
 }
@@ -114,6 +136,7 @@ pub fn run(args: SyncArgs) -> Result<()> {
         dry_run: args.dry_run,
         delete: args.delete,
         verbose: args.verbose,
+        use_cache: !args.no_cache,
         filter: Filter::new(&args.exclude, &args.include)?,
         summary: Mutex::new(Summary::default()),
     };

@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use super::cache::DigestCache;
 use super::local::{self, LocalEntry};
-use super::{pipeline, remote_path, remote_tree, Ctx};
+use super::{local_digests, pipeline, remote_path, remote_tree, Ctx};
 use crate::client::transfer::{put_files, PutOpts};
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -34,8 +35,51 @@ pub fn run(ctx: &Ctx, local_dir: &str, remote_dir: &str) -> Result<()> {
     if !md.is_dir() {
         return Err(Error::Usage(format!("{local_dir}: not a directory")));
     }
-    let local = local::walk(root, &ctx.filter)?;
+    // The local walk runs while the server is reached and lists its side.
+    let (local, remote) = std::thread::scope(|s| {
+        let walker = s.spawn(|| {
+            let clock = Instant::now();
+            let local = local::walk(root, &ctx.filter);
+            if let Ok(l) = &local {
+                log::info!("local walk: {} entries in {:?}", l.len(), clock.elapsed());
+            }
+            (local, DigestCache::open(root, ctx.use_cache))
+        });
+        let remote = connect_and_list(ctx, remote_dir);
+        let local = walker
+            .join()
+            .map_err(|_| Error::Other("the local walk failed".into()));
+        (local, remote)
+    });
+    let (local, mut cache) = local?;
+    let local = local?;
+    let (mut client, remote) = remote?;
+    let exists = remote.is_some();
+    let remote = remote.unwrap_or_default();
+    let plan = plan(ctx, &local, &remote, exists, remote_dir, &mut cache);
+    let cache = Mutex::new(cache);
+    let clock = Instant::now();
+    run_plan(ctx, &mut client, plan, &cache)?;
+    client.quit();
+    log::info!("transfers in {:?}", clock.elapsed());
+    let cache = cache.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !ctx.dry_run {
+        let clock = Instant::now();
+        cache.save();
+        log::info!("digest cache saved in {:?}", clock.elapsed());
+    }
+    Ok(())
+}
+
+/// A logged-in connection and the remote tree under `remote_dir` (None
+/// when it does not exist yet), by relative path.
+fn connect_and_list(
+    ctx: &Ctx,
+    remote_dir: &str,
+) -> Result<(Client, Option<BTreeMap<String, TreeEntry>>)> {
+    let clock = Instant::now();
     let mut client = ctx.connect()?;
+    log::info!("connected and logged in in {:?}", clock.elapsed());
     if let Some(e) = client.stat(remote_dir)? {
         if e.kind != EntryKind::Dir {
             return Err(Error::Usage(format!(
@@ -43,20 +87,15 @@ pub fn run(ctx: &Ctx, local_dir: &str, remote_dir: &str) -> Result<()> {
             )));
         }
     }
+    let clock = Instant::now();
     let remote: Option<BTreeMap<String, TreeEntry>> = remote_tree(&mut client, remote_dir)?
         .map(|t| t.into_iter().map(|e| (e.path.clone(), e)).collect());
-    let exists = remote.is_some();
-    let remote = remote.unwrap_or_default();
-    let mut cache = DigestCache::open(root);
-    let plan = plan(ctx, &local, &remote, exists, remote_dir, &mut cache);
-    let cache = Mutex::new(cache);
-    run_plan(ctx, &mut client, plan, &cache)?;
-    client.quit();
-    let cache = cache.into_inner().unwrap_or_else(|p| p.into_inner());
-    if !ctx.dry_run {
-        cache.save(false);
-    }
-    Ok(())
+    log::info!(
+        "remote tree: {} entries in {:?}",
+        remote.as_ref().map_or(0, BTreeMap::len),
+        clock.elapsed()
+    );
+    Ok((client, remote))
 }
 
 fn plan(
@@ -75,6 +114,14 @@ fn plan(
         };
         p.mkdirs.push((dir.to_string(), req));
     }
+    let clock = Instant::now();
+    let both = local.iter().filter_map(|(rel, l)| {
+        let r = remote.get(rel)?;
+        (!l.is_dir() && r.kind == EntryKind::File && r.size == l.md.len())
+            .then_some((rel.as_str(), l))
+    });
+    let mut digests = local_digests(cache, both.collect());
+    log::info!("compared digests in {:?}", clock.elapsed());
     let mut summary = ctx.summary();
     for (rel, l) in local {
         let path = remote_path(dir, rel);
@@ -89,18 +136,14 @@ fn plan(
             }
             continue;
         }
-        let same = match theirs {
-            Some(r) if r.kind == EntryKind::File && r.size == l.md.len() => {
-                match cache.digest(rel, &l.path, &l.md) {
-                    Ok(ours) => r
-                        .sha256
-                        .as_deref()
-                        .is_some_and(|t| t.eq_ignore_ascii_case(&ours)),
-                    Err(e) => {
-                        summary.fail(rel, Error::local(&l.path, e));
-                        continue;
-                    }
-                }
+        let same = match (digests.remove(rel.as_str()), theirs) {
+            (Some(Ok(ours)), Some(r)) => r
+                .sha256
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(&ours)),
+            (Some(Err(e)), _) => {
+                summary.fail(rel, Error::local(&l.path, e));
+                continue;
             }
             _ => false,
         };
@@ -212,6 +255,8 @@ fn send_batch(
     let mut done = 0;
     let mut attempt = 0;
     loop {
+        // Before any of the batch is read: the cache's racy check.
+        let read_from = super::cache::now_ns();
         let rest = &batch[done..];
         let items: Vec<(PathBuf, String)> = rest
             .iter()
@@ -226,7 +271,7 @@ fn send_batch(
                     cache
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .record(&f.rel, &f.md, &d.sha256);
+                        .record(&f.rel, &f.md, &d.sha256, read_from);
                     let mut s = ctx.summary();
                     s.sent += 1;
                     s.bytes += d.bytes;

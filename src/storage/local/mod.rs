@@ -155,6 +155,12 @@ impl LocalStorage {
     /// under the name can't hold the worker; anything but a regular file
     /// is refused.
     fn open_file(&self, path: &VPath) -> FsResult<File> {
+        self.open_file_md(path).map(|(file, _)| file)
+    }
+
+    /// [`Self::open_file`] with the metadata it checked (one fstat less
+    /// for callers that need it too: `tree` opens every file).
+    fn open_file_md(&self, path: &VPath) -> FsResult<(File, std::fs::Metadata)> {
         let mut opts = OpenOptions::new();
         opts.read(true);
         opts.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
@@ -176,7 +182,7 @@ impl LocalStorage {
                 why: "not a regular file (device, FIFO or socket)".into(),
             });
         }
-        Ok(file)
+        Ok((file, md))
     }
 
     /// `set_mtime` of a directory (never through a symlink).
@@ -192,8 +198,7 @@ impl LocalStorage {
     }
 
     fn open_local(&self, path: &VPath) -> FsResult<LocalRead> {
-        let file = self.open_file(path)?;
-        let md = file.metadata().map_err(self.err(path))?;
+        let (file, md) = self.open_file_md(path)?;
         let stamp = stamp_of(&md);
         let digest = read_digest(&file, &md);
         Ok(LocalRead {
@@ -517,8 +522,7 @@ impl Storage for LocalStorage {
     }
 
     fn digest(&self, path: &VPath) -> FsResult<Option<[u8; 32]>> {
-        let file = self.open_file(path)?;
-        let md = file.metadata().map_err(self.err(path))?;
+        let (file, md) = self.open_file_md(path)?;
         Ok(read_digest(&file, &md))
     }
 

@@ -198,6 +198,7 @@ pub fn client(srv: &TestServer) -> std::process::Command {
         .env_remove("MINIFTP_FINGERPRINT")
         .env_remove("MINIFTP_CA_FILE")
         .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_CACHE_HOME")
         .env_remove("NETRC")
         .env_remove("RUST_LOG");
     match &srv.fingerprint {

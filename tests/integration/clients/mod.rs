@@ -15,3 +15,4 @@ mod oneshot;
 mod shell_script;
 mod shell_tty;
 mod sync;
+mod sync_cache;
