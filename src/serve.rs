@@ -9,6 +9,8 @@ use std::sync::Arc;
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::error::Error;
+use crate::server::front::ftp::FtpShared;
+use crate::server::front::Front;
 use crate::server::{self, housekeeping, Shared};
 use crate::storage::local::create_private_dir_all;
 use crate::users::UserDb;
@@ -16,14 +18,7 @@ use crate::users::UserDb;
 pub fn run(args: ServeArgs) -> Result<(), Error> {
     crate::server::malloc::tune();
     crate::logging::init_server();
-    let mut config = Config::load(args.config.as_deref())?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(root) = args.root {
-        config.root = root;
-    }
-    config.validate()?;
+    let config = load_config(args)?;
     if let Some(path) = &config.log_file {
         crate::logging::to_file(path).map_err(|e| Error::local(path, e))?;
     }
@@ -35,13 +30,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let users_seen = housekeeping::fingerprint(&config.users_file());
     let users = UserDb::load(&config.users_file())?;
     crate::access::check_homes(&config, &users)?;
-    if users.users.is_empty() {
-        log::warn!(
-            "no users in {}: add one with `miniftp useradd NAME --root {}`",
-            config.users_file().display(),
-            config.root.display()
-        );
-    }
+    warn_if_no_users(&config, &users);
     let addr = config.listen_addr();
     let listener = bind(addr).map_err(|e| Error::Connect {
         addr: addr.to_string(),
@@ -50,9 +39,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
-    if args.plaintext {
-        config.tls.enabled = false;
-    }
+    let ftp_listeners = bind_ftp(&config.ftp)?;
     let tls = if config.tls.enabled {
         let tls = crate::tls::server::load(&config)?;
         if let Some(dir) = &tls.generated {
@@ -69,13 +56,24 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         None
     };
     let backend = crate::storage::open(&config).map_err(|e| Error::Other(e.to_string()))?;
-    let shared = Arc::new(Shared::new(config, users, backend, tls));
+    let mut shared = Shared::new(config, users, backend, tls);
+    if !ftp_listeners.is_empty() {
+        let native = shared.tls.as_deref();
+        let ftp = FtpShared::new(native).map_err(|e| Error::Other(format!("FTP TLS: {e}")))?;
+        shared.ftp = Some(ftp);
+    }
+    let shared = Arc::new(shared);
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
     let ops = bind_ops(&shared.config)?;
     let metrics_addr = ops.metrics.as_ref().and_then(|l| l.local_addr().ok());
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
+    let mut listeners = vec![server::Listener {
+        socket: listener,
+        front: Front::Native,
+    }];
+    announce_ftp(ftp_listeners, &mut listeners)?;
     if let Some(addr) = metrics_addr {
         println!("metrics listening on {addr}");
         log::info!("metrics listening on {addr}");
@@ -86,16 +84,84 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         shared.config.root.display(),
         shared.config.registration.policy
     );
-    let listeners = vec![server::Listener {
-        socket: listener,
-        front: server::front::Front::Native,
-    }];
     let admin_socket = crate::server::admin::socket_path(&shared.config.root);
     let result = server::run(listeners, ops, shared, Some(signals));
     let _ = std::fs::remove_file(&admin_socket);
     result.map_err(|e| Error::Other(format!("event loop: {e}")))?;
     log::info!("stopped");
     Ok(())
+}
+
+/// The config file with the command line's overrides, validated.
+fn load_config(args: ServeArgs) -> Result<Config, Error> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(root) = args.root {
+        config.root = root;
+    }
+    if args.plaintext {
+        config.tls.enabled = false;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn warn_if_no_users(config: &Config, users: &UserDb) {
+    if users.users.is_empty() {
+        log::warn!(
+            "no users in {}: add one with `miniftp useradd NAME --root {}`",
+            config.users_file().display(),
+            config.root.display()
+        );
+    }
+}
+
+/// Prints `ftp listening on HOST:PORT` (`ftps` for implicit FTPS) for each
+/// FTP listener and adds it to `listeners`. After the native line, so that
+/// scripts that read that one first keep working.
+fn announce_ftp(
+    ftp: Vec<server::Listener>,
+    listeners: &mut Vec<server::Listener>,
+) -> Result<(), Error> {
+    for l in ftp {
+        match (l.front, l.socket.local_addr()) {
+            (Front::Ftp { implicit_tls: true }, Ok(a)) => println!("ftps listening on {a}"),
+            (_, Ok(a)) => println!("ftp listening on {a}"),
+            (_, Err(e)) => return Err(Error::Other(e.to_string())),
+        }
+        listeners.push(l);
+    }
+    Ok(())
+}
+
+/// Binds the `[ftp]` listeners that are configured (none by default).
+fn bind_ftp(ftp: &crate::config::Ftp) -> Result<Vec<server::Listener>, Error> {
+    let wanted = [
+        (
+            &ftp.listen,
+            Front::Ftp {
+                implicit_tls: false,
+            },
+        ),
+        (&ftp.implicit_tls_listen, Front::Ftp { implicit_tls: true }),
+    ];
+    let mut bound = Vec::new();
+    for (addr, front) in wanted {
+        let Some(addr) = addr.as_deref() else {
+            continue;
+        };
+        let addr: std::net::SocketAddr = addr
+            .parse()
+            .map_err(|_| Error::Other(format!("bad FTP address {addr}")))?;
+        let socket = bind(addr).map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            source: e,
+        })?;
+        bound.push(server::Listener { socket, front });
+    }
+    Ok(bound)
 }
 
 /// The operator's listeners: `[metrics] listen` if set, and the admin
