@@ -25,7 +25,7 @@ DEBUG_BIN       = $(TARGET_DIR)/debug/miniftp
 CARGO_PROFILE   = $(if $(filter release,$(PROFILE)),--release,)
 
 .PHONY: quickstart help build test lint unit-and-integration bench-smoke check-unit install uninstall \
-        run bench bench-ab bench-peers bench-s3 stress fuzz completions clean garage
+        run bench bench-ab bench-ftp bench-peers bench-s3 stress fuzz ftp-clients completions clean garage
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ bench-ab: build ## OLD=PATH: rows 1, 2, 5, 7 of make bench for an older binary b
 bench-s3: build garage ## the S3 row of docs/BENCHMARKS.md: miniftp put/get through a Garage bucket against rclone (needs rclone: make bench-peers)
 	bash bench/s3.sh
 
+bench-ftp: build ## the FTP listener against vsftpd and pure-ftpd with their clients (docs/BENCHMARKS.ftp.md; needs root and make bench-peers)
+	bash bench/ftp-peers.sh
+
 bench-peers: ## install vsftpd, curl, lftp, rclone (and the other peers) for make bench
 	bash ../shared/bench/install-peers.sh || { apt-get update -q && apt-get install -y -q vsftpd lftp curl hyperfine; }
 	command -v rclone >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q rclone; }
@@ -104,10 +107,19 @@ bench-peers: ## install vsftpd, curl, lftp, rclone (and the other peers) for mak
 stress: ## long adversarial runs (docs/STRESS.md): the hardening suite scaled up (STRESS=1), in release, ignored tests too
 	STRESS=1 $(CARGO) test --release --locked --test integration hardening:: -- --include-ignored --test-threads=1
 
-fuzz: ## run the three cargo-fuzz targets (docs/FUZZING.md); needs cargo-fuzz
+fuzz: ## run the four cargo-fuzz targets (docs/FUZZING.md); needs cargo-fuzz
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O frame -- -runs=10000000 -max_len=200000
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O message -- -runs=10000000 -max_len=4096
 	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O connection -- -max_total_time=1800 -max_len=70000
+	mkdir -p fuzz/corpus/ftp_command
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O ftp_command corpus/ftp_command ../tests/integration/fuzz_regressions/ftp_command -- -max_total_time=600 -max_len=10000
+
+ftp-clients: ## install lftp, rclone, curl and python3 (Debian) for the FTP client matrix (tests/ftp); quick when present
+	@missing=""; for t in lftp rclone curl python3; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
 
 # The unit's ExecStart and --config follow BINDIR and SYSCONFDIR. The config
 # is installed only where none exists (an upgrade keeps the operator's); the

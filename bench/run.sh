@@ -315,6 +315,10 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo "| tls | \`miniftp put\` / \`get\` ${BIG_MB} MiB over TLS 1.3 (AES-GCM) | $(pm "${TLS_PUT[@]}") / $(pm "${TLS_GET[@]}") | - | $(ratio "$(m "${ROW1[@]}")" "$(m "${TLS_PUT[@]}")") / $(ratio "$(m "${ROW2[@]}")" "$(m "${TLS_GET[@]}")") of plaintext speed | ≥ 0.7 |"
   echo "| disk | \`miniftp put\` ${BIG_MB} MiB to a real disk ($(df --output=fstype "$DISK_DIR" | tail -1)) | $(pm "${DISK_T[@]}") | - | - | - |"
   for row in "${SYNC_ROWS[@]}"; do echo "$row"; done
+  if [[ -f $ROOT/docs/BENCHMARKS.ftp.md ]] && ((!SMOKE)); then
+    echo; echo "## The FTP listener against FTP peers (make bench-ftp)"; echo
+    cat "$ROOT/docs/BENCHMARKS.ftp.md"
+  fi
   if [[ -f $ROOT/docs/BENCHMARKS.notes.md ]] && ((!SMOKE)); then echo; cat "$ROOT/docs/BENCHMARKS.notes.md"; fi
   # The S3 section comes from make bench-s3 (bench/s3.sh), run apart.
   if [[ -f $ROOT/docs/BENCHMARKS.s3.md ]] && ((!SMOKE)); then echo; cat "$ROOT/docs/BENCHMARKS.s3.md"; fi

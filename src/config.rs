@@ -154,6 +154,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub workers: Workers,
     pub tls: Tls,
+    pub ftp: Ftp,
     pub metrics: MetricsConfig,
 }
 
@@ -286,6 +287,121 @@ impl Default for Tls {
     }
 }
 
+/// The FTP listener (docs/FTP.md): off unless `listen` is set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ftp {
+    /// Address and port of the FTP listener (explicit FTPS with `AUTH
+    /// TLS`, or plain FTP when TLS is not required). None: no FTP.
+    pub listen: Option<String>,
+    /// Address and port of an implicit-FTPS listener (TLS from the first
+    /// byte). None: none.
+    pub implicit_tls_listen: Option<String>,
+    /// `LOW-HIGH`: the ports passive data connections listen on. None:
+    /// any free port the system picks.
+    pub passive_ports: Option<String>,
+    /// The IPv4 address PASV replies advertise (for NAT). None: the
+    /// address the client connected to.
+    pub passive_address: Option<String>,
+    /// `USER` needs `AUTH TLS` first, and transfers need `PROT P`.
+    pub require_tls: bool,
+    /// A protected data connection must resume the control connection's
+    /// TLS session (else `522`).
+    pub require_tls_session_reuse: bool,
+    /// PORT and EPRT, to the control connection's own address only.
+    pub active_mode: bool,
+}
+
+impl Default for Ftp {
+    fn default() -> Self {
+        Ftp {
+            listen: None,
+            implicit_tls_listen: None,
+            passive_ports: None,
+            passive_address: None,
+            require_tls: true,
+            require_tls_session_reuse: true,
+            active_mode: false,
+        }
+    }
+}
+
+impl Ftp {
+    /// Whether any FTP listener is configured.
+    pub fn enabled(&self) -> bool {
+        self.listen.is_some() || self.implicit_tls_listen.is_some()
+    }
+
+    /// `passive_ports` as a range (validated in `Config::validate`).
+    pub fn passive_range(&self) -> Option<(u16, u16)> {
+        let (lo, hi) = self.passive_ports.as_deref()?.split_once('-')?;
+        Some((lo.trim().parse().ok()?, hi.trim().parse().ok()?))
+    }
+
+    /// `passive_address` as an address (validated in `Config::validate`).
+    pub fn passive_ip(&self) -> Option<std::net::Ipv4Addr> {
+        self.passive_address.as_deref()?.parse().ok()
+    }
+
+    fn validate(&self, tls: bool) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let addr = |a: &Option<String>| {
+            a.as_deref()
+                .is_some_and(|a| a.parse::<SocketAddr>().is_err())
+        };
+        if addr(&self.listen) {
+            return invalid(
+                "ftp.listen",
+                format!(
+                    "{:?} is not HOST:PORT (e.g. 127.0.0.1:2121)",
+                    self.listen.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+        if addr(&self.implicit_tls_listen) {
+            return invalid(
+                "ftp.implicit_tls_listen",
+                format!(
+                    "{:?} is not HOST:PORT (e.g. 127.0.0.1:990)",
+                    self.implicit_tls_listen.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+        if self.passive_ports.is_some()
+            && !self
+                .passive_range()
+                .is_some_and(|(lo, hi)| 0 < lo && lo <= hi)
+        {
+            return invalid(
+                "ftp.passive_ports",
+                format!(
+                    "{:?} is not LOW-HIGH with 1 <= LOW <= HIGH <= 65535 (e.g. \"50000-50999\")",
+                    self.passive_ports.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+        if self.passive_address.is_some() && self.passive_ip().is_none() {
+            return invalid(
+                "ftp.passive_address",
+                format!(
+                    "{:?} is not an IPv4 address (PASV can only show IPv4)",
+                    self.passive_address.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+        if self.enabled() && !tls && self.require_tls {
+            return invalid("ftp.require_tls", "TLS is off ([tls] enabled = false or --plaintext): set ftp.require_tls = false to serve FTP in clear, or turn TLS on".into());
+        }
+        if self.implicit_tls_listen.is_some() && !tls {
+            return invalid(
+                "ftp.implicit_tls_listen",
+                "implicit FTPS needs TLS: [tls] enabled = true".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// `[metrics]`: where Prometheus scrapes the server, if anywhere.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -324,6 +440,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             workers: Workers::default(),
             tls: Tls::default(),
+            ftp: Ftp::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -503,6 +620,7 @@ impl Config {
                 "is empty (leave it out for no notification)",
             );
         }
+        self.ftp.validate(self.tls.enabled)?;
         self.validate_storage()
     }
 

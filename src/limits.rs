@@ -99,6 +99,13 @@ pub const MAX_PENDING_REPLY_BYTES: usize = 256 * 1024;
 /// Most entries kept in the failed-login table; the oldest is evicted.
 pub const MAX_FAILED_LOGIN_ENTRIES: usize = 10_000;
 
+/// Longest FTP command line, CRLF included. The longest line a client needs
+/// is a verb, a few arguments and a path of `MAX_PATH_LEN` bytes (`MFMT
+/// 20260101000000 <path>`); 64 bytes cover the verb and arguments. Checked
+/// on the buffered bytes before a line is copied anywhere: a longer line
+/// gets `500` and closes the connection, since it can't be resynchronised.
+pub const MAX_FTP_LINE: usize = MAX_PATH_LEN + 64;
+
 /// Replaced files at least this big are freed after the commit's reply (a
 /// hidden second link keeps them until then): freeing every page of a
 /// large file would otherwise hold the client's `226`.
@@ -240,6 +247,32 @@ pub mod s3 {
     /// per 1000 names.
     pub const LIST_DIR_TIMES: usize = 200;
 }
+
+/// TLS sessions the FTP listener remembers for data connections to resume
+/// (about 300 bytes each: under 3 MiB). Each FTP control connection adds
+/// one; beyond this the oldest go (a data connection of a session that old
+/// then gets `522`, and the client reconnects).
+pub const MAX_TLS_SESSIONS: usize = 8192;
+
+/// Logins whose TLS sessions the FTP listener can tie data connections to
+/// (user and address per control connection, about 100 bytes each).
+pub const MAX_TLS_OWNERS: usize = 16_384;
+
+/// How long an FTP passive listener waits for the client's data
+/// connection, and an active-mode connect for the client to answer. FTP
+/// clients connect within milliseconds of the `227`/`229`; this only
+/// bounds a listener nobody uses.
+pub const FTP_DATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Ports of `passive_ports` tried for one PASV before it is answered
+/// `425`: binding is a syscall on the loop, so a full range can't cost
+/// thousands of them.
+pub const MAX_PASSIVE_TRIES: usize = 64;
+
+/// Largest file whose SHA-256 the FTP `HASH` command computes on request
+/// when none is stored (about 0.6 s of one io worker per GiB). Files
+/// stored by an upload, or downloaded once, have their digest already.
+pub const MAX_HASH_ON_REQUEST: u64 = 1 << 30;
 
 /// Longest HTTP request head the metrics listener reads. A scrape's head
 /// is a few hundred bytes; 8 KiB is what common servers allow by default.

@@ -61,22 +61,28 @@ impl Write for Sink {
     }
 }
 
-fn init(default: &str) {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format_timestamp_millis()
-        .target(env_logger::Target::Pipe(Box::new(Sink)))
-        .try_init();
+fn builder(default: &str) -> env_logger::Builder {
+    let mut b =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    b.format_timestamp_millis()
+        .target(env_logger::Target::Pipe(Box::new(Sink)));
+    b
 }
 
-/// The server logs sessions and transfers at `info`.
+/// The server logs sessions and transfers at `info`. rustls warns about
+/// every client that sends an IP address as the TLS server name (curl and
+/// lftp do, to an FTP server given by address): harmless, and not worth a
+/// line per connection.
 pub fn init_server() {
-    init("info");
+    let _ = builder("info")
+        .filter_module("rustls::msgs::handshake", log::LevelFilter::Error)
+        .try_init();
 }
 
 /// Clients only warn, unless --verbose.
 pub fn init_client(verbose: bool) {
     crate::error::VERBOSE.store(verbose, std::sync::atomic::Ordering::Relaxed);
-    init(if verbose { "info" } else { "warn" });
+    let _ = builder(if verbose { "info" } else { "warn" }).try_init();
 }
 
 /// From now on the log goes to `path` (appended to; created if missing).

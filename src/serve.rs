@@ -10,6 +10,8 @@ use std::sync::Arc;
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::error::Error;
+use crate::server::front::ftp::FtpShared;
+use crate::server::front::Front;
 use crate::server::{self, housekeeping, Shared};
 use crate::storage::local::create_private_dir_all;
 use crate::users::UserDb;
@@ -17,14 +19,7 @@ use crate::users::UserDb;
 pub fn run(args: ServeArgs) -> Result<(), Error> {
     crate::server::malloc::tune();
     crate::logging::init_server();
-    let mut config = Config::load(args.config.as_deref())?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(root) = args.root {
-        config.root = root;
-    }
-    config.validate()?;
+    let config = load_config(args)?;
     if let Some(path) = &config.log_file {
         crate::logging::to_file(path).map_err(|e| Error::local(path, e))?;
     }
@@ -36,13 +31,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let users_seen = housekeeping::fingerprint(&config.users_file());
     let users = UserDb::load(&config.users_file())?;
     crate::access::check_homes(&config, &users)?;
-    if users.users.is_empty() {
-        log::warn!(
-            "no users in {}: add one with `miniftp useradd NAME --root {}`",
-            config.users_file().display(),
-            config.root.display()
-        );
-    }
+    warn_if_no_users(&config, &users);
     let addr = config.listen_addr();
     let listener = bind(addr).map_err(|e| Error::Connect {
         addr: addr.to_string(),
@@ -51,9 +40,7 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
-    if args.plaintext {
-        config.tls.enabled = false;
-    }
+    let ftp_listeners = bind_ftp(&config.ftp)?;
     let tls = if config.tls.enabled {
         let tls = crate::tls::server::load(&config)?;
         if let Some(dir) = &tls.generated {
@@ -70,17 +57,23 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         None
     };
     let backend = crate::storage::open(&config)?;
-    let shared = Arc::new(Shared::new(config, users, backend, tls));
+    let mut shared = Shared::new(config, users, backend, tls);
+    if !ftp_listeners.is_empty() {
+        let native = shared.tls.as_deref();
+        let ftp = FtpShared::new(native).map_err(|e| Error::Other(format!("FTP TLS: {e}")))?;
+        shared.ftp = Some(ftp);
+    }
+    let shared = Arc::new(shared);
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
     let ops = bind_ops(&shared.config)?;
     let metrics_addr = ops.metrics.as_ref().and_then(|l| l.local_addr().ok());
-    announce(&shared, local, metrics_addr);
-    let listeners = vec![server::Listener {
+    let mut listeners = vec![server::Listener {
         socket: listener,
-        front: server::front::Front::Native,
+        front: Front::Native,
     }];
+    announce(&shared, local, metrics_addr, ftp_listeners, &mut listeners)?;
     let admin_socket = crate::server::admin::socket_path(&shared.config.root);
     let result = server::run(listeners, ops, shared, Some(signals));
     let _ = std::fs::remove_file(&admin_socket);
@@ -89,9 +82,17 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The `listening on` lines scripts wait for, and what is served where.
-fn announce(shared: &Shared, local: SocketAddr, metrics_addr: Option<SocketAddr>) {
+/// The `listening on` lines scripts wait for (the native one first, then
+/// the FTP and metrics ones), and what is served where.
+fn announce(
+    shared: &Shared,
+    local: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    ftp: Vec<server::Listener>,
+    listeners: &mut Vec<server::Listener>,
+) -> Result<(), Error> {
     println!("miniftp {} listening on {local}", env!("CARGO_PKG_VERSION"));
+    announce_ftp(ftp, listeners)?;
     if let Some(addr) = metrics_addr {
         println!("metrics listening on {addr}");
         log::info!("metrics listening on {addr}");
@@ -103,6 +104,79 @@ fn announce(shared: &Shared, local: SocketAddr, metrics_addr: Option<SocketAddr>
         shared.backend.describe(),
         shared.config.registration.policy
     );
+    Ok(())
+}
+
+/// The config file with the command line's overrides, validated.
+fn load_config(args: ServeArgs) -> Result<Config, Error> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(root) = args.root {
+        config.root = root;
+    }
+    if args.plaintext {
+        config.tls.enabled = false;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn warn_if_no_users(config: &Config, users: &UserDb) {
+    if users.users.is_empty() {
+        log::warn!(
+            "no users in {}: add one with `miniftp useradd NAME --root {}`",
+            config.users_file().display(),
+            config.root.display()
+        );
+    }
+}
+
+/// Prints `ftp listening on HOST:PORT` (`ftps` for implicit FTPS) for each
+/// FTP listener and adds it to `listeners`. After the native line, so that
+/// scripts that read that one first keep working.
+fn announce_ftp(
+    ftp: Vec<server::Listener>,
+    listeners: &mut Vec<server::Listener>,
+) -> Result<(), Error> {
+    for l in ftp {
+        match (l.front, l.socket.local_addr()) {
+            (Front::Ftp { implicit_tls: true }, Ok(a)) => println!("ftps listening on {a}"),
+            (_, Ok(a)) => println!("ftp listening on {a}"),
+            (_, Err(e)) => return Err(Error::Other(e.to_string())),
+        }
+        listeners.push(l);
+    }
+    Ok(())
+}
+
+/// Binds the `[ftp]` listeners that are configured (none by default).
+fn bind_ftp(ftp: &crate::config::Ftp) -> Result<Vec<server::Listener>, Error> {
+    let wanted = [
+        (
+            &ftp.listen,
+            Front::Ftp {
+                implicit_tls: false,
+            },
+        ),
+        (&ftp.implicit_tls_listen, Front::Ftp { implicit_tls: true }),
+    ];
+    let mut bound = Vec::new();
+    for (addr, front) in wanted {
+        let Some(addr) = addr.as_deref() else {
+            continue;
+        };
+        let addr: std::net::SocketAddr = addr
+            .parse()
+            .map_err(|_| Error::Other(format!("bad FTP address {addr}")))?;
+        let socket = bind(addr).map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            source: e,
+        })?;
+        bound.push(server::Listener { socket, front });
+    }
+    Ok(bound)
 }
 
 /// The operator's listeners: `[metrics] listen` if set, and the admin

@@ -26,6 +26,7 @@ fn server() -> SocketAddr {
             argon2_memory_kib: 64,
             argon2_iterations: 1,
             argon2_parallelism: 1,
+            ..Auth::default()
         };
         config.storage.fsync = false;
         config.limits.max_failed_logins = u32::MAX;
@@ -42,6 +43,8 @@ fn server() -> SocketAddr {
                 home: default_home("fuzz"),
                 max_entries: None,
                 disabled: false,
+                rate_up: 0,
+                rate_down: 0,
             }],
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

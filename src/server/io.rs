@@ -47,6 +47,26 @@ impl Io {
         }
     }
 
+    /// TLS from now on over what was a plain connection (FTP's `AUTH TLS`,
+    /// a protected data connection). Input already buffered is the start
+    /// of the handshake.
+    pub fn start_tls(self, tls: rustls::ServerConnection) -> Io {
+        let Io {
+            transport,
+            rbuf,
+            wbuf,
+            codec,
+            asked,
+        } = self;
+        Io {
+            transport: transport.into_tls(tls, rbuf),
+            rbuf: Vec::new(),
+            wbuf,
+            codec,
+            asked,
+        }
+    }
+
     /// Whether anything waits to be written (replies, or TLS records).
     pub fn has_output(&self) -> bool {
         !self.wbuf.is_empty() || self.transport.pending_out()

@@ -348,7 +348,9 @@ impl Server {
     fn remove(&mut self, token: Token, why: &'static str) {
         let mut conn = self.conns.remove(token.0);
         if conn.admitted {
-            self.limiter.release(conn.peer.ip());
+            for _ in 0..=conn.extra_slots() {
+                self.limiter.release(conn.peer.ip());
+            }
             metrics::global().session_closed(conn.front);
         } else {
             self.refusing -= 1;
@@ -448,7 +450,7 @@ impl Server {
         if let Err(why) = self.limiter.admit(peer.ip(), &self.shared.config.limits) {
             log::warn!("refused connection from {peer}: {why}");
             let reply = Reply::new(Status::Unavailable, why);
-            if self.shared.tls.is_none() {
+            if front.tls_at_start(&self.shared).is_none() {
                 let mut buf = Vec::new();
                 metrics::global().reply(reply.code);
                 front.codec().encode(&reply, &mut buf);
@@ -487,9 +489,9 @@ impl Server {
             Token(entry.key() * CHANNELS),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        let transport = match &self.shared.tls {
+        let transport = match front.tls_at_start(&self.shared) {
             None => Transport::Plain(stream),
-            Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+            Some(config) => match rustls::ServerConnection::new(config) {
                 Ok(tls) => Transport::tls(stream, tls),
                 Err(e) => {
                     let _ = self.poll.registry().deregister(&mut stream);
@@ -504,7 +506,15 @@ impl Server {
             metrics::global().session_opened(front);
         }
         let registration = self.shared.config.registration.policy.name();
-        entry.insert(Conn::open(id, peer, front, io, registration, refusal));
+        entry.insert(Conn::open(
+            id,
+            peer,
+            front,
+            io,
+            registration,
+            refusal,
+            &self.shared,
+        ));
         log::debug!("{} connection from {peer}", front.name());
         self.dispatch(
             token,

@@ -23,6 +23,9 @@ pub struct Shared {
     pub dummy_hash: String,
     /// TLS for every connection, unless the operator turned it off.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The FTP listeners' TLS and passive ports, when `[ftp]` is on (set
+    /// by `serve` once the listeners are bound).
+    pub ftp: Option<super::front::ftp::FtpShared>,
 }
 
 impl Shared {
@@ -42,6 +45,7 @@ impl Shared {
             backend,
             dummy_hash,
             tls,
+            ftp: None,
         }
     }
 

@@ -19,6 +19,11 @@ pub enum Transport {
 pub struct TlsStream {
     sock: TcpStream,
     tls: ServerConnection,
+    /// A TCP EOF without the peer's close_notify reads as an error
+    /// (`UnexpectedEof`), not as the end: for streams whose end is their
+    /// content's end (FTP data connections), where a cut connection must
+    /// never pass for a complete file.
+    strict_eof: bool,
     /// Ciphertext read ahead from the socket. rustls reads at most 4 KiB a
     /// call; feeding it from here turns 16 syscalls into one. Empty (and
     /// freed) whenever the socket is drained, so idle connections hold none.
@@ -77,8 +82,82 @@ impl Transport {
         Transport::Tls(Box::new(TlsStream {
             sock,
             tls,
+            strict_eof: false,
             ahead: ReadAhead::default(),
         }))
+    }
+
+    /// TLS over a connection that was plain so far (FTP's `AUTH TLS`, a
+    /// protected data connection): the handshake comes next. `early` is
+    /// input already read (a client that did not wait for the reply): the
+    /// handshake reads it first.
+    pub fn into_tls(self, tls: ServerConnection, early: Vec<u8>) -> Transport {
+        match self {
+            Transport::Plain(sock) => {
+                let mut t = Transport::tls(sock, tls);
+                if let Transport::Tls(s) = &mut t {
+                    s.ahead = ReadAhead {
+                        buf: early,
+                        start: 0,
+                    };
+                }
+                t
+            }
+            tls @ Transport::Tls(_) => tls,
+        }
+    }
+
+    /// With TLS: a TCP EOF without close_notify is an error from now on
+    /// (see `TlsStream::strict_eof`).
+    pub fn set_strict_eof(&mut self) {
+        if let Transport::Tls(t) = self {
+            t.strict_eof = true;
+        }
+    }
+
+    /// The TLS state, when there is TLS (resumption checks).
+    pub fn tls_state(&self) -> Option<&ServerConnection> {
+        match self {
+            Transport::Plain(_) => None,
+            Transport::Tls(t) => Some(&t.tls),
+        }
+    }
+
+    /// The TLS state, to set what its session tickets will carry.
+    pub fn tls_mut(&mut self) -> Option<&mut ServerConnection> {
+        match self {
+            Transport::Plain(_) => None,
+            Transport::Tls(t) => Some(&mut t.tls),
+        }
+    }
+
+    /// Moves a TLS handshake on as far as the socket allows: Ok(true) once
+    /// it is complete (at once without TLS), Ok(false) when it waits for
+    /// the peer. Application data that came with the handshake stays
+    /// buffered for `read`.
+    pub fn handshake(&mut self) -> io::Result<bool> {
+        let Transport::Tls(t) = self else {
+            return Ok(true);
+        };
+        while t.tls.is_handshaking() {
+            if !t.flush_out()? || !t.tls.wants_read() {
+                return Ok(false);
+            }
+            if t.ahead.is_empty() {
+                match t.ahead.fill(&mut t.sock) {
+                    Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+            t.tls.read_tls(&mut t.ahead)?;
+            let processed = t.tls.process_new_packets();
+            let _ = t.flush_out();
+            processed.map_err(|e| io::Error::new(ErrorKind::InvalidData, e))?;
+        }
+        t.flush_out()?;
+        Ok(true)
     }
 
     pub fn stream_mut(&mut self) -> &mut TcpStream {
@@ -165,7 +244,18 @@ impl TlsStream {
                 Err(e) => return Err(e),
             }
             if self.ahead.is_empty() && self.ahead.fill(&mut self.sock)? == 0 {
-                return Ok(0);
+                if !self.strict_eof {
+                    return Ok(0);
+                }
+                // Tell rustls the TCP stream ended: the next read says
+                // Ok(0) if close_notify came first, else UnexpectedEof.
+                self.tls.read_tls(&mut io::empty())?;
+                return match self.tls.reader().read(buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        Err(ErrorKind::UnexpectedEof.into())
+                    }
+                    other => other,
+                };
             }
             match self.tls.read_tls(&mut self.ahead) {
                 Ok(0) => return Ok(0),

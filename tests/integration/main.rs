@@ -7,6 +7,7 @@ mod smoke;
 
 mod clients;
 mod files;
+mod ftp;
 mod fuzz_regressions;
 mod hardening;
 mod ops;

@@ -31,6 +31,12 @@ pub struct TestServer {
     pub fingerprint: Option<String>,
     /// HOST:PORT of the metrics listener, when the config has `[metrics]`.
     pub metrics: Option<String>,
+    /// The FTP listener's `HOST:PORT`, when the config sets `[ftp] listen`
+    /// (its `ftp listening on` line comes after the native one).
+    pub ftp_addr: Option<String>,
+    /// The implicit-FTPS listener's, with `[ftp] implicit_tls_listen`
+    /// (`ftps listening on`).
+    pub ftps_addr: Option<String>,
     stderr_path: PathBuf,
     /// Where the homes are.
     pub store: Store,
@@ -134,6 +140,8 @@ impl TestServer {
             addr: String::new(),
             fingerprint: None,
             metrics: None,
+            ftp_addr: None,
+            ftps_addr: None,
             stderr_path: dir.path().join("stderr.log"),
             dir,
             config,
@@ -147,9 +155,15 @@ impl TestServer {
     /// The lines the server prints once it listens.
     fn read_lines(&mut self) {
         let toml = std::fs::read_to_string(&self.config).unwrap_or_default();
-        let with_metrics = toml.lines().any(|l| l.trim() == "[metrics]");
-        let l = read_listen_lines(&mut self.child, with_metrics);
+        let (ftp, ftps) = ftp_listeners(&toml);
+        let want = Expect {
+            metrics: toml.lines().any(|l| l.trim() == "[metrics]"),
+            ftp,
+            ftps,
+        };
+        let l = read_listen_lines(&mut self.child, want);
         (self.addr, self.fingerprint, self.metrics) = (l.addr, l.fingerprint, l.metrics);
+        (self.ftp_addr, self.ftps_addr) = (l.ftp, l.ftps);
     }
 
     pub fn root(&self) -> PathBuf {
@@ -403,11 +417,28 @@ fn spawn_server(
     cmd.spawn().expect("spawn server")
 }
 
+/// Which FTP listeners a test's TOML turns on: (`listen`,
+/// `implicit_tls_listen`).
+fn ftp_listeners(toml: &str) -> (bool, bool) {
+    let table: toml::Table = toml::from_str(&sections(toml)).unwrap_or_default();
+    let ftp = table.get("ftp").and_then(|f| f.as_table());
+    let has = |k| ftp.is_some_and(|f| f.contains_key(k));
+    (has("listen"), has("implicit_tls_listen"))
+}
+
 /// Reads stdout up to the `listening on HOST:PORT` line; also returns the
 /// `fingerprint SHA256:...` line's value when TLS is on.
 pub fn read_listen_line(child: &mut Child) -> (String, Option<String>) {
-    let l = read_listen_lines(child, false);
+    let l = read_listen_lines(child, Expect::default());
     (l.addr, l.fingerprint)
+}
+
+/// The listeners besides the native one whose lines a start prints.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Expect {
+    pub metrics: bool,
+    pub ftp: bool,
+    pub ftps: bool,
 }
 
 /// What a server printed once it listens.
@@ -416,51 +447,52 @@ pub struct Listening {
     pub fingerprint: Option<String>,
     /// `metrics listening on HOST:PORT`, printed after the main line.
     pub metrics: Option<String>,
+    /// `ftp listening on HOST:PORT` and `ftps listening on HOST:PORT`.
+    pub ftp: Option<String>,
+    pub ftps: Option<String>,
 }
 
 /// Reads the server's start-up lines up to its `listening on` line, and
-/// with `metrics` the `metrics listening on` line after it.
-pub fn read_listen_lines(child: &mut Child, metrics: bool) -> Listening {
+/// then the lines of the other listeners `want` names.
+pub fn read_listen_lines(child: &mut Child, want: Expect) -> Listening {
     let stdout = child.stdout.take().expect("stdout");
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
     let mut fingerprint = None;
-    let mut addr = None;
+    let (mut addr, mut metrics, mut ftp_addr, mut ftps_addr) = (None, None, None, None);
     loop {
         line.clear();
         let n = reader.read_line(&mut line).unwrap();
         assert!(n > 0, "server exited before listening");
-        if let Some(fp) = line.trim().strip_prefix("fingerprint ") {
+        let l = line.trim();
+        if let Some(fp) = l.strip_prefix("fingerprint ") {
             fingerprint = Some(fp.to_string());
+        } else if let Some(a) = l.strip_prefix("ftp listening on ") {
+            ftp_addr = Some(a.to_string());
+        } else if let Some(a) = l.strip_prefix("ftps listening on ") {
+            ftps_addr = Some(a.to_string());
+        } else if let Some(a) = l.strip_prefix("metrics listening on ") {
+            metrics = Some(a.to_string());
+        } else if let Some(i) = l.find("listening on ") {
+            addr = Some(l[i + "listening on ".len()..].to_string());
         }
-        let found = line
-            .find("listening on ")
-            .map(|i| line[i + "listening on ".len()..].trim().to_string());
-        let metrics_line = line.starts_with("metrics listening on ");
-        let done = match (found, metrics_line) {
-            (Some(a), true) => Some(Listening {
-                addr: addr.take().expect("the main line comes first"),
-                fingerprint: fingerprint.take(),
-                metrics: Some(a),
-            }),
-            (Some(a), false) if !metrics => Some(Listening {
-                addr: a,
-                fingerprint: fingerprint.take(),
-                metrics: None,
-            }),
-            (Some(a), false) => {
-                addr = Some(a);
-                None
-            }
-            (None, _) => None,
-        };
-        if let Some(listening) = done {
+        let done = addr.is_some()
+            && metrics.is_some() == want.metrics
+            && ftp_addr.is_some() == want.ftp
+            && ftps_addr.is_some() == want.ftps;
+        if let (true, Some(addr)) = (done, addr.clone()) {
             // Keep draining stdout so the server never blocks on it.
             std::thread::spawn(move || {
                 let mut sink = Vec::new();
                 let _ = reader.read_to_end(&mut sink);
             });
-            return listening;
+            return Listening {
+                addr,
+                fingerprint,
+                metrics,
+                ftp: ftp_addr,
+                ftps: ftps_addr,
+            };
         }
     }
 }

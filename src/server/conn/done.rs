@@ -2,6 +2,7 @@
 //! session or the transfer moves on, a failed login is held back by its
 //! delay (the lockout rule itself is the limiter's, in one place).
 
+use super::ftp::Work;
 use super::{log_transfer, Action, Conn, Env, State};
 use crate::proto::{Reply, Status};
 use crate::server::limiter::Judgement;
@@ -37,6 +38,10 @@ impl Conn {
 
     /// A transfer job handed the socket back.
     fn on_pumped(&mut self, p: Pumped, env: &mut Env, out: &mut Vec<Action>) {
+        if self.ftp.is_some() {
+            // An FTP connection's pumps all run on its data channel.
+            return self.on_data_pumped(p, env, out);
+        }
         self.io = Some(p.io);
         if p.moved {
             self.last_active = env.now;
@@ -93,15 +98,21 @@ impl Conn {
                 self.say(&reply);
             }
             Outcome::Login(result) => self.on_login(result, env, out),
+            // A front-end with a data channel (FTP) takes the transfer
+            // there; the connection itself stays free for commands.
             Outcome::UploadBegun(Ok((up, reply))) => {
-                self.say(&reply);
                 self.watch.set(Some(&up.progress));
-                self.state = State::Upload(up);
+                if let Err(Work::Upload(up)) = self.ftp_stage(Work::Upload(up)) {
+                    self.state = State::Upload(up);
+                }
+                self.say(&reply);
             }
             Outcome::DownloadBegun(Ok((down, reply))) => {
-                self.say(&reply);
                 self.watch.set(Some(&down.progress));
-                self.state = State::Download(down);
+                if let Err(Work::Download(down)) = self.ftp_stage(Work::Download(down)) {
+                    self.state = State::Download(down);
+                }
+                self.say(&reply);
             }
             Outcome::UploadBegun(Err(r)) | Outcome::DownloadBegun(Err(r)) => self.say(&r),
             Outcome::Pumped(_) | Outcome::Again(_) | Outcome::Nothing | Outcome::Panicked => {}
@@ -124,6 +135,7 @@ impl Conn {
                     m.login(LoginResult::Ok);
                     self.join_throttle(&session, env);
                     self.session = Some(*session);
+                    self.ftp_logged_in(env);
                     self.say(&reply);
                 }
             }

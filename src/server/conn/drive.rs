@@ -10,7 +10,7 @@ use crate::proto::{Reply, Status};
 use crate::server::front::Decoded;
 use crate::server::io::Fill;
 use crate::server::throttle::Direction;
-use crate::server::transfer::pump::{DownloadPump, UploadPump};
+use crate::server::transfer::pump::{DownloadPump, Route, UploadPump};
 
 impl Conn {
     /// Makes all the progress the connection can make without blocking.
@@ -43,7 +43,9 @@ impl Conn {
                 State::Upload(_) => return self.start_upload_pump(env, out),
                 State::Download(_) => return self.start_download_pump(env, out),
             }
-            if env.shutting_down {
+            // An FTP transfer's reply goes on this connection: it stays up
+            // while the transfer finishes.
+            if env.shutting_down && !self.ftp.as_ref().is_some_and(|f| f.transferring()) {
                 io.send(&Reply::new(
                     Status::Unavailable,
                     "server shutting down, closing",
@@ -53,7 +55,10 @@ impl Conn {
             }
             // Backpressure: a client that doesn't read its replies gets no
             // more requests served.
-            if io.wbuf.len() > MAX_PENDING_REPLY_BYTES || !self.next_request(env, out) {
+            if io.wbuf.len() > MAX_PENDING_REPLY_BYTES
+                || !self.ftp_may_read(env, out)
+                || !self.next_request(env, out)
+            {
                 return;
             }
         }
@@ -112,6 +117,7 @@ impl Conn {
                 }
                 io.send(&reply);
             }
+            Decoded::Ftp(input) => self.ftp_input(input, env, out),
             Decoded::Incomplete => {}
         }
     }
@@ -211,6 +217,8 @@ impl Conn {
             logs: Vec::new(),
             files: 0,
             moved: false,
+            route: Route::Inline,
+            said: Vec::new(),
             limit,
             spent: 0,
             watch: self.watch.clone(),
@@ -241,6 +249,7 @@ impl Conn {
             down,
             cancel: std::sync::Arc::clone(&self.cancel),
             moved: false,
+            route: Route::Inline,
             limit,
             spent: 0,
         };

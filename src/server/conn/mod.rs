@@ -37,6 +37,7 @@
 
 mod done;
 mod drive;
+mod ftp;
 mod ops;
 mod request;
 mod throttle;
@@ -56,6 +57,7 @@ use super::transfer::{Download, Upload};
 use super::workers::{Job, Lane};
 use super::{Outcome, Shared};
 use crate::proto::{Reply, Status};
+use ftp::FtpState;
 
 /// Where a connection stands.
 pub enum State {
@@ -184,6 +186,9 @@ pub struct Conn {
     pub admitted: bool,
     /// Tells a transfer job to hand the socket back at its next stop.
     cancel: Arc<AtomicBool>,
+    /// The FTP front-end's state (session, data channel), on an FTP
+    /// connection; the native front-end keeps none.
+    ftp: Option<Box<FtpState>>,
     /// The transfer in flight, for `miniftp admin who`.
     watch: Watch,
     /// Bandwidth granted and not yet moved, and which way.
@@ -204,14 +209,32 @@ impl Conn {
         mut io: Box<Io>,
         registration: &str,
         refusal: Option<Reply>,
+        shared: &Shared,
     ) -> Conn {
         let now = Instant::now();
-        let (state, admitted) = match refusal {
-            None => {
+        let mut ftp = None;
+        let (state, admitted) = match (refusal, front) {
+            (None, Front::Native) => {
                 io.send(&greeting(registration));
                 (State::Ready, true)
             }
-            Some(reply) => {
+            (None, Front::Ftp { implicit_tls }) => {
+                let (mut state, greeting) = FtpState::new(shared, peer, implicit_tls);
+                if implicit_tls {
+                    // Validated at start: implicit FTPS needs TLS on.
+                    if let Some(tls) = state.control_tls(shared) {
+                        io = Box::new((*io).start_tls(tls));
+                    }
+                }
+                for o in greeting {
+                    if let crate::server::front::ftp::session::Output::Reply(r) = o {
+                        r.encode(&mut io.wbuf);
+                    }
+                }
+                ftp = Some(Box::new(state));
+                (State::Ready, true)
+            }
+            (Some(reply), _) => {
                 io.send(&reply);
                 (State::Closing("refused"), false)
             }
@@ -231,6 +254,7 @@ impl Conn {
             trying: None,
             admitted,
             cancel: Arc::new(AtomicBool::new(false)),
+            ftp,
             watch: Watch::default(),
             granted: None,
             throttled: None,
@@ -251,8 +275,10 @@ impl Conn {
                 self.readable |= readable;
                 self.writable |= writable;
             }
-            // The native front-end registers no other sockets.
-            Event::Ready { .. } => {}
+            // Sockets a front-end registered (FTP's data channel).
+            Event::Ready {
+                readable, writable, ..
+            } => self.ftp_ready(readable, writable),
             Event::Done(outcome) => self.on_done(outcome, env, &mut out),
             Event::Timer => self.on_timer(env.now),
             Event::Turn => self.on_turn(env, &mut out),
@@ -261,10 +287,19 @@ impl Conn {
             Event::ForceClose => self.force_close(&mut out),
             Event::Kick => self.kick(&mut out),
         }
+        if self.ftp.is_some() && !matches!(out.last(), Some(Action::Close(_))) {
+            self.ftp_run(env, &mut out);
+        }
         if !matches!(out.last(), Some(Action::Close(_))) {
             self.drive(env, &mut out);
         }
         out
+    }
+
+    /// Connection-limit places the connection holds besides its own (an
+    /// FTP data channel): the loop gives them back when it removes it.
+    pub fn extra_slots(&self) -> usize {
+        self.ftp.as_ref().map_or(0, |f| f.slots())
     }
 
     /// The lane its jobs wait in on `pool`: password checks take turns by
@@ -287,10 +322,14 @@ impl Conn {
     pub fn finish(
         &mut self,
         why: &str,
-        _registry: &mio::Registry,
+        registry: &mio::Registry,
     ) -> Option<Box<dyn FnOnce() + Send>> {
         let state = std::mem::replace(&mut self.state, State::Closing("closed"));
         let cleanup = self.abandon(state);
+        // Its data channel's sockets (a pump holding one drops it on its
+        // return), and an FTP upload the loop held.
+        self.cancel.store(true, Ordering::Relaxed);
+        let cleanup = cleanup.or_else(|| self.ftp.as_mut()?.finish(registry));
         match &self.session {
             Some(s) => log::info!(
                 "session end user={} peer={} secs={:.1} ({why})",
@@ -363,9 +402,7 @@ impl Conn {
     fn on_timer(&mut self, now: Instant) {
         if matches!(self.state, State::Held(_)) {
             if let State::Held(reply) = std::mem::replace(&mut self.state, State::Ready) {
-                if let Some(io) = self.io.as_mut() {
-                    io.send(&reply);
-                }
+                self.say(&reply);
             }
         }
         if self.throttled.is_some_and(|until| until <= now) {

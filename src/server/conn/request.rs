@@ -10,24 +10,18 @@ use crate::config::RegistrationPolicy;
 use crate::proto::{Reply, Request, Status, PROTOCOL_VERSION};
 use crate::server::audit;
 use crate::server::cmd::{self, put};
+use crate::server::front::ftp::session::Input;
 use crate::server::limiter::{Admission, Penalty};
 use crate::server::metrics::{self, LoginResult};
 use crate::server::session;
 use crate::server::throttle::Direction;
-use crate::server::transfer::pump::UploadPump;
+use crate::server::transfer::pump::{Route, UploadPump};
 use crate::server::workers::Job;
 use crate::server::Outcome;
 
 impl Conn {
     pub(super) fn on_request(&mut self, req: Request, env: &mut Env, out: &mut Vec<Action>) {
-        // An account taken back on the server: nothing more is done.
-        if let Some(end) = self
-            .session
-            .as_mut()
-            .and_then(|s| s.check(env.shared, self.peer))
-        {
-            self.say(&end);
-            self.state = State::Closing(session::REVOKED);
+        if self.revoked(env) {
             return;
         }
         match req {
@@ -41,8 +35,27 @@ impl Conn {
         }
     }
 
-    /// Queues a reply.
+    /// An account taken back on the server: the session ends (its reply
+    /// queued) and nothing more is done. False while the grant holds.
+    pub(super) fn revoked(&mut self, env: &Env) -> bool {
+        let Some(end) = self
+            .session
+            .as_mut()
+            .and_then(|s| s.check(env.shared, self.peer))
+        else {
+            return false;
+        };
+        self.say(&end);
+        self.state = State::Closing(session::REVOKED);
+        true
+    }
+
+    /// Queues a reply: on the wire, or for a front-end with a session of
+    /// its own (FTP), to that session, which words it.
     pub(super) fn say(&mut self, reply: &Reply) {
+        if let Some(ftp) = self.ftp.as_mut() {
+            return ftp.tell(Input::Core(reply.clone()));
+        }
         if let Some(io) = self.io.as_mut() {
             io.send(reply);
         }
@@ -251,6 +264,8 @@ impl Conn {
                 logs: Vec::new(),
                 files: 0,
                 moved: false,
+                route: Route::Inline,
+                said: Vec::new(),
                 limit: limited.then_some(0),
                 spent: 0,
                 watch,

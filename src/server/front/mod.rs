@@ -6,9 +6,14 @@
 //! all of them.
 //!
 //! To add a front-end: implement [`Codec`] in a module here, give it a
-//! [`Front`] variant, and a listener in the config that names it.
+//! [`Front`] variant, and a listener in the config that names it. A
+//! front-end whose commands don't map one to one onto requests (FTP: a
+//! session with its own state, data connections) decodes into its own
+//! [`Decoded`] variant, and the connection keeps the front-end's state
+//! beside its own (`server::conn`, docs/DESIGN.md).
 
 pub mod body;
+pub mod ftp;
 pub mod native;
 
 use crate::proto::{Reply, Request};
@@ -19,6 +24,9 @@ pub use body::Body;
 pub enum Front {
     /// miniftp's own length-prefixed JSON frames (docs/PROTOCOL.md).
     Native,
+    /// FTP (docs/FTP.md); `implicit_tls`: TLS from the first byte
+    /// (implicit FTPS), else plain until `AUTH TLS`.
+    Ftp { implicit_tls: bool },
 }
 
 impl Front {
@@ -26,6 +34,7 @@ impl Front {
     pub fn codec(self) -> Box<dyn Codec> {
         match self {
             Front::Native => Box::new(native::NativeCodec),
+            Front::Ftp { .. } => Box::new(ftp::codec::FtpCodec),
         }
     }
 
@@ -33,6 +42,25 @@ impl Front {
     pub fn name(self) -> &'static str {
         match self {
             Front::Native => "miniftp",
+            Front::Ftp {
+                implicit_tls: false,
+            } => "ftp",
+            Front::Ftp { implicit_tls: true } => "ftps",
+        }
+    }
+
+    /// The TLS a new connection starts with, if any: the native listener's
+    /// when TLS is on. An FTP connection starts in clear as far as the loop
+    /// is concerned: TLS comes with `AUTH TLS`, or on the implicit-FTPS
+    /// listener at once, set up by the connection itself (each FTP session
+    /// has TLS settings of its own, see `ftp::tls`).
+    pub fn tls_at_start(
+        self,
+        shared: &crate::server::Shared,
+    ) -> Option<std::sync::Arc<rustls::ServerConfig>> {
+        match self {
+            Front::Native => shared.tls.clone(),
+            Front::Ftp { .. } => None,
         }
     }
 }
@@ -53,6 +81,9 @@ pub enum Decoded {
         op: Option<String>,
         fatal: bool,
     },
+    /// An FTP command line (or a line too long to be one), for the
+    /// connection's FTP session.
+    Ftp(ftp::session::Input),
 }
 
 /// One connection's wire format. It lives as long as the connection and

@@ -15,6 +15,11 @@
 //! behind their requests) is handled by one upload pump: after a file ends,
 //! it decodes the next request with the connection's codec and, while that
 //! is another eager put, goes on with it.
+//!
+//! Where a pump's replies go is its [`Route`]: on the socket it pumps (the
+//! native protocol, whose bodies and replies share a connection), or back
+//! to the loop (FTP, whose bodies are on a data connection and whose
+//! replies go on the control connection through the FTP session).
 
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +29,7 @@ use super::download::{DStep, Download};
 use super::progress::Watch;
 use super::upload::{End, Step, Upload};
 use crate::limits::{EAGER_BATCH, PARALLEL_HASH_MIN, PIPE_BUFS, PUMP_BUDGET, PUMP_BUF};
-use crate::proto::Request;
+use crate::proto::{Reply, Request};
 use crate::server::audit::{self, Ended};
 use crate::server::cmd::{put, Ctx};
 use crate::server::front::body::Body;
@@ -50,6 +55,17 @@ pub enum After {
     Close(&'static str),
 }
 
+/// Where a pump's replies go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Written on the socket being pumped, in line with the body.
+    Inline,
+    /// Handed back to the loop in [`Pumped::said`]. The pump then moves
+    /// one transfer and stops at its first reply (a failure midway ends
+    /// it: the rest of the data connection is not read).
+    Back,
+}
+
 /// The job's report to the loop.
 pub struct Pumped {
     pub io: Box<Io>,
@@ -63,6 +79,10 @@ pub struct Pumped {
     pub spent: u64,
     /// Transfers that ended in the job, for the log.
     pub logs: Vec<Ended>,
+    /// Replies for the loop to deliver ([`Route::Back`]).
+    pub said: Vec<Reply>,
+    /// Body bytes the transfer has moved so far, in all its jobs.
+    pub bytes: u64,
 }
 
 /// Bytes a pump may move before it hands the connection back: what is
@@ -97,6 +117,9 @@ pub struct UploadPump {
     pub files: usize,
     /// Whether this job moved any bytes.
     pub moved: bool,
+    pub route: Route,
+    /// Replies kept for the loop ([`Route::Back`]).
+    pub said: Vec<Reply>,
     /// Bytes left of the bandwidth grant; None: unlimited.
     pub limit: Option<u64>,
     /// File bytes moved by this job.
@@ -132,6 +155,20 @@ impl UploadPump {
             metrics::global().received(n);
             self.moved |= budget < before || n > 0;
             let stop = match step {
+                Step::Say(reply) if self.route == Route::Back => {
+                    // The upload failed (and discarded its partial).
+                    if self.up.began() {
+                        let status = reply.status();
+                        self.logs.push(Ended {
+                            log: self.up.log(),
+                            result: audit::result_of(status),
+                            status,
+                            sha256: None,
+                        });
+                    }
+                    self.said.push(reply);
+                    Stop::Ready(None)
+                }
                 Step::Say(reply) => {
                     self.io.send(&reply);
                     let _ = self.io.flush();
@@ -151,7 +188,7 @@ impl UploadPump {
                     Stop::Lost
                 }
                 Step::Revoked(reply) => {
-                    self.io.send(&reply);
+                    self.say(reply);
                     self.note(&End::Kept(None));
                     Stop::Close(REVOKED)
                 }
@@ -171,9 +208,8 @@ impl UploadPump {
     /// buffered (None), or says how to hand the connection back.
     fn ended(&mut self, end: End, next: Option<Decoded>) -> Option<Stop> {
         if let Some(reply) = end.reply() {
-            self.io.send(reply);
+            self.say(reply.clone());
         }
-        let _ = self.io.flush();
         self.note(&end);
         if let End::Committed {
             later: Some(cleanup),
@@ -184,6 +220,9 @@ impl UploadPump {
             cleanup();
         }
         self.files += 1;
+        if self.route == Route::Back {
+            return Some(Stop::Ready(None));
+        }
         let next = match next {
             Some(n) => Some(n),
             None if self.files < EAGER_BATCH => self.io.decode(true).ok().map(|(d, _)| d),
@@ -209,6 +248,17 @@ impl UploadPump {
         }
     }
 
+    /// Delivers a reply by the pump's route.
+    fn say(&mut self, reply: Reply) {
+        match self.route {
+            Route::Inline => {
+                self.io.send(&reply);
+                let _ = self.io.flush();
+            }
+            Route::Back => self.said.push(reply),
+        }
+    }
+
     /// The transfer's end, for the log (an upload refused before it began
     /// was logged as a refusal already).
     fn note(&mut self, end: &End) {
@@ -225,6 +275,7 @@ impl UploadPump {
     }
 
     fn back(self, stop: Stop) -> Outcome {
+        let bytes = self.up.received;
         let (after, drained) = match stop {
             Stop::Waiting { drained } => (After::Upload(self.up), drained),
             Stop::Ready(next) => (After::Ready(next), false),
@@ -233,11 +284,13 @@ impl UploadPump {
         };
         Outcome::Pumped(Box::new(Pumped {
             io: self.io,
+            bytes,
             after,
             drained,
             moved: self.moved || self.files > 0,
             spent: self.spent,
             logs: self.logs,
+            said: self.said,
         }))
     }
 }
@@ -249,6 +302,7 @@ pub struct DownloadPump {
     pub cancel: Arc<AtomicBool>,
     /// Whether this job moved any bytes.
     pub moved: bool,
+    pub route: Route,
     /// Bytes left of the bandwidth grant; None: unlimited.
     pub limit: Option<u64>,
     /// File bytes moved by this job.
@@ -265,6 +319,7 @@ impl DownloadPump {
         self.down.progress.add(n);
         metrics::global().sent(n);
         self.moved |= budget < before;
+        let mut said = Vec::new();
         let (after, drained, end) = match step {
             DStep::Yield if self.limit == Some(0) => (None, false, None),
             DStep::Yield if !self.cancel.load(Ordering::Relaxed) => {
@@ -272,6 +327,11 @@ impl DownloadPump {
             }
             DStep::Yield => (None, false, None),
             DStep::WouldBlock => (None, true, None),
+            DStep::Done(reply) if self.route == Route::Back => {
+                let end = (TransferResult::Ok, reply.status(), reply.sha256.clone());
+                said.push(reply);
+                (Some(After::Ready(None)), false, Some(end))
+            }
             DStep::Done(reply) => {
                 self.io.send(&reply);
                 let _ = self.io.flush();
@@ -294,6 +354,7 @@ impl DownloadPump {
             })
             .into_iter()
             .collect();
+        let bytes = self.down.sent();
         let after = after.unwrap_or(After::Download(self.down));
         Outcome::Pumped(Box::new(Pumped {
             io: self.io,
@@ -302,6 +363,8 @@ impl DownloadPump {
             moved,
             spent: self.spent,
             logs,
+            said,
+            bytes,
         }))
     }
 }

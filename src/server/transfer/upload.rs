@@ -51,6 +51,9 @@ pub struct Upload {
     /// Whether a `done` trailer with the client's digest follows the body
     /// (native); without one the end of the body is the end.
     trailer: bool,
+    /// The body's length is known only at its end (a data connection read
+    /// to EOF): each piece is reserved against the quota as it arrives.
+    reserve_as_read: bool,
     /// False for an upload refused before it began (an eager put whose
     /// body is read and dropped): its refusal was logged already.
     opened: bool,
@@ -146,6 +149,7 @@ impl Upload {
             opened.offset,
         );
         Upload {
+            reserve_as_read: matches!(body, Body::UntilEof),
             hasher: opened.handle.prefix(),
             handle: Some(opened.handle),
             account: opened.account,
@@ -183,6 +187,7 @@ impl Upload {
             failure: Some(reply.status().unwrap_or(Status::BadArguments)),
             ended: true,
             trailer: true,
+            reserve_as_read: false,
             opened: false,
             progress,
         }
@@ -246,13 +251,16 @@ impl Upload {
 
     /// Feeds body bytes; returns how many belonged to the body (it stops
     /// at the body's end) and a failure to tell, if one happened.
-    pub(super) fn feed(&mut self, data: &[u8]) -> (usize, Option<Reply>) {
+    pub fn feed(&mut self, data: &[u8]) -> (usize, Option<Reply>) {
         let mut used = 0;
         let mut say = None;
         while used < data.len() && !self.body.is_done() {
             let (piece, n) = self.body.next(&data[used..]);
             used += n;
             let failed = match piece {
+                Piece::Data(bytes) if self.reserve_as_read => {
+                    self.grow(bytes.len() as u64).or_else(|| self.write(bytes))
+                }
                 Piece::Data(bytes) => self.write(bytes),
                 Piece::Chunk(len) => self.grow(len),
                 Piece::Nothing => None,
@@ -370,6 +378,8 @@ impl Upload {
             // Another request ends a live upload; the 503 is its answer.
             Decoded::Request(req) => ended(self.keep_for(req.op()), None),
             Decoded::Invalid { op, .. } => ended(self.keep_for(op.as_deref().unwrap_or("?")), None),
+            // Never: FTP bodies have no trailer.
+            Decoded::Ftp(_) => ended(self.keep_for("an FTP command"), None),
         }
     }
 
@@ -485,6 +495,18 @@ impl Upload {
         }
         self.reservation = None;
         self.release_claim();
+    }
+
+    /// Ends an upload that stopped before its body did (its data
+    /// connection never came, or was refused): kept for resuming like
+    /// [`Upload::keep`], unless it holds nothing (no byte arrived and it
+    /// resumed nothing): an empty partial is not worth keeping.
+    pub fn abandon(&mut self) {
+        if self.received == 0 && self.offset == 0 {
+            self.discard();
+        } else {
+            self.keep();
+        }
     }
 
     /// Gives back the resumable-partial claim and the in-progress mark.
