@@ -213,3 +213,43 @@ fn reset(s: std::net::TcpStream) {
     let fd = rustix::fd::OwnedFd::from(s);
     rustix::net::sockopt::set_socket_linger(&fd, Some(Duration::ZERO)).unwrap();
 }
+
+/// Bandwidth limits hold through FTP too: alice's transfers get the same
+/// grants as native ones (1 MiB/s each way: 4 MiB take about 4 s, within
+/// 15 %), and bob, unlimited, is not slowed down by them.
+#[test]
+fn bandwidth_limits_hold_through_ftp() {
+    let mut s = plain_ftp(
+        "",
+        vec![("alice", "alice-pw", "100M"), ("bob", "bob-pw", "100M")],
+    );
+    let args = ["alice", "--rate-up", "1M", "--rate-down", "1M"];
+    crate::server_core::common::useradd_ok(&s.config, &args, None);
+    s.kill_and_restart();
+    let body = data(4 << 20, 7);
+    let timed = |f: &mut Ftp, up: bool| {
+        let t = std::time::Instant::now();
+        if up {
+            assert_eq!(f.stor("x.bin", &body).code, 226);
+        } else {
+            assert_eq!(f.retr("x.bin").unwrap(), body);
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let mut alice = Ftp::login(&ftp_addr(&s), "alice", "alice-pw");
+    let (up, down) = (timed(&mut alice, true), timed(&mut alice, false));
+    let mut bob = Ftp::login(&ftp_addr(&s), "bob", "bob-pw");
+    let (bob_up, bob_down) = (timed(&mut bob, true), timed(&mut bob, false));
+    eprintln!("alice 4 MiB up {up:.2} s, down {down:.2} s; bob {bob_up:.2} s, {bob_down:.2} s");
+    for t in [up, down] {
+        assert!(
+            (4.0 / 1.15..=4.0 / 0.85).contains(&t),
+            "alice at {:.3} of her limit",
+            4.0 / t
+        );
+    }
+    assert!(
+        bob_up < 1.0 && bob_down < 1.0,
+        "bob slowed down: {bob_up:.2} s, {bob_down:.2} s"
+    );
+}
