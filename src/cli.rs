@@ -82,6 +82,11 @@ pub struct ServeArgs {
     /// Serve plain TCP without TLS (same as `tls.enabled = false`).
     #[arg(long)]
     pub plaintext: bool,
+    /// Check the configuration, the data directory, the users file and the
+    /// storage backend, then exit (0 when all is well) without listening
+    /// or touching any data: safe beside a running server.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Where the users file is: a data directory, or the config that names one.

@@ -19,7 +19,11 @@ use crate::users::UserDb;
 pub fn run(args: ServeArgs) -> Result<(), Error> {
     crate::server::malloc::tune();
     crate::logging::init_server();
+    let check = args.check;
     let config = load_config(args)?;
+    if check {
+        return check_only(&config);
+    }
     if let Some(path) = &config.log_file {
         crate::logging::to_file(path).map_err(|e| Error::local(path, e))?;
     }
@@ -41,6 +45,9 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
     let ftp_listeners = bind_ftp(&config.ftp)?;
+    // Before anything is printed or swept: a second server on this data
+    // directory (or a busy metrics port) stops here, having changed nothing.
+    let ops = bind_ops(&config)?;
     let tls = if config.tls.enabled {
         let tls = crate::tls::server::load(&config)?;
         if let Some(dir) = &tls.generated {
@@ -49,13 +56,13 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
                 dir.display()
             );
         }
-        // On a line of its own, for people and scripts to copy.
-        println!("fingerprint {}", tls.fingerprint);
-        Some(tls.config)
+        Some(tls)
     } else {
         log::warn!("TLS is off: passwords and files cross the network in clear");
         None
     };
+    let fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
+    let tls = tls.map(|t| t.config);
     let backend = crate::storage::open(&config)?;
     let mut shared = Shared::new(config, users, backend, tls);
     if !ftp_listeners.is_empty() {
@@ -67,12 +74,15 @@ pub fn run(args: ServeArgs) -> Result<(), Error> {
     housekeeping::spawn(Arc::clone(&shared), users_seen)
         .map_err(|e| Error::Other(e.to_string()))?;
     let signals = server::catch_signals().map_err(|e| Error::Other(e.to_string()))?;
-    let ops = bind_ops(&shared.config)?;
     let metrics_addr = ops.metrics.as_ref().and_then(|l| l.local_addr().ok());
     let mut listeners = vec![server::Listener {
         socket: listener,
         front: Front::Native,
     }];
+    if let Some(fp) = fingerprint {
+        // On a line of its own, for people and scripts to copy.
+        println!("fingerprint {fp}");
+    }
     announce(&shared, local, metrics_addr, ftp_listeners, &mut listeners)?;
     let admin_socket = crate::server::admin::socket_path(&shared.config.root);
     let result = server::run(listeners, ops, shared, Some(signals));
@@ -103,6 +113,26 @@ fn announce(
         shared.config.root.display(),
         shared.backend.describe(),
         shared.config.registration.policy
+    );
+    Ok(())
+}
+
+/// `serve --check`: what a start checks before it listens (the config,
+/// access to the data directory, the users file, the storage backend),
+/// with nothing bound, created, swept or generated.
+fn check_only(config: &Config) -> Result<(), Error> {
+    crate::access::check(config)?;
+    let users = UserDb::load(&config.users_file())?;
+    crate::access::check_homes(config, &users)?;
+    // The local backend's open makes ROOT/home, which a check must not:
+    // access::check has looked at it already. An object store is reached.
+    let homes = match config.storage.backend {
+        crate::config::BackendKind::Local => config.homes_dir().display().to_string(),
+        crate::config::BackendKind::S3 => crate::storage::open(config)?.describe(),
+    };
+    println!(
+        "configuration OK: {} users, homes in {homes}",
+        users.users.len()
     );
     Ok(())
 }

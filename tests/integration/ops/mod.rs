@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod bandwidth;
+mod check;
 mod install;
 mod log_file;
 mod metrics;
