@@ -60,24 +60,41 @@ fn open(ctx: &Ctx, path: &str, offset: u64) -> Result<(Box<Download>, Reply), Re
 /// The hashing state over the first `len` bytes of a file.
 fn hash_prefix(handle: &mut dyn ReadHandle, len: u64, path: &VPath) -> Result<Sha256, Reply> {
     let mut h = Sha256::new();
-    let mut pos = 0;
+    read_in_order(handle, path, len, |bytes| {
+        h.update(bytes);
+        None
+    })?;
+    Ok(h)
+}
+
+/// Reads `len` bytes of `handle` in order, handing each buffer to `sink`;
+/// stops at the first reply `sink` returns.
+pub fn read_in_order(
+    handle: &mut dyn ReadHandle,
+    path: &VPath,
+    len: u64,
+    mut sink: impl FnMut(&[u8]) -> Option<Reply>,
+) -> Result<(), Reply> {
     with_scratch(|buf| {
+        let mut pos = 0;
         while pos < len {
             let want = buf.len().min((len - pos) as usize);
             let n = match handle.read_at(&mut buf[..want], pos) {
                 Ok(0) => {
                     return Err(Reply::new(
                         Status::LocalError,
-                        format!("{path}: file shrank"),
+                        format!("{path}: the file shrank while it was read; try again"),
                     ))
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(fs_reply(FsError::from_io(e, path))),
             };
-            h.update(&buf[..n]);
+            if let Some(r) = sink(&buf[..n]) {
+                return Err(r);
+            }
             pos += n as u64;
         }
-        Ok(h)
+        Ok(())
     })
 }

@@ -18,10 +18,10 @@ use sha2::{Digest, Sha256};
 use super::session::FtpOp;
 use crate::limits::MAX_HASH_ON_REQUEST;
 use crate::proto::{Reply, Status};
+use crate::server::cmd::get::read_in_order;
 use crate::server::cmd::{fs_reply, put, try_reply, Ctx};
 use crate::server::front::Body;
 use crate::server::transfer::Upload;
-use crate::server::workers::with_scratch;
 use crate::server::Outcome;
 use crate::storage::{EntryKind, FsError, ReadHandle, VPath};
 
@@ -81,7 +81,7 @@ fn sha256(ctx: &Ctx, path: &str) -> Reply {
 fn hash_all(handle: &mut dyn ReadHandle, path: &VPath) -> Result<[u8; 32], Reply> {
     let size = handle.size();
     let mut h = Sha256::new();
-    copy(handle, path, size, |bytes| {
+    read_in_order(handle, path, size, |bytes| {
         h.update(bytes);
         None
     })?;
@@ -107,42 +107,10 @@ fn append(ctx: &Ctx, path: &str) -> Result<(Box<Upload>, Reply), Reply> {
     let (mut up, reply) = put::begin(ctx, &args, Body::UntilEof, false)?;
     if let Some(mut old) = old {
         let size = old.size();
-        if let Err(r) = copy(old.as_mut(), &target, size, |bytes| up.feed(bytes).1) {
+        if let Err(r) = read_in_order(old.as_mut(), &target, size, |bytes| up.feed(bytes).1) {
             up.discard();
             return Err(r);
         }
     }
     Ok((up, reply))
-}
-
-/// Reads `len` bytes of `handle` in order, handing each buffer to `sink`;
-/// stops at the first reply `sink` returns.
-fn copy(
-    handle: &mut dyn ReadHandle,
-    path: &VPath,
-    len: u64,
-    mut sink: impl FnMut(&[u8]) -> Option<Reply>,
-) -> Result<(), Reply> {
-    with_scratch(|buf| {
-        let mut pos = 0;
-        while pos < len {
-            let want = buf.len().min((len - pos) as usize);
-            let n = match handle.read_at(&mut buf[..want], pos) {
-                Ok(0) => {
-                    return Err(Reply::new(
-                        Status::LocalError,
-                        format!("{path}: the file shrank while it was read; try again"),
-                    ))
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(fs_reply(FsError::from_io(e, path))),
-            };
-            if let Some(r) = sink(&buf[..n]) {
-                return Err(r);
-            }
-            pos += n as u64;
-        }
-        Ok(())
-    })
 }
