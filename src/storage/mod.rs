@@ -399,6 +399,31 @@ pub enum SetupError {
 /// The backend the config names; an object store is checked at once (a
 /// HEAD of its bucket), so a wrong setting fails at start, not at the
 /// first login.
+/// Where a copy or rename of `from` to `to` lands, for every backend:
+/// `to/name` when `to` is a directory (`into_dir`), else `to`; refused when
+/// that is deeper than `MAX_DEPTH`, so nothing is stored below what the
+/// walks and the books reach.
+pub fn move_target(from: &VPath, to: &VPath, into_dir: bool) -> FsResult<VPath> {
+    let target = if into_dir {
+        let name = from.name().ok_or_else(|| FsError::Invalid {
+            path: "/".into(),
+            why: "the home directory itself can't be moved".into(),
+        })?;
+        to.join(name)
+    } else {
+        to.clone()
+    };
+    // Into a directory at the deepest level: one too deep.
+    let max = crate::limits::MAX_DEPTH;
+    if target.components().len() > max {
+        return Err(FsError::Refused {
+            path: target.to_string(),
+            why: format!("deeper than {max} levels (the server's limit)"),
+        });
+    }
+    Ok(target)
+}
+
 pub fn open(config: &crate::config::Config) -> Result<Arc<dyn Backend>, SetupError> {
     use crate::config::BackendKind;
     match config.storage.backend {

@@ -29,7 +29,7 @@ use super::{
     Removed, Storage, UploadHandle, UploadOpts, Usage, VPath,
 };
 use crate::digest::HashWriter;
-use crate::limits::{MAX_DEPTH, MAX_DIR_ENTRIES};
+use crate::limits::MAX_DIR_ENTRIES;
 use digest::{read_digest, stamp, stamp_of, write_digest};
 use upload::open_partial;
 
@@ -430,24 +430,8 @@ impl Storage for LocalStorage {
     }
 
     fn target_of(&self, from: &VPath, to: &VPath) -> FsResult<VPath> {
-        let target = match self.stat(to) {
-            Ok(e) if e.kind == EntryKind::Dir => {
-                let name = from.name().ok_or_else(|| FsError::Invalid {
-                    path: "/".into(),
-                    why: "the home directory itself can't be moved".into(),
-                })?;
-                to.join(name)
-            }
-            _ => to.clone(),
-        };
-        // Into a directory at the deepest level: one too deep.
-        if target.components().len() > MAX_DEPTH {
-            return Err(FsError::Refused {
-                path: target.to_string(),
-                why: format!("deeper than {MAX_DEPTH} levels (the server's limit)"),
-            });
-        }
-        Ok(target)
+        let into_dir = matches!(self.stat(to), Ok(e) if e.kind == EntryKind::Dir);
+        super::move_target(from, to, into_dir)
     }
 
     fn rename(&self, from: &VPath, to: &VPath) -> FsResult<u64> {
@@ -685,6 +669,7 @@ impl ReadHandle for LocalRead {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::MAX_DEPTH;
 
     fn vp(s: &str) -> VPath {
         VPath::resolve(&VPath::root(), s).unwrap()

@@ -8,30 +8,14 @@
 
 use super::home::{stored_mtime, Home, Kind, META_MTIME};
 use super::writer::{copy_object, META_SHA256};
-use crate::limits::MAX_DEPTH;
 use crate::storage::{Delta, FsError, FsResult, VPath};
 
 impl Home {
     /// Where a copy or rename of `from` to `to` lands: into `to` when it is
     /// a directory.
     pub(super) fn target_of(&self, from: &VPath, to: &VPath) -> FsResult<VPath> {
-        let target = match self.kind_dir_first(to)? {
-            Kind::Dir { .. } => {
-                let name = from.name().ok_or_else(|| FsError::Invalid {
-                    path: "/".into(),
-                    why: "the home directory itself can't be moved".into(),
-                })?;
-                to.join(name)
-            }
-            _ => to.clone(),
-        };
-        if target.components().len() > MAX_DEPTH {
-            return Err(FsError::Refused {
-                path: target.to_string(),
-                why: format!("deeper than {MAX_DEPTH} levels (the server's limit)"),
-            });
-        }
-        Ok(target)
+        let into_dir = matches!(self.kind_dir_first(to)?, Kind::Dir { .. });
+        crate::storage::move_target(from, to, into_dir)
     }
 
     /// Renames; returns the bytes of a file it replaced.
