@@ -8,19 +8,7 @@
 /// The text of every `<name>` element (no attributes, no children), in
 /// document order, with XML entities decoded.
 pub(crate) fn all(xml: &str, name: &str) -> Vec<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else {
-            break;
-        };
-        out.push(unescape(&after[..end]));
-        rest = &after[end + close.len()..];
-    }
-    out
+    blocks(xml, name).into_iter().map(unescape).collect()
 }
 
 /// The text of the first `<name>` element.
